@@ -1,0 +1,13 @@
+/**
+ * dexp: script and run experiments across many machines, from one TypeScript program.
+ *
+ * ```ts
+ * import { cmd, sh } from "@dexp/dexp";
+ * const r = await cmd(sh`echo ${"hello, world"}`).quiet();
+ * console.log(r.text(), r.duration);
+ * ```
+ *
+ * @module
+ */
+
+export * from "./src/process/mod.ts";

@@ -1,0 +1,70 @@
+/**
+ * The `dexp` command line: a thin layer over the library.
+ *
+ * Run it as `deno run -A jsr:@dexp/dexp/cli --help`, or `deno task dexp --help` in this
+ * repository.
+ *
+ * @module
+ */
+
+/** The version of dexp, kept equal to `deno.json`'s `version`. */
+export const VERSION = "0.1.0";
+
+/** One verb of the `dexp` command. */
+export interface Verb {
+  /** One line shown in `dexp --help`. */
+  summary: string;
+  /** Runs the verb with the arguments that follow it; resolves to the exit code. */
+  run(args: string[]): Promise<number>;
+}
+
+const verbs: Record<string, () => Promise<Verb>> = {};
+
+/**
+ * Registers a verb, loaded lazily so that `dexp --help` stays fast.
+ *
+ * @param name The verb as typed on the command line.
+ * @param load Loads the verb's module.
+ */
+export function registerVerb(name: string, load: () => Promise<Verb>): void {
+  verbs[name] = load;
+}
+
+/**
+ * Runs the `dexp` command with the given arguments.
+ *
+ * @param args The arguments, without the program name.
+ * @returns The exit code: 0 success, 1 failure of the work, 2 bad usage.
+ */
+export async function main(args: string[]): Promise<number> {
+  const [verb, ...rest] = args;
+  if (verb === undefined || verb === "--help" || verb === "-h" || verb === "help") {
+    console.log(await usage());
+    return verb === undefined ? 2 : 0;
+  }
+  if (verb === "--version" || verb === "-V") {
+    console.log(`dexp ${VERSION}`);
+    return 0;
+  }
+  const load = verbs[verb];
+  if (!load) {
+    console.error(`dexp: unknown verb '${verb}': run 'dexp --help' for the list of verbs`);
+    return 2;
+  }
+  return await (await load()).run(rest);
+}
+
+async function usage(): Promise<string> {
+  const lines = ["Usage: dexp <verb> [options]", "", "Verbs:"];
+  for (const [name, load] of Object.entries(verbs)) {
+    lines.push(`  ${name.padEnd(10)} ${(await load()).summary}`);
+  }
+  lines.push("", "Run 'dexp <verb> --help' for a verb's options.");
+  return lines.join("\n");
+}
+
+registerVerb("sweep", async () => (await import("./sweep_verb.ts")).sweepVerb);
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

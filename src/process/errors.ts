@@ -1,0 +1,200 @@
+/**
+ * Errors thrown when a process does not succeed; each carries the full result.
+ *
+ * @module
+ */
+
+import type { FailureKind, ProcessResult } from "./result.ts";
+
+const HINTS: Record<number, string> = {
+  1: "",
+  2: "misuse of a shell builtin or bad arguments",
+  126: "command found but not executable",
+  127: "command not found",
+  130: "interrupted (SIGINT)",
+  137: "killed (SIGKILL), maybe out of memory",
+  143: "terminated (SIGTERM)",
+};
+
+const STDERR_TAIL_LINES = 10;
+
+function stderrTail(result: ProcessResult): string {
+  const lines = result.stderr.trimEnd().split("\n");
+  if (lines.length === 1 && lines[0] === "") return "";
+  const tail = lines.slice(-STDERR_TAIL_LINES);
+  const head = lines.length > tail.length
+    ? `stderr (last ${tail.length} of ${lines.length} lines):`
+    : "stderr:";
+  return `\n${head}\n${tail.map((l) => `  ${l}`).join("\n")}`;
+}
+
+/**
+ * Describes why a result failed, in one line followed by the tail of stderr.
+ *
+ * @param result A result whose `failure` is set.
+ * @returns The message.
+ */
+export function describeFailure(result: ProcessResult): string {
+  const where = `on ${result.target}: ${result.command}`;
+  switch (result.failure) {
+    case "spawn":
+      return `Could not start command ${where}: ${result.reason}`;
+    case "connect":
+      return `Could not connect to ${result.target} (ssh exit 255): ${
+        result.reason ?? "see stderr"
+      }; command: ${result.command}${stderrTail(result)}`;
+    case "exit": {
+      const hint = HINTS[result.exitCode!];
+      return `Command exited with code ${result.exitCode}${hint ? ` (${hint})` : ""} ${where}${
+        stderrTail(result)
+      }`;
+    }
+    case "signal":
+      return `Command was ended by ${result.signal} ${where}${stderrTail(result)}`;
+    case "timeout":
+      return `Command timed out after ${result.duration} ms ${where}${stderrTail(result)}`;
+    case "killed":
+      return `Command was killed ${where}`;
+    default:
+      return `Command succeeded ${where}`;
+  }
+}
+
+/** A process did not succeed. Catch this to handle every kind; `result` has everything. */
+export class ProcessError extends Error {
+  /** The complete result of the process. */
+  readonly result: ProcessResult;
+  /** Why it failed. */
+  readonly kind: FailureKind;
+
+  /**
+   * Wraps a failed result.
+   *
+   * @param result The result, whose `failure` is set.
+   * @param options Standard error options (cause).
+   */
+  constructor(result: ProcessResult, options?: ErrorOptions) {
+    super(describeFailure(result), options);
+    this.name = "ProcessError";
+    this.result = result;
+    this.kind = result.failure ?? "exit";
+  }
+
+  /** The exit code, if the process exited. */
+  get exitCode(): number | null {
+    return this.result.exitCode;
+  }
+
+  /** Whether the process was stopped by its timeout. */
+  get timedOut(): boolean {
+    return this.result.timedOut;
+  }
+}
+
+/** The command ran and exited with a non-zero code. */
+export class ExitError extends ProcessError {
+  /**
+   * Wraps a failed result.
+   *
+   * @param result The failed result.
+   */
+  constructor(result: ProcessResult) {
+    super(result);
+    this.name = "ExitError";
+  }
+}
+
+/** The command was ended by a signal that dexp did not send (crash, OOM killer, ...). */
+export class SignalError extends ProcessError {
+  /**
+   * Wraps a failed result.
+   *
+   * @param result The failed result.
+   */
+  constructor(result: ProcessResult) {
+    super(result);
+    this.name = "SignalError";
+  }
+}
+
+/** dexp stopped the command because its timeout elapsed. */
+export class TimeoutError extends ProcessError {
+  /**
+   * Wraps a failed result.
+   *
+   * @param result The failed result.
+   */
+  constructor(result: ProcessResult) {
+    super(result);
+    this.name = "TimeoutError";
+  }
+}
+
+/** The command could not be started on this machine (program missing, bad cwd, ...). */
+export class SpawnError extends ProcessError {
+  /**
+   * Wraps a failed result.
+   *
+   * @param result The failed result.
+   */
+  constructor(result: ProcessResult) {
+    super(result);
+    this.name = "SpawnError";
+  }
+}
+
+/** ssh could not reach or log in to the host: the command never ran there. */
+export class ConnectError extends ProcessError {
+  /**
+   * Wraps a failed result.
+   *
+   * @param result The failed result.
+   */
+  constructor(result: ProcessResult) {
+    super(result);
+    this.name = "ConnectError";
+  }
+}
+
+/**
+ * Makes the error that matches a failed result.
+ *
+ * @param result A result whose `failure` is set (not `killed`).
+ * @returns The matching error.
+ */
+export function errorFor(result: ProcessResult): ProcessError {
+  switch (result.failure) {
+    case "spawn":
+      return new SpawnError(result);
+    case "connect":
+      return new ConnectError(result);
+    case "signal":
+      return new SignalError(result);
+    case "timeout":
+      return new TimeoutError(result);
+    default:
+      return new ExitError(result);
+  }
+}
+
+/** `expect()` did not see a matching line: the process ended first, or the wait timed out. */
+export class ExpectError extends Error {
+  /** What was awaited. */
+  readonly pattern: string;
+  /** `timeout` if the wait timed out, `exit` if the process ended first. */
+  readonly reason: "timeout" | "exit";
+
+  /**
+   * Makes the error.
+   *
+   * @param message What happened.
+   * @param pattern What was awaited.
+   * @param reason Why the wait ended.
+   */
+  constructor(message: string, pattern: string, reason: "timeout" | "exit") {
+    super(message);
+    this.name = "ExpectError";
+    this.pattern = pattern;
+    this.reason = reason;
+  }
+}

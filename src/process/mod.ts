@@ -1,0 +1,49 @@
+/**
+ * The process layer: one local OS process, started, watched and stopped.
+ *
+ * @module
+ */
+
+export { cmd, Command } from "./command.ts";
+export { OptionsBuilder } from "./builder.ts";
+export { BoundedCapture, DEFAULT_CAPTURE_LIMIT } from "./capture.ts";
+export { type Duration, toMillis } from "./duration.ts";
+export {
+  ConnectError,
+  describeFailure,
+  errorFor,
+  ExitError,
+  ExpectError,
+  ProcessError,
+  SignalError,
+  SpawnError,
+  TimeoutError,
+} from "./errors.ts";
+export {
+  type CommandOptions,
+  DEFAULT_KILL_GRACE,
+  DEFAULT_OPTIONS,
+  type FileSink,
+  type LineHandler,
+  type LineInfo,
+  type StdinSpec,
+  type StreamName,
+} from "./options.ts";
+export { type Stoppable } from "./reaper.ts";
+export { fillPlaceholders } from "./placeholders.ts";
+export { quote, quoteArgv, raw, RawShell, sh, type ShellValue } from "./quote.ts";
+export { type FailureKind, ProcessResult, type ProcessResultJson } from "./result.ts";
+export {
+  type ExecuteContext,
+  type ExpectMatch,
+  type ExpectOptions,
+  RunningProcess,
+} from "./running.ts";
+export {
+  type Launch,
+  LaunchError,
+  type LaunchSpec,
+  LOCAL,
+  type StreamFilter,
+  type Target,
+} from "./target.ts";

@@ -1,0 +1,87 @@
+/**
+ * The settings of a command, shared by single commands and groups.
+ *
+ * @module
+ */
+
+import { DEFAULT_CAPTURE_LIMIT } from "./capture.ts";
+
+/** Which output stream a line came from. */
+export type StreamName = "stdout" | "stderr";
+
+/** Context passed to line handlers. */
+export interface LineInfo {
+  /** `local` or the host's name. */
+  readonly target: string;
+  /** The stream of the line. */
+  readonly stream: StreamName;
+  /** Index of the target in its group (0 for a single command). */
+  readonly index: number;
+}
+
+/** Receives output line by line, as it arrives. */
+export type LineHandler = (line: string, info: LineInfo) => void;
+
+/** Output written to a file as it arrives; `{host}`, `{i}` placeholders are filled per target. */
+export interface FileSink {
+  /** The file; its parent folders are created. */
+  readonly path: string;
+  /** Append instead of truncating. */
+  readonly append: boolean;
+}
+
+/**
+ * Standard input of a command:
+ * - `"null"` (default): nothing, reads see end of file;
+ * - `"inherit"`: this program's standard input;
+ * - `"piped"`: write to it from the running handle (`write`, `writeLine`, `closeStdin`);
+ * - a string, bytes or a list of lines (each followed by `\n`): written, then closed.
+ */
+export type StdinSpec = "null" | "inherit" | "piped" | string | Uint8Array | readonly string[];
+
+/** Everything a command builder holds besides the command and its target. */
+export interface CommandOptions {
+  /** Extra environment variables. */
+  readonly env: Readonly<Record<string, string>>;
+  /** Working directory. */
+  readonly cwd?: string;
+  /** Standard input. */
+  readonly stdin: StdinSpec;
+  /** Timeout in ms, or undefined for none. */
+  readonly timeout?: number;
+  /** Time between TERM and KILL when stopping, in ms. */
+  readonly killGrace: number;
+  /** Resolve with the result instead of rejecting on failure. */
+  readonly noThrow: boolean;
+  /** Do not copy output to the console. */
+  readonly quiet: boolean;
+  /** Prefix of console lines; groups default to `[host] `. */
+  readonly prefix?: string;
+  /** Handlers of stdout lines. */
+  readonly stdoutHandlers: readonly LineHandler[];
+  /** Handlers of stderr lines. */
+  readonly stderrHandlers: readonly LineHandler[];
+  /** Files that receive stdout. */
+  readonly stdoutFiles: readonly FileSink[];
+  /** Files that receive stderr. */
+  readonly stderrFiles: readonly FileSink[];
+  /** Bytes of each stream kept in memory (head and tail). */
+  readonly captureLimit: number;
+}
+
+/** Default grace period between TERM and KILL. */
+export const DEFAULT_KILL_GRACE = 2000;
+
+/** The settings of a new builder. */
+export const DEFAULT_OPTIONS: CommandOptions = {
+  env: {},
+  stdin: "null",
+  killGrace: DEFAULT_KILL_GRACE,
+  noThrow: false,
+  quiet: false,
+  stdoutHandlers: [],
+  stderrHandlers: [],
+  stdoutFiles: [],
+  stderrFiles: [],
+  captureLimit: DEFAULT_CAPTURE_LIMIT,
+};

@@ -1,0 +1,196 @@
+/**
+ * The record of one finished process.
+ *
+ * @module
+ */
+
+/**
+ * Why a process did not succeed:
+ * - `spawn`: it could not be started locally (program missing, bad cwd, ...);
+ * - `connect`: ssh could not reach or log in to the host (exit 255, refused, auth, host key);
+ * - `exit`: it exited with a non-zero code;
+ * - `signal`: it was ended by a signal that dexp did not send;
+ * - `timeout`: dexp stopped it because its timeout elapsed;
+ * - `killed`: dexp stopped it because `kill()` was called.
+ */
+export type FailureKind = "spawn" | "connect" | "exit" | "signal" | "timeout" | "killed";
+
+/** The fields of a {@linkcode ProcessResult}, as plain JSON. */
+export interface ProcessResultJson {
+  /** Where it ran: `local` or the host's name. */
+  target: string;
+  /** The command as written by the user (a shell line, or argv joined and quoted). */
+  command: string;
+  /** The exit code, or null if the process did not exit normally. */
+  exitCode: number | null;
+  /** The signal that ended the process, if any. */
+  signal: string | null;
+  /** Captured standard output (head and tail when bounded). */
+  stdout: string;
+  /** Captured standard error (head and tail when bounded). */
+  stderr: string;
+  /** Bytes of standard output produced in total. */
+  stdoutBytes: number;
+  /** Bytes of standard error produced in total. */
+  stderrBytes: number;
+  /** Start time, ISO 8601. */
+  start: string;
+  /** End time, ISO 8601. */
+  end: string;
+  /** Duration in milliseconds. */
+  duration: number;
+  /** Whether dexp stopped it because of its timeout. */
+  timedOut: boolean;
+  /** Whether dexp stopped it because `kill()` was called. */
+  killed: boolean;
+  /** Why it did not succeed, or null if it did. */
+  failure: FailureKind | null;
+  /** Detail for `spawn` and `connect` failures. */
+  reason: string | null;
+  /** True when it exited with code 0 and was neither killed nor timed out. */
+  ok: boolean;
+}
+
+/** What a finished process produced; built by dexp, read by you. */
+export class ProcessResult {
+  /** Where it ran: `local` or the host's name. */
+  readonly target: string;
+  /** The command as written by the user (a shell line, or argv joined and quoted). */
+  readonly command: string;
+  /** The exit code, or null if the process did not exit normally. */
+  readonly exitCode: number | null;
+  /** The signal that ended the process, if any. */
+  readonly signal: Deno.Signal | null;
+  /** Captured standard output (head and tail when bounded). */
+  readonly stdout: string;
+  /** Captured standard error (head and tail when bounded). */
+  readonly stderr: string;
+  /** Bytes of standard output produced in total (more than `stdout` holds if bounded). */
+  readonly stdoutBytes: number;
+  /** Bytes of standard error produced in total. */
+  readonly stderrBytes: number;
+  /** When the process started (or was attempted). */
+  readonly start: Date;
+  /** When it ended. */
+  readonly end: Date;
+  /** Whether dexp stopped it because of its timeout. */
+  readonly timedOut: boolean;
+  /** Whether dexp stopped it because `kill()` was called. */
+  readonly killed: boolean;
+  /** Why it did not succeed, or null if it did. */
+  readonly failure: FailureKind | null;
+  /** Detail for `spawn` and `connect` failures (the error message or ssh's complaint). */
+  readonly reason: string | null;
+
+  /**
+   * Builds a result; dexp does this for you.
+   *
+   * @param fields Everything that is known about the finished process.
+   */
+  constructor(fields: {
+    target: string;
+    command: string;
+    exitCode: number | null;
+    signal: Deno.Signal | null;
+    stdout: string;
+    stderr: string;
+    stdoutBytes: number;
+    stderrBytes: number;
+    start: Date;
+    end: Date;
+    timedOut: boolean;
+    killed: boolean;
+    failure: FailureKind | null;
+    reason?: string | null;
+  }) {
+    this.target = fields.target;
+    this.command = fields.command;
+    this.exitCode = fields.exitCode;
+    this.signal = fields.signal;
+    this.stdout = fields.stdout;
+    this.stderr = fields.stderr;
+    this.stdoutBytes = fields.stdoutBytes;
+    this.stderrBytes = fields.stderrBytes;
+    this.start = fields.start;
+    this.end = fields.end;
+    this.timedOut = fields.timedOut;
+    this.killed = fields.killed;
+    this.failure = fields.failure;
+    this.reason = fields.reason ?? null;
+  }
+
+  /** True when it exited with code 0 and was neither killed nor timed out. */
+  get ok(): boolean {
+    return this.failure === null;
+  }
+
+  /** Duration in milliseconds. */
+  get duration(): number {
+    return this.end.getTime() - this.start.getTime();
+  }
+
+  /**
+   * Standard output without trailing white space.
+   *
+   * @returns The trimmed output.
+   */
+  text(): string {
+    return this.stdout.trimEnd();
+  }
+
+  /**
+   * Standard output split into lines (no trailing empty line).
+   *
+   * @returns The lines.
+   */
+  lines(): string[] {
+    const t = this.text();
+    return t === "" ? [] : t.split(/\r?\n/);
+  }
+
+  /**
+   * Standard output parsed as JSON.
+   *
+   * @returns The parsed value.
+   * @throws {SyntaxError} If the output is not JSON; the message quotes its start.
+   */
+  json<T = unknown>(): T {
+    try {
+      return JSON.parse(this.stdout) as T;
+    } catch (e) {
+      const start = this.stdout.slice(0, 80);
+      throw new SyntaxError(
+        `Output of "${this.command}" on ${this.target} is not JSON: ${
+          (e as Error).message
+        }: output starts with ${JSON.stringify(start)}`,
+        { cause: e },
+      );
+    }
+  }
+
+  /**
+   * The result as plain JSON (dates as ISO strings).
+   *
+   * @returns A JSON-ready object.
+   */
+  toJSON(): ProcessResultJson {
+    return {
+      target: this.target,
+      command: this.command,
+      exitCode: this.exitCode,
+      signal: this.signal,
+      stdout: this.stdout,
+      stderr: this.stderr,
+      stdoutBytes: this.stdoutBytes,
+      stderrBytes: this.stderrBytes,
+      start: this.start.toISOString(),
+      end: this.end.toISOString(),
+      duration: this.duration,
+      timedOut: this.timedOut,
+      killed: this.killed,
+      failure: this.failure,
+      reason: this.reason,
+      ok: this.ok,
+    };
+  }
+}

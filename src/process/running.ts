@@ -1,0 +1,565 @@
+/**
+ * A running local process: streams, timeout, kill of the whole tree, stdin, expect.
+ *
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { BoundedCapture } from "./capture.ts";
+import { errorFor, ExpectError } from "./errors.ts";
+import { LineSplitter } from "./lines.ts";
+import type { CommandOptions, FileSink, LineHandler, StreamName } from "./options.ts";
+import { fillPlaceholders } from "./placeholders.ts";
+import { quoteArgv } from "./quote.ts";
+import { type Stoppable, track, untrack } from "./reaper.ts";
+import { killMembers, signalTree, type TreeMember } from "./tree.ts";
+import { type FailureKind, ProcessResult } from "./result.ts";
+import { type Launch, LaunchError, type StreamFilter, type Target } from "./target.ts";
+
+/** What `expect()` found. */
+export interface ExpectMatch {
+  /** The whole matching line. */
+  readonly line: string;
+  /** The regular expression match, or null when the pattern was a string. */
+  readonly match: RegExpMatchArray | null;
+  /** The stream the line came from. */
+  readonly stream: StreamName;
+}
+
+/** Options of `expect()`. */
+export interface ExpectOptions {
+  /** Give up after this many ms (default: wait until the process ends). */
+  timeout?: number;
+  /** Which stream to watch (default: both). */
+  stream?: StreamName | "any";
+}
+
+/** How a process is started, beyond the command's own options. */
+export interface ExecuteContext {
+  /** Index of the target in its group, for handlers and `{i}` placeholders. */
+  readonly index: number;
+  /** Values for placeholders in file paths (`{host}`, `{i}`, ...). */
+  readonly vars: Readonly<Record<string, string>>;
+  /** Keep recent lines so that `expect()` can be used (spawned processes). */
+  readonly keepLines: boolean;
+}
+
+interface Waiter {
+  test(line: string): RegExpMatchArray | null | true;
+  stream: StreamName | "any";
+  resolve(m: ExpectMatch): void;
+  reject(e: Error): void;
+  timer?: ReturnType<typeof setTimeout>;
+  pattern: string;
+}
+
+const HISTORY_LINES = 1000;
+const HISTORY_LINE_CHARS = 64 * 1024;
+const encoder = new TextEncoder();
+
+function describe(command: string | readonly string[]): string {
+  return typeof command === "string" ? command : quoteArgv(command);
+}
+
+async function writeAll(file: Deno.FsFile, data: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < data.length) at += await file.write(data.subarray(at));
+}
+
+async function openSinks(sinks: readonly FileSink[], vars: Record<string, string>) {
+  const files: Deno.FsFile[] = [];
+  try {
+    for (const s of sinks) {
+      const path = fillPlaceholders(s.path, vars);
+      await Deno.mkdir(dirname(path), { recursive: true });
+      files.push(
+        await Deno.open(path, {
+          write: true,
+          create: true,
+          append: s.append,
+          truncate: !s.append,
+        }),
+      );
+    }
+  } catch (e) {
+    for (const f of files) f.close();
+    throw e;
+  }
+  return files;
+}
+
+/**
+ * A process that has been started. Await it (or call `wait()`) for its
+ * {@linkcode ProcessResult}; `kill()` ends it and everything it started.
+ */
+export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
+  /** `local` or the host's name. */
+  readonly target: string;
+  /** The command, as a shell line. */
+  readonly command: string;
+  readonly #spec: string | readonly string[];
+  readonly #targetObj: Target;
+  readonly #opts: CommandOptions;
+  readonly #ctx: ExecuteContext;
+  #launch?: Launch;
+  #child?: Deno.ChildProcess;
+  #stdinWriter?: WritableStreamDefaultWriter<Uint8Array>;
+  #killRequested = false;
+  #timedOut = false;
+  #stopping?: Promise<void>;
+  #finished = false;
+  #history: { line: string; stream: StreamName }[] = [];
+  #waiters = new Set<Waiter>();
+  #handlerError = false;
+  #members: TreeMember[] = [];
+  readonly #started: Promise<void>;
+  #resolveStarted!: () => void;
+  #ioDone!: Promise<void>;
+  readonly #done: Promise<ProcessResult>;
+
+  /**
+   * Starts a process; use `cmd(...).spawn()` or a group's `spawn()` instead.
+   *
+   * @param target Where it runs.
+   * @param command The command.
+   * @param opts The command's settings.
+   * @param ctx Group index and placeholder values.
+   */
+  constructor(
+    target: Target,
+    command: string | readonly string[],
+    opts: CommandOptions,
+    ctx: ExecuteContext,
+  ) {
+    this.#targetObj = target;
+    this.target = target.label;
+    this.#spec = command;
+    this.command = describe(command);
+    this.#opts = opts;
+    this.#ctx = ctx;
+    this.#started = new Promise((r) => this.#resolveStarted = r);
+    this.#done = this.#run();
+  }
+
+  /** The local process id (of `ssh` for a remote command), once started. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Whether the process has finished and its result is known. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  async #run(): Promise<ProcessResult> {
+    const start = new Date();
+    const opts = this.#opts;
+    const fail = (failure: FailureKind, reason: string, stderr = "") => {
+      this.#resolveStarted();
+      return this.#finish(
+        new ProcessResult({
+          target: this.target,
+          command: this.command,
+          exitCode: null,
+          signal: null,
+          stdout: "",
+          stderr,
+          stdoutBytes: 0,
+          stderrBytes: new TextEncoder().encode(stderr).length,
+          start,
+          end: new Date(),
+          timedOut: false,
+          killed: failure === "killed",
+          failure,
+          reason,
+        }),
+      );
+    };
+
+    let launch: Launch;
+    try {
+      launch = await this.#targetObj.launch({
+        command: this.#spec,
+        env: opts.env,
+        cwd: opts.cwd,
+      });
+    } catch (e) {
+      if (e instanceof LaunchError) return fail(e.failure, e.message, e.stderr);
+      return fail("spawn", (e as Error).message);
+    }
+    if (this.#killRequested) return fail("killed", "killed before it started");
+    this.#launch = launch;
+
+    const vars = { host: this.target, i: String(this.#ctx.index), ...this.#ctx.vars };
+    let outFiles: Deno.FsFile[] = [];
+    let errFiles: Deno.FsFile[] = [];
+    try {
+      outFiles = await openSinks(opts.stdoutFiles, vars);
+      errFiles = await openSinks(opts.stderrFiles, vars);
+    } catch (e) {
+      for (const f of outFiles) f.close();
+      return fail("spawn", `Could not open an output file: ${(e as Error).message}`);
+    }
+
+    const stdin = opts.stdin;
+    const stdinMode = stdin === "null" || stdin === "inherit" ? stdin : "piped";
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(launch.program, {
+        args: launch.args as string[],
+        env: launch.env as Record<string, string> | undefined,
+        cwd: launch.cwd,
+        stdin: stdinMode,
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (e) {
+      for (const f of [...outFiles, ...errFiles]) f.close();
+      const err = e as Error;
+      const reason = err instanceof Deno.errors.NotFound
+        ? `program '${launch.program}' not found (check the name and PATH)${
+          launch.cwd ? ` or working directory '${launch.cwd}' does not exist` : ""
+        }`
+        : err.message;
+      return fail("spawn", reason);
+    }
+    this.#child = child;
+    track(this);
+    this.#resolveStarted();
+
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (opts.timeout !== undefined) {
+      timer = setTimeout(() => {
+        this.#timedOut = true;
+        this.#stop("SIGTERM");
+      }, opts.timeout);
+    }
+
+    if (stdinMode === "piped") {
+      const writer = child.stdin.getWriter();
+      if (stdin === "piped") {
+        this.#stdinWriter = writer;
+      } else {
+        const data = typeof stdin === "string"
+          ? encoder.encode(stdin)
+          : stdin instanceof Uint8Array
+          ? stdin
+          : encoder.encode((stdin as readonly string[]).map((l) => l + "\n").join(""));
+        writer.write(data).then(() => writer.close()).catch(() => {}).finally(() => {
+          writer.releaseLock();
+        });
+      }
+    }
+
+    const out = new BoundedCapture(opts.captureLimit);
+    const err = new BoundedCapture(opts.captureLimit);
+    const pumps = Promise.all([
+      this.#pump(child.stdout, "stdout", out, outFiles, opts.stdoutHandlers),
+      this.#pump(child.stderr, "stderr", err, errFiles, opts.stderrHandlers, launch.stderrFilter),
+    ]);
+    this.#ioDone = Promise.all([child.status, pumps]).then(() => {});
+    const status = await child.status;
+    await pumps;
+    if (timer !== undefined) clearTimeout(timer);
+    if (this.#stdinWriter) {
+      await this.#stdinWriter.close().catch(() => {});
+      this.#stdinWriter.releaseLock();
+      this.#stdinWriter = undefined;
+    }
+    for (const f of [...outFiles, ...errFiles]) f.close();
+    const stoppedByUs = this.#killRequested || this.#timedOut;
+    // Anything of the tree that outlived its leader after a kill goes now.
+    if (stoppedByUs) killMembers(this.#members);
+    untrack(this);
+
+    const stderrText = err.text();
+    let failure: FailureKind | null = null;
+    let reason: string | null = null;
+    if (this.#timedOut) failure = "timeout";
+    else if (this.#killRequested) failure = "killed";
+    else if (status.signal) failure = "signal";
+    else if (status.code !== 0) {
+      const c = launch.classify?.(status.code, stderrText);
+      failure = c?.failure ?? "exit";
+      reason = c?.reason ?? null;
+    }
+    return this.#finish(
+      new ProcessResult({
+        target: this.target,
+        command: this.command,
+        exitCode: status.signal ? null : status.code,
+        signal: status.signal,
+        stdout: out.text(),
+        stderr: stderrText,
+        stdoutBytes: out.total,
+        stderrBytes: err.total,
+        start,
+        end: new Date(),
+        timedOut: this.#timedOut,
+        killed: this.#killRequested && !this.#timedOut,
+        failure,
+        reason,
+      }),
+    );
+  }
+
+  #finish(result: ProcessResult): ProcessResult {
+    this.#finished = true;
+    for (const w of this.#waiters) {
+      if (w.timer !== undefined) clearTimeout(w.timer);
+      const what = result.failure ? `${result.failure}` : "exit code 0";
+      w.reject(
+        new ExpectError(
+          `Process ended (${what}) before a line matched ${w.pattern} on ${this.target}: ${this.command}`,
+          w.pattern,
+          "exit",
+        ),
+      );
+    }
+    this.#waiters.clear();
+    return result;
+  }
+
+  async #pump(
+    stream: ReadableStream<Uint8Array>,
+    name: StreamName,
+    capture: BoundedCapture,
+    files: Deno.FsFile[],
+    handlers: readonly LineHandler[],
+    filter?: StreamFilter,
+  ): Promise<void> {
+    const opts = this.#opts;
+    const echo = !opts.quiet;
+    const keep = this.#ctx.keepLines;
+    const info = { target: this.target, stream: name, index: this.#ctx.index };
+    const console = name === "stdout" ? Deno.stdout : Deno.stderr;
+    const prefix = opts.prefix ?? "";
+    const splitter = echo || keep || handlers.length > 0
+      ? new LineSplitter((line) => {
+        if (echo) console.writeSync(encoder.encode(prefix + line + "\n"));
+        for (const h of handlers) {
+          try {
+            h(line, info);
+          } catch (e) {
+            if (!this.#handlerError) {
+              this.#handlerError = true;
+              globalThis.console.error(`dexp: a ${name} handler threw on ${this.target}:`, e);
+            }
+          }
+        }
+        if (keep) this.#onLine(line, name);
+      })
+      : null;
+    const take = async (chunk: Uint8Array) => {
+      if (chunk.length === 0) return;
+      capture.push(chunk);
+      splitter?.push(chunk);
+      for (const f of files) await writeAll(f, chunk);
+    };
+    for await (const raw of stream) {
+      await take(filter ? filter.push(raw) : raw);
+    }
+    if (filter) await take(filter.flush());
+    splitter?.flush();
+  }
+
+  #onLine(line: string, stream: StreamName): void {
+    const entry = { line: line.slice(0, HISTORY_LINE_CHARS), stream };
+    this.#history.push(entry);
+    if (this.#history.length > HISTORY_LINES * 2) {
+      this.#history = this.#history.slice(-HISTORY_LINES);
+    }
+    for (const w of this.#waiters) {
+      if (w.stream !== "any" && w.stream !== stream) continue;
+      const m = w.test(entry.line);
+      if (m) {
+        this.#waiters.delete(w);
+        if (w.timer !== undefined) clearTimeout(w.timer);
+        w.resolve({ line: entry.line, match: m === true ? null : m, stream });
+      }
+    }
+  }
+
+  /**
+   * Waits until a line of output matches `pattern`, e.g. "Server listening". Lines that
+   * arrived before the call count too (the last 1000 are kept).
+   *
+   * @param pattern A substring or a regular expression.
+   * @param options `timeout` in ms and which `stream` to watch.
+   * @returns The matching line (and the regular expression match).
+   * @throws {ExpectError} If the process ends first or the timeout elapses.
+   */
+  expect(pattern: string | RegExp, options: ExpectOptions = {}): Promise<ExpectMatch> {
+    const stream = options.stream ?? "any";
+    const test = typeof pattern === "string"
+      ? (l: string) => l.includes(pattern) ? true as const : null
+      : (l: string) => {
+        pattern.lastIndex = 0;
+        return l.match(pattern);
+      };
+    const shown = typeof pattern === "string" ? JSON.stringify(pattern) : String(pattern);
+    for (const h of this.#history) {
+      if (stream !== "any" && h.stream !== stream) continue;
+      const m = test(h.line);
+      if (m) {
+        return Promise.resolve({ line: h.line, match: m === true ? null : m, stream: h.stream });
+      }
+    }
+    if (this.#finished) {
+      return Promise.reject(
+        new ExpectError(
+          `Process already ended before a line matched ${shown} on ${this.target}: ${this.command}`,
+          shown,
+          "exit",
+        ),
+      );
+    }
+    return new Promise<ExpectMatch>((resolve, reject) => {
+      const w: Waiter = { test, stream, resolve, reject, pattern: shown };
+      if (options.timeout !== undefined) {
+        w.timer = setTimeout(() => {
+          this.#waiters.delete(w);
+          reject(
+            new ExpectError(
+              `No line matched ${shown} within ${options.timeout} ms on ${this.target}: ${this.command}`,
+              shown,
+              "timeout",
+            ),
+          );
+        }, options.timeout);
+      }
+      this.#waiters.add(w);
+    });
+  }
+
+  #stdin(): WritableStreamDefaultWriter<Uint8Array> {
+    if (!this.#stdinWriter) {
+      const mode = typeof this.#opts.stdin === "string" ? this.#opts.stdin : "data";
+      throw new TypeError(
+        `Stdin of "${this.command}" is not piped (it is ${mode}${
+          this.#finished ? ", and the process has ended" : ""
+        }): call .stdin("piped") on the command before spawn()`,
+      );
+    }
+    return this.#stdinWriter;
+  }
+
+  /**
+   * Writes to the process's standard input (needs `.stdin("piped")`).
+   *
+   * @param data Text or bytes.
+   * @throws {TypeError} If stdin is not piped.
+   */
+  async write(data: string | Uint8Array): Promise<void> {
+    await this.#started;
+    await this.#stdin().write(typeof data === "string" ? encoder.encode(data) : data);
+  }
+
+  /**
+   * Writes a line (adds `\n`) to standard input.
+   *
+   * @param line The line.
+   * @throws {TypeError} If stdin is not piped.
+   */
+  async writeLine(line: string): Promise<void> {
+    await this.write(line + "\n");
+  }
+
+  /** Closes standard input: the process reads end of file. */
+  async closeStdin(): Promise<void> {
+    await this.#started;
+    const w = this.#stdin();
+    this.#stdinWriter = undefined;
+    await w.close().catch(() => {});
+    w.releaseLock();
+  }
+
+  #stop(signal: Deno.Signal): Promise<void> {
+    if (this.#stopping) return this.#stopping;
+    this.#stopping = (async () => {
+      await this.#started;
+      const child = this.#child;
+      if (!child || this.#finished) return;
+      const grace = this.#opts.killGrace;
+      const terminate = this.#launch?.terminate?.bind(this.#launch);
+      if (terminate) await withDeadline(terminate(signal), grace);
+      this.#members.push(...signalTree(child.pid, signal));
+      if (await withDeadline(this.#ioDone, grace)) return;
+      if (terminate) await withDeadline(terminate("SIGKILL"), grace);
+      killMembers(this.#members);
+      this.#members.push(...signalTree(child.pid, "SIGKILL"));
+    })();
+    return this.#stopping;
+  }
+
+  /**
+   * Ends the process and everything it started (its whole process group; on a remote host,
+   * the remote command's process group too): `signal` first, SIGKILL after the grace period.
+   * Descendants are found through their parent links (frozen while the tree is walked), so a
+   * child that moved to its own session (a daemon) is not reached.
+   *
+   * @param signal The first signal (default SIGTERM).
+   * @returns Resolves when the process has ended.
+   */
+  async kill(signal: Deno.Signal = "SIGTERM"): Promise<void> {
+    if (this.#finished) return;
+    this.#killRequested = true;
+    await this.#stop(signal);
+    await this.#done;
+  }
+
+  /** Used on Ctrl-C: kill, and wait. */
+  async interrupt(): Promise<void> {
+    await this.kill("SIGTERM");
+  }
+
+  /** Used on a second Ctrl-C: SIGKILL the local process tree at once. */
+  forceKill(): void {
+    if (this.#child) signalTree(this.#child.pid, "SIGKILL");
+  }
+
+  /**
+   * The result, once the process has ended; never rejects.
+   *
+   * @returns The result, whatever happened.
+   */
+  result(): Promise<ProcessResult> {
+    return this.#done;
+  }
+
+  /**
+   * Waits for the end. Rejects with a {@linkcode ProcessError} subclass if the process
+   * failed (except when it was killed by `kill()`), unless the command was `noThrow()`.
+   *
+   * @returns The result.
+   */
+  async wait(): Promise<ProcessResult> {
+    const r = await this.#done;
+    if (r.failure && r.failure !== "killed" && !this.#opts.noThrow) throw errorFor(r);
+    return r;
+  }
+
+  /**
+   * Makes the running process awaitable.
+   *
+   * @param onfulfilled Called with the result.
+   * @param onrejected Called with the error.
+   * @returns A promise of what the callbacks return.
+   */
+  then<A = ProcessResult, B = never>(
+    onfulfilled?: ((value: ProcessResult) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.wait().then(onfulfilled, onrejected);
+  }
+}
+
+async function withDeadline(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<boolean>((r) => timer = setTimeout(() => r(false), ms));
+  try {
+    return await Promise.race([p.then(() => true, () => true), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
