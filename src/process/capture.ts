@@ -34,7 +34,7 @@ export class BoundedCapture {
 
   /** Bytes seen but not kept. */
   get dropped(): number {
-    return this.#total - this.#headSize - this.#tailSize;
+    return this.#total - this.#headSize - Math.min(this.#tailSize, this.#tailLimit);
   }
 
   /**
