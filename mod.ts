@@ -11,3 +11,4 @@
  */
 
 export * from "./src/process/mod.ts";
+export * from "./src/action/mod.ts";

@@ -1,0 +1,315 @@
+/**
+ * A command run on every target of a group: fan-out with a bounded window, results in input
+ * order, fail-fast or collect-everything.
+ *
+ * @module
+ */
+
+import { OptionsBuilder } from "../process/builder.ts";
+import type { ExpectMatch, ExpectOptions } from "../process/running.ts";
+import { type CommandOptions, DEFAULT_OPTIONS } from "../process/options.ts";
+import { fillPlaceholders } from "../process/placeholders.ts";
+import { quoteArgv } from "../process/quote.ts";
+import { ProcessResult } from "../process/result.ts";
+import { RunningProcess } from "../process/running.ts";
+import type { Target } from "../process/target.ts";
+import { GroupError, GroupResult } from "./group_result.ts";
+import { Window } from "./window.ts";
+
+/** A command for every target: the same line or argv, or one computed per target. */
+export type GroupCommandInput<T extends Target = Target> =
+  | string
+  | readonly string[]
+  | ((target: T, index: number) => string | readonly string[]);
+
+/** Settings of a group command beyond those of each process. */
+export interface GroupSettings {
+  /** How many targets run at once (default: all). */
+  readonly concurrency: number;
+  /** Stop every other target at the first failure. */
+  readonly failFast: boolean;
+}
+
+/**
+ * A command not yet started on a group of targets. Setters return new builders; awaiting it
+ * runs it everywhere and resolves to a {@linkcode GroupResult}.
+ */
+export class GroupCommand<T extends Target = Target> extends OptionsBuilder<GroupCommand<T>>
+  implements PromiseLike<GroupResult> {
+  /** The targets, in order. */
+  readonly targets: readonly T[];
+  /** The command, or the function that computes it per target. */
+  readonly input: GroupCommandInput<T>;
+  /** Group-level settings. */
+  readonly group: GroupSettings;
+
+  /**
+   * Makes a group command; prefer a group's `run()`.
+   *
+   * @param targets The targets.
+   * @param input The command or a per-target function.
+   * @param options The settings of every process.
+   * @param group Concurrency and fail-fast.
+   */
+  constructor(
+    targets: readonly T[],
+    input: GroupCommandInput<T>,
+    options: CommandOptions = DEFAULT_OPTIONS,
+    group: GroupSettings = { concurrency: Infinity, failFast: false },
+  ) {
+    super(options);
+    this.targets = targets;
+    this.input = input;
+    this.group = group;
+  }
+
+  /**
+   * Makes a copy with other process settings.
+   *
+   * @param options The new settings.
+   * @returns The new builder.
+   */
+  protected withOptions(options: CommandOptions): GroupCommand<T> {
+    return new GroupCommand(this.targets, this.input, options, this.group);
+  }
+
+  /**
+   * Limits how many targets run at once (a window: the next starts when one ends).
+   *
+   * @param n A positive integer, or Infinity (default).
+   * @returns A new builder.
+   * @throws {RangeError} If n is not a positive integer.
+   */
+  concurrency(n: number): GroupCommand<T> {
+    new Window(n); // validates
+    return new GroupCommand(this.targets, this.input, this.options, {
+      ...this.group,
+      concurrency: n,
+    });
+  }
+
+  /**
+   * At the first failure, stops the running targets and does not start the others.
+   *
+   * @param value Whether to fail fast (default true).
+   * @returns A new builder.
+   */
+  failFast(value = true): GroupCommand<T> {
+    return new GroupCommand(this.targets, this.input, this.options, {
+      ...this.group,
+      failFast: value,
+    });
+  }
+
+  /** The settings of each process. */
+  get settings(): CommandOptions {
+    return this.options;
+  }
+
+  /**
+   * Starts the command on every target (within the window) and returns the running group.
+   *
+   * @returns The running group: `kill()`, `expect()`, await it.
+   */
+  spawn(): RunningGroup {
+    return new RunningGroup(this, true);
+  }
+
+  /**
+   * Runs everywhere and returns every target's trimmed output, in group order (quiet).
+   *
+   * @returns One text per target.
+   * @throws {GroupError} If a target fails (unless `noThrow()`).
+   */
+  async texts(): Promise<string[]> {
+    return (await new RunningGroup(this.quiet(), false)).texts();
+  }
+
+  /**
+   * Runs the command everywhere: awaiting a group command runs it.
+   *
+   * @param onfulfilled Called with the group result.
+   * @param onrejected Called with the error ({@linkcode GroupError}).
+   * @returns A promise of what the callbacks return.
+   */
+  then<A = GroupResult, B = never>(
+    onfulfilled?: ((value: GroupResult) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return new RunningGroup(this, false).then(onfulfilled, onrejected);
+  }
+}
+
+/** A group command that has been started. */
+export class RunningGroup implements PromiseLike<GroupResult> {
+  readonly #members: (RunningProcess | undefined)[];
+  // Holders, not the processes themselves: a RunningProcess is thenable and would be adopted.
+  readonly #started: Promise<{ p: RunningProcess } | null>[];
+  readonly #noThrow: boolean;
+  readonly #done: Promise<GroupResult>;
+  #stopReason: string | null = null;
+
+  /**
+   * Starts a group command; use `spawn()` or await the command instead.
+   *
+   * @param command The group command.
+   * @param keepLines Keep recent output lines for `expect()`.
+   */
+  // deno-lint-ignore no-explicit-any
+  constructor(command: GroupCommand<any>, keepLines: boolean) {
+    const targets = command.targets;
+    const opts = command.settings;
+    const { concurrency, failFast } = command.group;
+    this.#noThrow = opts.noThrow;
+    this.#members = new Array(targets.length).fill(undefined);
+    const window = new Window(concurrency);
+    const startedResolvers: ((p: { p: RunningProcess } | null) => void)[] = [];
+    this.#started = targets.map(() =>
+      new Promise<{ p: RunningProcess } | null>((r) => startedResolvers.push(r))
+    );
+    const runOne = async (i: number): Promise<ProcessResult> => {
+      const target = targets[i];
+      const vars = { host: target.label, i: String(i) };
+      let commandLine: string | readonly string[];
+      try {
+        commandLine = typeof command.input === "function"
+          ? command.input(target, i)
+          : command.input;
+      } catch (e) {
+        startedResolvers[i](null);
+        return notStarted(target.label, "<per-target function>", "spawn", (e as Error).message);
+      }
+      await window.acquire();
+      try {
+        if (this.#stopReason !== null) {
+          startedResolvers[i](null);
+          return notStarted(target.label, show(commandLine), "killed", this.#stopReason);
+        }
+        const prefix = fillPlaceholders(opts.prefix ?? "[{host}] ", vars);
+        const p = new RunningProcess(target, commandLine, { ...opts, prefix }, {
+          index: i,
+          vars,
+          keepLines,
+        });
+        this.#members[i] = p;
+        startedResolvers[i]({ p });
+        const r = await p.result();
+        if (failFast && r.failure && r.failure !== "killed" && this.#stopReason === null) {
+          this.#stop(`not started: fail-fast after a failure on ${r.target}`);
+        }
+        return r;
+      } finally {
+        window.release();
+      }
+    };
+    this.#done = Promise.all(targets.map((_, i) => runOne(i))).then((rs) => new GroupResult(rs));
+  }
+
+  #stop(reason: string): Promise<void> {
+    this.#stopReason = reason;
+    return Promise.all(this.#members.map((m) => m?.kill())).then(() => {});
+  }
+
+  /** The running processes, by index (undefined while a target waits for the window). */
+  get members(): readonly (RunningProcess | undefined)[] {
+    return this.#members;
+  }
+
+  /**
+   * Stops every target (remote ones on their hosts too); targets not started yet are not
+   * started.
+   *
+   * @param signal The first signal (default SIGTERM; SIGKILL after the grace period).
+   * @returns Resolves when everything has ended.
+   */
+  async kill(signal: Deno.Signal = "SIGTERM"): Promise<void> {
+    this.#stopReason ??= "not started: the group was killed";
+    await Promise.all(this.#members.map((m) => m?.kill(signal)));
+    await this.#done;
+  }
+
+  /**
+   * Waits until every target printed a line that matches (e.g. every server is listening).
+   *
+   * @param pattern A substring or a regular expression.
+   * @param options `timeout` in ms (per target) and which `stream` to watch.
+   * @returns One match per target, in group order.
+   * @throws {ExpectError} If a target ends or times out first.
+   */
+  async expect(pattern: string | RegExp, options: ExpectOptions = {}): Promise<ExpectMatch[]> {
+    return await Promise.all(this.#started.map(async (s, i) => {
+      const started = await s;
+      if (!started) {
+        const r = (await this.#done).get(i);
+        throw new Error(`Target ${r.target} never started: ${r.reason}`);
+      }
+      return started.p.expect(pattern, options);
+    }));
+  }
+
+  /**
+   * Every target's result; never rejects.
+   *
+   * @returns The group result.
+   */
+  result(): Promise<GroupResult> {
+    return this.#done;
+  }
+
+  /**
+   * Waits for every target. Rejects with a {@linkcode GroupError} carrying every result if
+   * a target failed (killed ones excepted), unless the command was `noThrow()`.
+   *
+   * @returns The group result.
+   */
+  async wait(): Promise<GroupResult> {
+    const r = await this.#done;
+    if (!this.#noThrow && r.results.some((x) => x.failure && x.failure !== "killed")) {
+      throw new GroupError(r);
+    }
+    return r;
+  }
+
+  /**
+   * Makes the running group awaitable.
+   *
+   * @param onfulfilled Called with the group result.
+   * @param onrejected Called with the error.
+   * @returns A promise of what the callbacks return.
+   */
+  then<A = GroupResult, B = never>(
+    onfulfilled?: ((value: GroupResult) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    return this.wait().then(onfulfilled, onrejected);
+  }
+}
+
+function show(c: string | readonly string[]): string {
+  return typeof c === "string" ? c : quoteArgv(c);
+}
+
+function notStarted(
+  target: string,
+  command: string,
+  failure: "killed" | "spawn",
+  reason: string,
+): ProcessResult {
+  const now = new Date();
+  return new ProcessResult({
+    target,
+    command,
+    exitCode: null,
+    signal: null,
+    stdout: "",
+    stderr: "",
+    stdoutBytes: 0,
+    stderrBytes: 0,
+    start: now,
+    end: now,
+    timedOut: false,
+    killed: failure === "killed",
+    failure,
+    reason,
+  });
+}

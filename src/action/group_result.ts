@@ -1,0 +1,115 @@
+/**
+ * The outcome of a command run on a group of targets: every target's result, in input order.
+ *
+ * @module
+ */
+
+import { describeFailure } from "../process/errors.ts";
+import type { ProcessResult, ProcessResultJson } from "../process/result.ts";
+
+/** Every target's result, in the order of the group; nothing is lost when some fail. */
+export class GroupResult implements Iterable<ProcessResult> {
+  /** One result per target, in the order of the group. */
+  readonly results: readonly ProcessResult[];
+
+  /**
+   * Wraps the results of a group; dexp builds these.
+   *
+   * @param results One result per target, in group order.
+   */
+  constructor(results: readonly ProcessResult[]) {
+    this.results = results;
+  }
+
+  /** Number of targets. */
+  get length(): number {
+    return this.results.length;
+  }
+
+  /** True when every target succeeded (killed ones count as not ok). */
+  get ok(): boolean {
+    return this.results.every((r) => r.ok);
+  }
+
+  /** The results that succeeded. */
+  get succeeded(): ProcessResult[] {
+    return this.results.filter((r) => r.ok);
+  }
+
+  /** The results that did not succeed, killed ones included. */
+  get failed(): ProcessResult[] {
+    return this.results.filter((r) => !r.ok);
+  }
+
+  /**
+   * The result of the i-th target.
+   *
+   * @param i Index in the group (negative counts from the end).
+   * @returns The result.
+   * @throws {RangeError} If there is no such target.
+   */
+  get(i: number): ProcessResult {
+    const r = this.results.at(i);
+    if (!r) {
+      throw new RangeError(`No result at index ${i}: the group has ${this.length} targets`);
+    }
+    return r;
+  }
+
+  /**
+   * The result of the target with this name.
+   *
+   * @param target The target's label (host name or `local`).
+   * @returns The result, or undefined.
+   */
+  byTarget(target: string): ProcessResult | undefined {
+    return this.results.find((r) => r.target === target);
+  }
+
+  /**
+   * Every target's trimmed standard output, in group order.
+   *
+   * @returns One text per target.
+   */
+  texts(): string[] {
+    return this.results.map((r) => r.text());
+  }
+
+  /** Iterates over the results in group order. */
+  [Symbol.iterator](): Iterator<ProcessResult> {
+    return this.results[Symbol.iterator]();
+  }
+
+  /**
+   * The results as plain JSON.
+   *
+   * @returns A JSON-ready object.
+   */
+  toJSON(): { ok: boolean; results: ProcessResultJson[] } {
+    return { ok: this.ok, results: this.results.map((r) => r.toJSON()) };
+  }
+}
+
+/** Some targets of a group failed; `result` holds every target's outcome. */
+export class GroupError extends Error {
+  /** Every target's result, those that succeeded included. */
+  readonly result: GroupResult;
+
+  /**
+   * Makes the error from a group result.
+   *
+   * @param result The group's results.
+   */
+  constructor(result: GroupResult) {
+    const failed = result.results.filter((r) => r.failure && r.failure !== "killed");
+    const lines = failed.slice(0, 10).map((r) => `  - ${describeFailure(r).split("\n")[0]}`);
+    if (failed.length > 10) lines.push(`  ... and ${failed.length - 10} more`);
+    super(
+      `${failed.length} of ${result.length} commands failed (error.result has every outcome):\n${
+        lines.join("\n")
+      }`,
+    );
+    this.name = "GroupError";
+    this.result = result;
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * The action layer: groups of processes, composition and reports.
+ *
+ * @module
+ */
+
+export {
+  Composite,
+  CompositeError,
+  CompositeResult,
+  FunctionResult,
+  par,
+  RunningComposite,
+  seq,
+  type Step,
+  type StepFunction,
+  type StepResult,
+} from "./compose.ts";
+export { Group, local } from "./group.ts";
+export {
+  GroupCommand,
+  type GroupCommandInput,
+  type GroupSettings,
+  RunningGroup,
+} from "./group_command.ts";
+export { GroupError, GroupResult } from "./group_result.ts";
+export { Report, report, type Reportable, type ReportEntry, type ReportSummary } from "./report.ts";
+export { Window } from "./window.ts";
