@@ -1,0 +1,124 @@
+// Text encoding of journal records, snapshots and the combinations file (format version 1).
+//
+// journal:   "dexp-sweep-journal\t1\t<epoch>\t<created ms>\n", then one record per line:
+//            fields separated by tabs, the last field an 8-hex-digit FNV-1a checksum of the
+//            rest of the line. Identities (canonical JSON) never hold a raw tab or newline.
+//              C <token> <at> <owner> <id>        claim
+//              D <token> <at> <id>                done
+//              S <token> <at> <reason JSON> <id>  skipped
+//              X <token> <at> <id>                cancel (back to todo)
+//              L <at> <owner> <lease until>       lease renewal
+//              R <at> <owner> <why>               the owner's claims go back to todo
+//              Z <at> <inprogress|skipped|all>    admin reset
+// snapshot:  "dexp-sweep-snapshot\t1\t<meta JSON>\n", then
+//              E <state 0-3> <token> <owner or -> <claimed at> <reason JSON or -> <id>
+//              O <owner> <lease until>
+//            and "end\t<number of E lines>\n". meta.covers = {epoch, offset}: the journal
+//            position the snapshot includes.
+// combos:    "dexp-sweep-combos\t1\t<count>\t<set hash>\n", then one identity per line.
+
+import { checksum } from "./_hash.ts";
+import type { Rec, ResetWhat } from "./_state.ts";
+
+export const FORMAT_VERSION = 1;
+export const JOURNAL_MAGIC = "dexp-sweep-journal";
+export const SNAPSHOT_MAGIC = "dexp-sweep-snapshot";
+export const COMBOS_MAGIC = "dexp-sweep-combos";
+
+export function encodeRec(r: Rec): string {
+  let body: string;
+  switch (r.op) {
+    case "C":
+      body = `C\t${r.t}\t${r.at}\t${r.owner}\t${r.id}`;
+      break;
+    case "D":
+    case "X":
+      body = `${r.op}\t${r.t}\t${r.at}\t${r.id}`;
+      break;
+    case "S":
+      body = `S\t${r.t}\t${r.at}\t${JSON.stringify(r.reason)}\t${r.id}`;
+      break;
+    case "L":
+      body = `L\t${r.at}\t${r.owner}\t${r.until}`;
+      break;
+    case "R":
+      body = `R\t${r.at}\t${r.owner}\t${r.why}`;
+      break;
+    case "Z":
+      body = `Z\t${r.at}\t${r.what}`;
+      break;
+  }
+  return body + "\t" + checksum(body) + "\n";
+}
+
+function num(s: string | undefined): number {
+  const n = Number(s);
+  if (s === undefined || s === "" || !Number.isFinite(n)) throw new SyntaxError("bad number");
+  return n;
+}
+
+/** Decodes one line (without its newline); undefined if it is damaged or unknown. */
+export function decodeRec(line: string): Rec | undefined {
+  const cut = line.lastIndexOf("\t");
+  if (cut < 0) return undefined;
+  const body = line.slice(0, cut);
+  if (checksum(body) !== line.slice(cut + 1)) return undefined;
+  const f = body.split("\t");
+  try {
+    switch (f[0]) {
+      case "C":
+        return { op: "C", t: num(f[1]), at: num(f[2]), owner: f[3], id: f.slice(4).join("\t") };
+      case "D":
+      case "X":
+        return { op: f[0], t: num(f[1]), at: num(f[2]), id: f.slice(3).join("\t") };
+      case "S":
+        return {
+          op: "S",
+          t: num(f[1]),
+          at: num(f[2]),
+          reason: String(JSON.parse(f[3])),
+          id: f.slice(4).join("\t"),
+        };
+      case "L":
+        return { op: "L", at: num(f[1]), owner: f[2], until: num(f[3]) };
+      case "R":
+        return { op: "R", at: num(f[1]), owner: f[2], why: f[3] ?? "" };
+      case "Z":
+        if (f[2] !== "inprogress" && f[2] !== "skipped" && f[2] !== "all") return undefined;
+        return { op: "Z", at: num(f[1]), what: f[2] as ResetWhat };
+      default:
+        return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+export function journalHeader(epoch: number, created: number): string {
+  return `${JOURNAL_MAGIC}\t${FORMAT_VERSION}\t${epoch}\t${created}\n`;
+}
+
+export interface JournalHeader {
+  version: number;
+  epoch: number;
+  created: number;
+  length: number;
+}
+
+export function parseJournalHeader(line: string): JournalHeader | undefined {
+  const f = line.split("\t");
+  if (f[0] !== JOURNAL_MAGIC || f.length < 4) return undefined;
+  const version = Number(f[1]);
+  const epoch = Number(f[2]);
+  const created = Number(f[3]);
+  if (![version, epoch, created].every(Number.isFinite)) return undefined;
+  return { version, epoch, created, length: new TextEncoder().encode(line).length + 1 };
+}
+
+export interface SnapshotMeta {
+  covers: { epoch: number; offset: number };
+  nextToken: number;
+  created: number;
+  doneTimes: number[];
+  badLines: number;
+}

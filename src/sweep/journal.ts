@@ -1,0 +1,519 @@
+/**
+ * The files of a sweep directory: an append-only journal, a compacted snapshot, the list of
+ * combinations, and a lock file. Every read and write happens while holding a
+ * `Deno.FsFile.lock` on `DIR/lock` (exclusive to write, shared to read); writes are fsynced
+ * before the lock is released; the snapshot and the journal are replaced by atomic renames.
+ *
+ * Reading is incremental: a process remembers the journal epoch and the byte offset it has
+ * read up to, and only reads what was appended since. A compaction writes a snapshot that
+ * covers the journal up to a position, then starts a new journal with the next epoch; a
+ * process that finds another epoch in the journal header reloads the snapshot. A torn last
+ * line (a writer died mid-write) is skipped, and cut off by the next writer.
+ *
+ * @module
+ */
+
+import {
+  COMBOS_MAGIC,
+  decodeRec,
+  encodeRec,
+  FORMAT_VERSION,
+  type JournalHeader,
+  journalHeader,
+  parseJournalHeader,
+  SNAPSHOT_MAGIC,
+  type SnapshotMeta,
+} from "./_format.ts";
+import { type Rec, SKIPPED, SweepState, TODO } from "./_state.ts";
+import { INPROGRESS } from "./_state.ts";
+
+/**
+ * A sweep directory cannot be read: written by a newer dexp, or damaged beyond what dexp
+ * repairs by itself (a torn last journal line is repaired silently and never raises this).
+ */
+export class SweepFormatError extends Error {
+  /**
+   * @param message What is wrong and how to fix it.
+   * @param options The cause, if any.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SweepFormatError";
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function writeAll(f: Deno.FsFile, data: Uint8Array): void {
+  let n = 0;
+  while (n < data.length) n += f.writeSync(data.subarray(n));
+}
+
+function readAt(f: Deno.FsFile, offset: number, length: number): Uint8Array {
+  const buf = new Uint8Array(length);
+  f.seekSync(offset, Deno.SeekMode.Start);
+  let n = 0;
+  while (n < length) {
+    const r = f.readSync(buf.subarray(n));
+    if (r === null || r === 0) break;
+    n += r;
+  }
+  return n === length ? buf : buf.subarray(0, n);
+}
+
+function isNotFound(e: unknown): boolean {
+  return e instanceof Deno.errors.NotFound;
+}
+
+/** Writes chunks of text to a file, encoding about a megabyte at a time. */
+class ChunkWriter {
+  #parts: string[] = [];
+  #size = 0;
+  bytes = 0;
+  constructor(readonly file: Deno.FsFile) {}
+  add(s: string): void {
+    this.#parts.push(s);
+    this.#size += s.length;
+    if (this.#size > 1 << 20) this.flush();
+  }
+  flush(): void {
+    if (this.#parts.length === 0) return;
+    const data = encoder.encode(this.#parts.join(""));
+    writeAll(this.file, data);
+    this.bytes += data.length;
+    this.#parts = [];
+    this.#size = 0;
+  }
+}
+
+/** Options of {@linkcode JournalStore.open}. */
+export interface JournalStoreOptions {
+  /** Create the directory and the journal if missing (default true). */
+  create?: boolean;
+  /** Compact when the journal holds more than this many bytes and more than the snapshot. */
+  compactBytes?: number;
+}
+
+/** Gives one record to the state; if the rule accepts it, it will be appended. */
+export type Emit = (r: Rec) => boolean;
+
+/** The files of one sweep directory, as seen by one process. Internal to the sweep layer. */
+export class JournalStore {
+  /** The sweep directory. */
+  readonly dir: string;
+  /** Compaction threshold in bytes. */
+  compactBytes: number;
+  /** Number of compactions this store performed (for tests and benchmarks). */
+  compactions = 0;
+  #lockFile: Deno.FsFile;
+  #queue: Promise<unknown> = Promise.resolve();
+  #epoch = -1;
+  #offset = 0;
+  #headerLen = 0;
+  #snapshotBytes = 0;
+  #jf: Deno.FsFile | null = null;
+  #closed = false;
+
+  private constructor(dir: string, lockFile: Deno.FsFile, compactBytes: number) {
+    this.dir = dir;
+    this.#lockFile = lockFile;
+    this.compactBytes = compactBytes;
+  }
+
+  /**
+   * Opens a sweep directory (creating it if asked).
+   *
+   * @param dir The directory.
+   * @param options See {@linkcode JournalStoreOptions}.
+   * @returns The store.
+   * @throws {Deno.errors.NotFound} If `create` is false and there is no sweep in `dir`.
+   */
+  static async open(dir: string, options: JournalStoreOptions = {}): Promise<JournalStore> {
+    const create = options.create ?? true;
+    if (create) {
+      await Deno.mkdir(dir, { recursive: true });
+    } else {
+      const found = await Promise.all(
+        ["journal", "snapshot"].map((f) => Deno.stat(`${dir}/${f}`).then(() => true, () => false)),
+      );
+      if (!found.some((x) => x)) {
+        throw new Deno.errors.NotFound(
+          `No sweep in '${dir}': expected a 'journal' file written by ParamSweeper.open()`,
+        );
+      }
+    }
+    let lock: Deno.FsFile;
+    try {
+      lock = await Deno.open(`${dir}/lock`, { read: true, write: true, create: true });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.PermissionDenied) || create) throw e;
+      lock = await Deno.open(`${dir}/lock`, { read: true });
+    }
+    return new JournalStore(dir, lock, options.compactBytes ?? 1 << 20);
+  }
+
+  /**
+   * Runs `fn` under the lock, after bringing `state` up to date with the journal; appends and
+   * fsyncs the records it emitted and the rule accepted; compacts when the journal is large.
+   * Calls on one store run one at a time, in call order.
+   */
+  transact<T>(state: SweepState, exclusive: boolean, fn: (emit: Emit) => T): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.#closed) throw new Error(`The sweep in '${this.dir}' is closed: open it again`);
+      await this.#lockFile.lock(exclusive);
+      try {
+        const lines: string[] = [];
+        let result: T;
+        try {
+          this.#begin(state, exclusive);
+          result = fn((r) => {
+            if (!exclusive) throw new Error("Internal error: write in a shared transaction");
+            if (!state.apply(r)) return false;
+            lines.push(encodeRec(r));
+            return true;
+          });
+          if (lines.length > 0) this.#append(lines);
+        } catch (e) {
+          this.#epoch = -1; // memory may be ahead of the files: reload next time
+          throw e;
+        }
+        if (
+          exclusive &&
+          this.#offset - this.#headerLen > Math.max(this.compactBytes, this.#snapshotBytes)
+        ) {
+          try {
+            this.#compact(state);
+          } catch {
+            // The journal is intact whatever step failed; reload to be sure of our position.
+            this.#epoch = -1;
+          }
+        }
+        return result;
+      } finally {
+        this.#jf?.close();
+        this.#jf = null;
+        this.#lockFile.unlockSync();
+      }
+    };
+    const p = this.#queue.then(run, run);
+    this.#queue = p.then(() => {}, () => {});
+    return p;
+  }
+
+  /** Waits for pending transactions, then closes the lock file. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#queue;
+    this.#closed = true;
+    this.#lockFile.close();
+  }
+
+  #path(name: string): string {
+    return `${this.dir}/${name}`;
+  }
+
+  #syncDir(): void {
+    try {
+      const d = Deno.openSync(this.dir, { read: true });
+      try {
+        d.syncSync();
+      } finally {
+        d.close();
+      }
+    } catch {
+      // Not possible on every platform or file system; the renames are still atomic.
+    }
+  }
+
+  /** Writes `name` atomically: `name.tmp`, fsync, rename, fsync the directory. */
+  #replace(name: string, write: (w: ChunkWriter) => void): number {
+    const tmp = this.#path(name + ".tmp");
+    const f = Deno.openSync(tmp, { write: true, create: true, truncate: true });
+    let bytes: number;
+    try {
+      const w = new ChunkWriter(f);
+      write(w);
+      w.flush();
+      f.syncSync();
+      bytes = w.bytes;
+    } finally {
+      f.close();
+    }
+    Deno.renameSync(tmp, this.#path(name));
+    this.#syncDir();
+    return bytes;
+  }
+
+  #readHeader(f: Deno.FsFile): JournalHeader {
+    const head = decoder.decode(readAt(f, 0, 256));
+    const nl = head.indexOf("\n");
+    const header = nl < 0 ? undefined : parseJournalHeader(head.slice(0, nl));
+    if (!header) {
+      throw new SweepFormatError(
+        `The journal of the sweep in '${this.dir}' has no valid header: it was not written by dexp, or was damaged; move the directory away to start over`,
+      );
+    }
+    if (header.version > FORMAT_VERSION) {
+      throw new SweepFormatError(
+        `The sweep in '${this.dir}' was written in format ${header.version} by a newer dexp; this one reads up to format ${FORMAT_VERSION}: upgrade dexp`,
+      );
+    }
+    return header;
+  }
+
+  #begin(state: SweepState, exclusive: boolean): void {
+    let jf: Deno.FsFile;
+    try {
+      jf = Deno.openSync(this.#path("journal"), { read: true, write: exclusive });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      if (!exclusive) {
+        state.clear();
+        this.#epoch = -1;
+        return;
+      }
+      this.#replace("journal", (w) => w.add(journalHeader(1, Date.now())));
+      jf = Deno.openSync(this.#path("journal"), { read: true, write: true });
+    }
+    this.#jf = jf;
+    const header = this.#readHeader(jf);
+    const size = jf.statSync().size;
+    if (header.epoch !== this.#epoch || size < this.#offset) this.#reload(state, header);
+    this.#readFrom(state, exclusive, size);
+  }
+
+  #reload(state: SweepState, header: JournalHeader): void {
+    state.clear();
+    state.created = header.created;
+    const meta = this.#readSnapshot(state);
+    let start: number;
+    if (!meta) {
+      if (header.epoch !== 1) {
+        throw new SweepFormatError(
+          `The sweep in '${this.dir}' has a journal of epoch ${header.epoch} but no snapshot: the snapshot file was removed; restore it or move the directory away`,
+        );
+      }
+      start = header.length;
+    } else if (meta.covers.epoch === header.epoch) {
+      start = meta.covers.offset; // a compaction stopped between its two renames
+    } else if (meta.covers.epoch + 1 === header.epoch) {
+      start = header.length;
+    } else {
+      throw new SweepFormatError(
+        `The sweep in '${this.dir}' has a snapshot of journal epoch ${meta.covers.epoch} and a journal of epoch ${header.epoch}: files from different times were mixed; restore them together`,
+      );
+    }
+    this.#epoch = header.epoch;
+    this.#headerLen = header.length;
+    this.#offset = start;
+  }
+
+  #readFrom(state: SweepState, exclusive: boolean, size: number): void {
+    const jf = this.#jf!;
+    const len = size - this.#offset;
+    if (len <= 0) return;
+    const buf = readAt(jf, this.#offset, len);
+    const last = buf.lastIndexOf(10);
+    if (last >= 0) {
+      const text = decoder.decode(buf.subarray(0, last + 1));
+      let pos = 0;
+      while (pos < text.length) {
+        const nl = text.indexOf("\n", pos);
+        const r = decodeRec(text.slice(pos, nl));
+        if (r) state.apply(r);
+        else state.badLines++;
+        pos = nl + 1;
+      }
+      this.#offset += last + 1;
+    }
+    if (last + 1 < buf.length && exclusive) {
+      // A torn last line: its writer died before finishing it (writers fsync before unlock),
+      // so nobody acted on it. Cut it off so the next record starts on a line of its own.
+      jf.truncateSync(this.#offset);
+      jf.syncDataSync();
+    }
+  }
+
+  #append(lines: string[]): void {
+    const jf = this.#jf!;
+    const data = encoder.encode(lines.join(""));
+    jf.seekSync(this.#offset, Deno.SeekMode.Start);
+    writeAll(jf, data);
+    jf.syncDataSync();
+    this.#offset += data.length;
+  }
+
+  #readSnapshot(state: SweepState): SnapshotMeta | undefined {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(this.#path("snapshot"));
+    } catch (e) {
+      if (isNotFound(e)) {
+        this.#snapshotBytes = 0;
+        return undefined;
+      }
+      throw e;
+    }
+    this.#snapshotBytes = text.length;
+    const damaged = (why: string) =>
+      new SweepFormatError(
+        `The snapshot of the sweep in '${this.dir}' is damaged (${why}): restore it from a backup or move the directory away`,
+      );
+    let nl = text.indexOf("\n");
+    const head = text.slice(0, nl).split("\t");
+    if (head[0] !== SNAPSHOT_MAGIC) throw damaged("no header");
+    if (Number(head[1]) > FORMAT_VERSION) {
+      throw new SweepFormatError(
+        `The sweep in '${this.dir}' was written in format ${
+          head[1]
+        } by a newer dexp; this one reads up to format ${FORMAT_VERSION}: upgrade dexp`,
+      );
+    }
+    const meta = JSON.parse(head.slice(2).join("\t")) as SnapshotMeta;
+    let pos = nl + 1;
+    let entries = 0;
+    let ended = false;
+    while (pos < text.length) {
+      nl = text.indexOf("\n", pos);
+      if (nl < 0) throw damaged("torn last line");
+      const line = text.slice(pos, nl);
+      pos = nl + 1;
+      const kind = line.charCodeAt(0);
+      if (kind === 69 /* E */) {
+        // E state token owner at reason id; the id is the rest of the line.
+        let a = 2;
+        let b = line.indexOf("\t", a);
+        const s = Number(line.slice(a, b));
+        a = b + 1;
+        b = line.indexOf("\t", a);
+        const t = Number(line.slice(a, b));
+        a = b + 1;
+        b = line.indexOf("\t", a);
+        const owner = line.slice(a, b);
+        a = b + 1;
+        b = line.indexOf("\t", a);
+        const at = Number(line.slice(a, b));
+        a = b + 1;
+        b = line.indexOf("\t", a);
+        const reason = line.slice(a, b);
+        const i = state.indexOf(line.slice(b + 1));
+        state.load(
+          i,
+          s,
+          t,
+          s === INPROGRESS ? { owner, at } : null,
+          s === SKIPPED && reason !== "-" ? String(JSON.parse(reason)) : null,
+        );
+        entries++;
+      } else if (kind === 79 /* O */) {
+        const f = line.split("\t");
+        state.owner(f[1]).lease = Number(f[2]);
+      } else if (line.startsWith("end\t")) {
+        if (Number(line.slice(4)) !== entries) throw damaged("wrong number of entries");
+        ended = true;
+      }
+    }
+    if (!ended) throw damaged("no end line");
+    state.nextToken = Math.max(state.nextToken, meta.nextToken);
+    state.created = meta.created || state.created;
+    state.badLines += meta.badLines ?? 0;
+    for (const t of meta.doneTimes ?? []) state.pushDoneTime(t);
+    return meta;
+  }
+
+  #compact(state: SweepState): void {
+    const meta: SnapshotMeta = {
+      covers: { epoch: this.#epoch, offset: this.#offset },
+      nextToken: state.nextToken,
+      created: state.created,
+      doneTimes: state.orderedDoneTimes(),
+      badLines: state.badLines,
+    };
+    const ids = state.index.ids;
+    const n = ids.length;
+    const { st, tok } = state;
+    this.#snapshotBytes = this.#replace("snapshot", (w) => {
+      w.add(`${SNAPSHOT_MAGIC}\t${FORMAT_VERSION}\t${JSON.stringify(meta)}\n`);
+      let entries = 0;
+      for (let i = 0; i < n; i++) {
+        const s = st[i];
+        if (s === TODO && tok[i] === 0) continue;
+        const claim = s === INPROGRESS ? state.claims.get(i) : undefined;
+        const reason = s === SKIPPED ? state.reasons.get(i) : undefined;
+        w.add(
+          `E\t${s}\t${tok[i]}\t${claim?.owner ?? "-"}\t${claim?.at ?? 0}\t${
+            reason === undefined ? "-" : JSON.stringify(reason)
+          }\t${ids[i]}\n`,
+        );
+        entries++;
+      }
+      for (const [key, o] of state.owners) {
+        if (o.claims.size > 0) w.add(`O\t${key}\t${o.lease}\n`);
+      }
+      w.add(`end\t${entries}\n`);
+    });
+    const header = journalHeader(this.#epoch + 1, state.created);
+    this.#replace("journal", (w) => w.add(header));
+    this.#epoch++;
+    this.#headerLen = encoder.encode(header).length;
+    this.#offset = this.#headerLen;
+    this.compactions++;
+  }
+
+  /**
+   * Rewrites the combinations file if the set differs from the one recorded (exclusive
+   * transactions only). Status and reset read it to know the whole set.
+   */
+  writeCombos(ids: readonly string[], setHash: string): boolean {
+    const want = `${COMBOS_MAGIC}\t${FORMAT_VERSION}\t${ids.length}\t${setHash}`;
+    try {
+      const f = Deno.openSync(this.#path("combos"), { read: true });
+      try {
+        const head = decoder.decode(readAt(f, 0, want.length + 1));
+        if (head === want + "\n") return false;
+      } finally {
+        f.close();
+      }
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    this.#replace("combos", (w) => {
+      w.add(want + "\n");
+      for (const id of ids) w.add(id + "\n");
+    });
+    return true;
+  }
+
+  /**
+   * Reads the combinations file of a sweep directory.
+   *
+   * @param dir The sweep directory.
+   * @returns The identities, or undefined if the file does not exist.
+   */
+  static readCombos(dir: string): string[] | undefined {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(`${dir}/combos`);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+    const lines = text.split("\n");
+    const head = lines[0].split("\t");
+    if (head[0] !== COMBOS_MAGIC) {
+      throw new SweepFormatError(
+        `The combinations file of the sweep in '${dir}' is damaged: open the sweep with ParamSweeper.open() to rewrite it`,
+      );
+    }
+    if (Number(head[1]) > FORMAT_VERSION) {
+      throw new SweepFormatError(
+        `The sweep in '${dir}' was written in format ${
+          head[1]
+        } by a newer dexp; this one reads up to format ${FORMAT_VERSION}: upgrade dexp`,
+      );
+    }
+    const count = Number(head[2]);
+    return lines.slice(1, 1 + count);
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Parameter sweeps: `sweep()` generates combinations lazily in a deterministic order;
+ * `ParamSweeper` checkpoints which ones are todo, in progress, done or skipped in a directory
+ * that many processes on many hosts can share, and survives crashes without manual cleanup.
+ *
+ * ```ts
+ * import { ParamSweeper, sweep } from "./mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await using sweeper = await ParamSweeper.open(dir, sweep({ n: [1, 2, 4], impl: ["a", "b"] }));
+ * for await (const c of sweeper) console.log(c.n, c.impl);
+ * ```
+ *
+ * @module
+ */
+
+export * from "./combination.ts";
+export * from "./sweep.ts";
+export * from "./ranges.ts";
+export {
+  currentOwner,
+  isAlive,
+  type Liveness,
+  liveness,
+  type Owner,
+  processStartTime,
+} from "./owner.ts";
+export {
+  type ClaimInfo,
+  type ClaimsOptions,
+  type CombinationState,
+  ParamSweeper,
+  type ParamSweeperOptions,
+  type RunOptions,
+  type RunSummary,
+  type SweepStats,
+} from "./param_sweeper.ts";
+export { SweepFormatError } from "./journal.ts";
+export type { ResetWhat } from "./_state.ts";
+export {
+  formatSweepStatus,
+  resetSweep,
+  type SweepStatus,
+  sweepStatus,
+  type SweepStatusOptions,
+} from "./status.ts";

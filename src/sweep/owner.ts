@@ -1,0 +1,171 @@
+/**
+ * Who holds a claim: host, process id, process start time; and whether that process lives.
+ *
+ * @module
+ */
+
+/** The process that holds a claim. */
+export interface Owner {
+  /** The host name (`Deno.hostname()` unless overridden). */
+  host: string;
+  /** The process id on that host. */
+  pid: number;
+  /**
+   * The first 8 hex digits of the kernel boot id (`/proc/sys/kernel/random/boot_id`), or `""`
+   * when unknown. Two owners are on the same running machine only if host and boot match.
+   */
+  boot: string;
+  /**
+   * The process start time in clock ticks since boot (`/proc/PID/stat` field 22), or -1 when
+   * unknown. With `pid` it tells a live owner from a reused pid.
+   */
+  start: number;
+  /** Distinguishes several sweepers opened by one process. */
+  instance: number;
+}
+
+/** Whether an owner is alive, and how that was decided. */
+export type Liveness =
+  | "alive"
+  | "dead-pid"
+  | "pid-reused"
+  | "lease-valid"
+  | "lease-expired";
+
+function readText(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The start time of a live process, in clock ticks since boot, from `/proc/PID/stat` (Linux).
+ *
+ * @param pid The process id.
+ * @returns The start time, or `undefined` if the process does not exist, is a zombie, or the
+ * information is unavailable (not Linux, no read permission).
+ * @example
+ * ```ts
+ * import { processStartTime } from "./owner.ts";
+ * console.log(processStartTime(Deno.pid)); // e.g. 44397
+ * ```
+ */
+export function processStartTime(pid: number): number | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  const stat = readText(`/proc/${pid}/stat`);
+  if (stat === undefined) return undefined;
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; split after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const state = fields[0];
+  if (state === "Z" || state === "X" || state === "x") return undefined;
+  const start = Number(fields[19]);
+  return Number.isFinite(start) ? start : undefined;
+}
+
+let bootId: string | undefined;
+function currentBoot(): string {
+  if (bootId === undefined) {
+    bootId = (readText("/proc/sys/kernel/random/boot_id") ?? "").replaceAll("-", "").trim()
+      .slice(0, 8);
+  }
+  return bootId;
+}
+
+let instances = 0;
+
+/**
+ * Describes the current process as a claim owner.
+ *
+ * @param host The host name to use (default `Deno.hostname()`); set it when host names are not
+ * unique among the machines that share a sweep.
+ * @returns A new owner with its own instance number.
+ * @example
+ * ```ts
+ * import { currentOwner } from "./owner.ts";
+ * const me = currentOwner();
+ * console.log(me.pid === Deno.pid); // true
+ * ```
+ */
+export function currentOwner(host?: string): Owner {
+  let h = host;
+  if (h === undefined) {
+    try {
+      h = Deno.hostname();
+    } catch {
+      h = "localhost";
+    }
+  }
+  return {
+    host: h.replace(/[\t\n\r|]/g, "_"),
+    pid: Deno.pid,
+    boot: currentBoot(),
+    start: processStartTime(Deno.pid) ?? -1,
+    instance: ++instances,
+  };
+}
+
+/** The compact text form of an owner used in journal records. */
+export function ownerKey(o: Owner): string {
+  return `${o.host}|${o.pid}|${o.boot}|${o.start}|${o.instance}`;
+}
+
+/** Reads an owner key back. */
+export function parseOwnerKey(key: string): Owner {
+  const parts = key.split("|");
+  // The host may not contain '|' (ownerKey replaces it), so there are exactly 5 parts.
+  const [host, pid, boot, start, instance] = parts.length === 5 ? parts : [key, "0", "", "-1", "0"];
+  return {
+    host,
+    pid: Number(pid),
+    boot,
+    start: Number(start),
+    instance: Number(instance),
+  };
+}
+
+/**
+ * Decides whether an owner lives, as seen from `me`.
+ *
+ * On the same running machine (same host name and boot id, with known start times) the
+ * process table decides: the pid must exist, not be a zombie, and have the recorded start
+ * time. Otherwise the lease decides: alive until `leaseExpiresAt` (a wall-clock time, so
+ * clocks of hosts sharing a sweep must agree to well within the lease duration).
+ *
+ * @param owner The owner to check.
+ * @param me The owner doing the check (its host and boot id).
+ * @param leaseExpiresAt The end of the owner's last lease, in ms since the epoch.
+ * @param now The current time, in ms since the epoch.
+ * @returns How the owner was judged.
+ * @example
+ * ```ts
+ * import { currentOwner, liveness } from "./owner.ts";
+ * const me = currentOwner();
+ * console.log(liveness(me, me, 0, Date.now())); // "alive"
+ * ```
+ */
+export function liveness(owner: Owner, me: Owner, leaseExpiresAt: number, now: number): Liveness {
+  if (owner.host === me.host && owner.boot !== "" && owner.boot === me.boot && owner.start >= 0) {
+    if (owner.pid === me.pid) return owner.start === me.start ? "alive" : "pid-reused";
+    const start = processStartTime(owner.pid);
+    if (start === undefined) {
+      // Gone, a zombie, or /proc unreadable: make sure /proc works before declaring death.
+      return processStartTime(Deno.pid) === undefined
+        ? (leaseExpiresAt > now ? "lease-valid" : "lease-expired")
+        : "dead-pid";
+    }
+    return start === owner.start ? "alive" : "pid-reused";
+  }
+  return leaseExpiresAt > now ? "lease-valid" : "lease-expired";
+}
+
+/**
+ * True if {@linkcode liveness} says the owner lives.
+ *
+ * @param l A liveness verdict.
+ * @returns True for "alive" and "lease-valid".
+ */
+export function isAlive(l: Liveness): boolean {
+  return l === "alive" || l === "lease-valid";
+}

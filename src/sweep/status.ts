@@ -1,0 +1,242 @@
+/**
+ * Looking at and resetting a sweep directory without the script that made it: what
+ * `dexp sweep status` and `dexp sweep reset` do.
+ *
+ * @module
+ */
+
+import { IdIndex } from "./_id_index.ts";
+import { type ResetWhat, SweepState } from "./_state.ts";
+import { JournalStore } from "./journal.ts";
+import { currentOwner, type Owner } from "./owner.ts";
+import type { Combination } from "./combination.ts";
+import {
+  checkResetWhat,
+  type ClaimInfo,
+  claimsOf,
+  statsOf,
+  type SweepStats,
+} from "./param_sweeper.ts";
+
+/** The state of a sweep directory, as `dexp sweep status` shows it. */
+export interface SweepStatus extends SweepStats {
+  /** The sweep directory. */
+  dir: string;
+  /** When the sweep was created, in ms since the epoch. */
+  created: number;
+  /**
+   * False if the directory has no list of combinations (then `total` and `todo` only count
+   * combinations with records).
+   */
+  setKnown: boolean;
+  /** Claims in progress, oldest first, each with its age in ms. */
+  claims: (ClaimInfo<Combination> & { ageMs: number })[];
+  /** Combinations with records that are no longer in the set. */
+  outsideSet: number;
+  /** Journal lines that could not be read (damaged), skipped. */
+  badLines: number;
+  /** Completions per hour over the last (up to) 1,000 completions, or null if fewer than 2. */
+  perHour: number | null;
+  /** When the last completion was recorded, or null. */
+  lastDoneAt: number | null;
+  /** Estimated time to finish the remaining combinations at `perHour`, in ms, or null. */
+  etaMs: number | null;
+}
+
+/** Options of {@linkcode sweepStatus}. */
+export interface SweepStatusOptions {
+  /** The clock, in ms since the epoch (default `Date.now`). */
+  now?: () => number;
+}
+
+async function load(
+  dir: string,
+  read: boolean,
+): Promise<{ store: JournalStore; state: SweepState; setKnown: boolean }> {
+  const store = await JournalStore.open(dir, { create: false });
+  try {
+    const ids = JournalStore.readCombos(dir);
+    const index = new IdIndex(ids?.length ?? 0);
+    for (const id of ids ?? []) index.add(id);
+    const state = new SweepState(index);
+    if (read) await store.transact(state, false, () => {});
+    return { store, state, setKnown: ids !== undefined };
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+/**
+ * Reads the state of a sweep directory: counts, claims with owners and ages, throughput and
+ * an estimate of the time left. Takes only a shared lock and writes nothing.
+ *
+ * @param dir The sweep directory.
+ * @param options See {@linkcode SweepStatusOptions}.
+ * @returns The status.
+ * @throws {Deno.errors.NotFound} If `dir` holds no sweep.
+ * @throws {SweepFormatError} If the directory is damaged or from a newer dexp.
+ * @example
+ * ```ts
+ * import { ParamSweeper, sweepStatus } from "./mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await using s = await ParamSweeper.open(dir, [{ a: 1 }, { a: 2 }]);
+ * await s.done({ a: 1 });
+ * const st = await sweepStatus(dir);
+ * console.log(st.done, st.todo); // 1 1
+ * ```
+ */
+export async function sweepStatus(
+  dir: string,
+  options: SweepStatusOptions = {},
+): Promise<SweepStatus> {
+  const now = (options.now ?? Date.now)();
+  const { store, state, setKnown } = await load(dir, true);
+  await store.close();
+  let counts = state.counts;
+  let outsideSet = 0;
+  if (setKnown) {
+    for (let i = state.known; i < state.index.size; i++) {
+      if (state.st[i] !== 0 || state.tok[i] !== 0) outsideSet++;
+    }
+  } else {
+    // Without the list, count every combination that has records.
+    counts = [0, 0, 0, 0];
+    for (let i = 0; i < state.index.size; i++) counts[state.st[i]]++;
+  }
+  const me: Owner = currentOwner();
+  const all = claimsOf<Combination>(state, me, now, !setKnown);
+  const claims = all.map((c) => ({ ...c, ageMs: Math.max(0, now - c.since) }))
+    .sort((a, b) => a.since - b.since);
+  const times = state.orderedDoneTimes();
+  let perHour: number | null = null;
+  if (times.length >= 2) {
+    const span = times[times.length - 1] - times[0];
+    perHour = span > 0 ? (times.length - 1) / span * 3_600_000 : null;
+  }
+  const stats = statsOf(counts);
+  return {
+    dir,
+    ...stats,
+    created: state.created,
+    setKnown,
+    claims,
+    outsideSet,
+    badLines: state.badLines,
+    perHour,
+    lastDoneAt: times.length ? times[times.length - 1] : null,
+    etaMs: perHour && stats.remaining > 0
+      ? stats.remaining / perHour * 3_600_000
+      : perHour
+      ? 0
+      : null,
+  };
+}
+
+/**
+ * Puts combinations of a sweep directory back to todo (what `dexp sweep reset` does):
+ * `"inprogress"` releases all claims (their workers' completions are still accepted if nobody
+ * claimed the combination since), `"skipped"` gives skipped ones another chance, `"all"`
+ * starts over (done ones too).
+ *
+ * @param dir The sweep directory.
+ * @param what Which combinations.
+ * @returns How many combinations went back to todo.
+ * @throws {RangeError} If `what` is not one of the three.
+ * @throws {Deno.errors.NotFound} If `dir` holds no sweep.
+ * @example
+ * ```ts
+ * import { ParamSweeper, resetSweep } from "./mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await using s = await ParamSweeper.open(dir, [{ a: 1 }]);
+ * await s.skip({ a: 1 }, "node down");
+ * console.log(await resetSweep(dir, "skipped")); // 1
+ * ```
+ */
+export async function resetSweep(dir: string, what: ResetWhat): Promise<number> {
+  checkResetWhat(what);
+  const { store, state } = await load(dir, false);
+  try {
+    return await store.transact(state, true, (emit) => {
+      const n = state.affectedByReset(what);
+      emit({ op: "Z", at: Date.now(), what });
+      return n;
+    });
+  } finally {
+    await store.close();
+  }
+}
+
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${String(m % 60).padStart(2, "0")}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, "0")}h`;
+}
+
+function pct(x: number): string {
+  return (x * 100).toFixed(1) + "%";
+}
+
+/**
+ * Formats a status as the text `dexp sweep status` prints.
+ *
+ * @param status A status from {@linkcode sweepStatus}.
+ * @param options `maxClaims`: how many claims to list (default 20).
+ * @returns Several lines of text.
+ * @example
+ * ```ts
+ * import { formatSweepStatus, ParamSweeper, sweepStatus } from "./mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * await using s = await ParamSweeper.open(dir, [{ a: 1 }]);
+ * console.log(formatSweepStatus(await sweepStatus(dir)));
+ * ```
+ */
+export function formatSweepStatus(
+  status: SweepStatus,
+  options: { maxClaims?: number } = {},
+): string {
+  const max = options.maxClaims ?? 20;
+  const lines = [
+    `sweep ${status.dir}`,
+    `  total       ${status.total}${
+      status.setKnown ? "" : " (no list of combinations: only those with records)"
+    }`,
+    `  done        ${status.done} (${pct(status.doneRatio)})`,
+    `  skipped     ${status.skipped} (${pct(status.skippedRatio)})`,
+    `  in progress ${status.inProgress} (${pct(status.inProgressRatio)})`,
+    `  todo        ${status.todo} (${pct(status.todoRatio)})`,
+  ];
+  if (status.perHour !== null) {
+    lines.push(
+      `  throughput  ${
+        status.perHour.toFixed(status.perHour < 10 ? 2 : 0)
+      }/h (last 1000 completions)`,
+    );
+  } else {
+    lines.push(`  throughput  unknown (fewer than 2 completions)`);
+  }
+  if (status.etaMs !== null) lines.push(`  eta         ${duration(status.etaMs)}`);
+  if (status.outsideSet > 0) {
+    lines.push(
+      `  ${status.outsideSet} recorded combinations are no longer in the set (not counted)`,
+    );
+  }
+  if (status.badLines > 0) lines.push(`  ${status.badLines} damaged journal lines were skipped`);
+  if (status.claims.length > 0) {
+    lines.push("", "in progress (oldest first):");
+    for (const c of status.claims.slice(0, max)) {
+      const o = c.owner;
+      lines.push(
+        `  ${o.host} pid ${o.pid}  ${duration(c.ageMs).padStart(7)}  ${c.liveness.padEnd(13)}  ${
+          JSON.stringify(c.combination)
+        }`,
+      );
+    }
+    if (status.claims.length > max) lines.push(`  ... and ${status.claims.length - max} more`);
+  }
+  return lines.join("\n");
+}
