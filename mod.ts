@@ -11,4 +11,5 @@
  */
 
 export * from "./src/process/mod.ts";
+export * from "./src/ssh/mod.ts";
 export * from "./src/action/mod.ts";

@@ -14,7 +14,7 @@ import { ProcessResult } from "../process/result.ts";
 import { RunningProcess } from "../process/running.ts";
 import type { Target } from "../process/target.ts";
 import { GroupError, GroupResult } from "./group_result.ts";
-import { Window } from "./window.ts";
+import { Window } from "../process/window.ts";
 
 /** A command for every target: the same line or argv, or one computed per target. */
 export type GroupCommandInput<T extends Target = Target> =

@@ -2,7 +2,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "../../tests/as
 import { cmd } from "../process/command.ts";
 import { ExpectError } from "../process/errors.ts";
 import { isAlive } from "../process/tree.ts";
-import { CompositeError, FunctionResult, par, seq } from "./compose.ts";
+import { CompositeError, type FunctionResult, par, seq } from "./compose.ts";
 import { local } from "./group.ts";
 import { GroupError } from "./group_result.ts";
 import { report } from "./report.ts";
@@ -75,7 +75,7 @@ Deno.test("seq stops at the first failure; par runs everything; both carry every
   const order: string[] = [];
   const s = seq(
     cmd("echo a").quiet().onStdout((l) => order.push(l)),
-    async () => order.push("fn"),
+    () => order.push("fn"),
     cmd("exit 2").quiet(),
     cmd("echo never").quiet().onStdout((l) => order.push(l)),
   );

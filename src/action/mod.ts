@@ -25,4 +25,4 @@ export {
 } from "./group_command.ts";
 export { GroupError, GroupResult } from "./group_result.ts";
 export { Report, report, type Reportable, type ReportEntry, type ReportSummary } from "./report.ts";
-export { Window } from "./window.ts";
+export { type HostCheck, Hosts, hosts, hostsFromFile } from "./hosts.ts";

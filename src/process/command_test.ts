@@ -58,7 +58,7 @@ Deno.test("non-zero exit rejects with ExitError showing code, hint and stderr ta
   const e = await assertRejects(() => q("echo boom >&2; exit 127"), ExitError);
   assertEquals(e.exitCode, 127);
   assertMatch(e.message, /code 127 \(command not found\)/);
-  assertMatch(e.message, /stderr:\n  boom/);
+  assertMatch(e.message, /stderr:\n {2}boom/);
   assertEquals(e.result.stderr, "boom\n");
   const r = await q("exit 3").noThrow();
   assertEquals([r.ok, r.failure, r.exitCode], [false, "exit", 3]);

@@ -47,3 +47,4 @@ export {
   type StreamFilter,
   type Target,
 } from "./target.ts";
+export { Window } from "./window.ts";

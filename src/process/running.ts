@@ -176,12 +176,14 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       );
     };
 
+    const vars = { host: this.target, i: String(this.#ctx.index), ...this.#ctx.vars };
     let launch: Launch;
     try {
       launch = await this.#targetObj.launch({
         command: this.#spec,
         env: opts.env,
         cwd: opts.cwd,
+        vars,
       });
     } catch (e) {
       if (e instanceof LaunchError) return fail(e.failure, e.message, e.stderr);
@@ -190,7 +192,6 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     if (this.#killRequested) return fail("killed", "killed before it started");
     this.#launch = launch;
 
-    const vars = { host: this.target, i: String(this.#ctx.index), ...this.#ctx.vars };
     let outFiles: Deno.FsFile[] = [];
     let errFiles: Deno.FsFile[] = [];
     try {
@@ -268,8 +269,12 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     }
     for (const f of [...outFiles, ...errFiles]) f.close();
     const stoppedByUs = this.#killRequested || this.#timedOut;
-    // Anything of the tree that outlived its leader after a kill goes now.
-    if (stoppedByUs) killMembers(this.#members);
+    // Anything of the tree that outlived its leader after a kill goes now, here and remotely
+    // (a remote child that closed its output would not have held the connection open).
+    if (stoppedByUs) {
+      killMembers(this.#members);
+      if (launch.terminate) await withDeadline(launch.terminate("SIGKILL"), opts.killGrace);
+    }
     untrack(this);
 
     const stderrText = err.text();

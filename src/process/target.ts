@@ -16,6 +16,8 @@ export interface LaunchSpec {
   readonly env: Readonly<Record<string, string>>;
   /** Working directory of the command, if not the default. */
   readonly cwd?: string;
+  /** Placeholder values of this target (`host`, `i`), for targets that take paths. */
+  readonly vars?: Readonly<Record<string, string>>;
 }
 
 /** Filters a byte stream; used by remote targets to take their control lines out of stderr. */

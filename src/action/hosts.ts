@@ -1,0 +1,198 @@
+/**
+ * `hosts(...)`: a group of remote hosts, with ssh fan-out, transfers and a health check.
+ *
+ * @module
+ */
+
+import { closeConnections } from "../ssh/connections.ts";
+import { Host, type HostInput } from "../ssh/host.ts";
+import { parseHostList } from "../ssh/host_file.ts";
+import { checkParams, type ConnectionParams } from "../ssh/params.ts";
+import { type TransferOptions, TransferTarget } from "../ssh/transfer.ts";
+import { Group } from "./group.ts";
+import { GroupCommand } from "./group_command.ts";
+
+/** One host's answer to {@linkcode Hosts.check}. */
+export interface HostCheck {
+  /** The host's name. */
+  readonly host: string;
+  /** Whether a command ran there. */
+  readonly ok: boolean;
+  /** Why not: ssh's complaint (refused, timeout, auth, host key) or the command's failure. */
+  readonly reason: string | null;
+  /** Time to connect and run `true`, in ms. */
+  readonly duration: number;
+}
+
+/**
+ * A group of remote hosts. Immutable: `with()`, `where()`, `tagged()`... return new groups.
+ * `await using` closes its shared connections at the end of the block.
+ */
+export class Hosts extends Group<Host> implements AsyncDisposable {
+  /**
+   * The same hosts with connection parameters for all of them (a host's own values win).
+   *
+   * @param params Connection parameters.
+   * @returns A new group.
+   * @throws {TypeError} On unknown keys.
+   */
+  with(params: ConnectionParams): Hosts {
+    checkParams(params, "with()");
+    return new Hosts(
+      this.targets.map((h) => h.withDefaults({ ...h.defaults, ...params })),
+    );
+  }
+
+  /**
+   * The hosts that have a tag (and, if given, with that value).
+   *
+   * @param tag The tag name.
+   * @param value The value it must have (default: any truthy value).
+   * @returns A new group.
+   */
+  tagged(tag: string, value?: string | number | boolean): Hosts {
+    return this.where((h) => value === undefined ? Boolean(h.tags[tag]) : h.tags[tag] === value);
+  }
+
+  /**
+   * The hosts with these names, in the order given.
+   *
+   * @param names Host names.
+   * @returns A new group.
+   * @throws {RangeError} If a name is unknown.
+   */
+  named(...names: string[]): Hosts {
+    return new Hosts(names.map((n) => {
+      const h = this.targets.find((t) => t.name === n);
+      if (!h) {
+        throw new RangeError(
+          `No host named "${n}" in this group: it has ${
+            this.targets.map((t) => `"${t.name}"`).join(", ")
+          }`,
+        );
+      }
+      return h;
+    }));
+  }
+
+  /**
+   * The host with this name.
+   *
+   * @param name The host's name.
+   * @returns The host.
+   * @throws {RangeError} If there is none.
+   */
+  host(name: string): Host {
+    return this.named(name).at(0);
+  }
+
+  /**
+   * Copies local files and folders (recursively, modes kept) into a folder on every host,
+   * in parallel. The folder is created; `{host}` in paths is filled per host.
+   *
+   * @param localPaths Files and folders here.
+   * @param remoteDir The folder on each host.
+   * @param options `rsync: true` to use rsync; `extraArgs`.
+   * @returns A lazy group command: await it for every host's result.
+   */
+  put(
+    localPaths: string | readonly string[],
+    remoteDir: string,
+    options: TransferOptions = {},
+  ): GroupCommand<TransferTarget> {
+    const paths = typeof localPaths === "string" ? [localPaths] : localPaths;
+    if (paths.length === 0) throw new TypeError("put() needs at least one local path");
+    const targets = this.targets.map((h) =>
+      new TransferTarget(h, "put", paths, remoteDir, options)
+    );
+    return new GroupCommand(targets, (t) => t.describe()).quiet();
+  }
+
+  /**
+   * Copies files and folders from every host into a local folder, in parallel. Use `{host}`
+   * in `localDir` (e.g. `results/{host}/`) to keep hosts apart; folders are created.
+   *
+   * @param remotePaths Paths on each host.
+   * @param localDir The local folder (per host with `{host}`).
+   * @param options `rsync: true` to use rsync; `extraArgs`.
+   * @returns A lazy group command: await it for every host's result.
+   * @throws {TypeError} If several hosts would write into the same folder without `{host}`.
+   */
+  get(
+    remotePaths: string | readonly string[],
+    localDir: string,
+    options: TransferOptions = {},
+  ): GroupCommand<TransferTarget> {
+    const paths = typeof remotePaths === "string" ? [remotePaths] : remotePaths;
+    if (paths.length === 0) throw new TypeError("get() needs at least one remote path");
+    if (this.length > 1 && !/\{(host|i)\}/.test(localDir)) {
+      throw new TypeError(
+        `get() from ${this.length} hosts into one folder "${localDir}" would mix their files: put {host} in it, e.g. "results/{host}/"`,
+      );
+    }
+    const targets = this.targets.map((h) => new TransferTarget(h, "get", paths, localDir, options));
+    return new GroupCommand(targets, (t) => t.describe()).quiet();
+  }
+
+  /**
+   * Tells which hosts are reachable (connects and runs `true`), with the reason for each
+   * that is not. Never throws for an unreachable host.
+   *
+   * @returns One check per host, in group order.
+   */
+  async check(): Promise<HostCheck[]> {
+    const r = await this.run("true").quiet().noThrow();
+    return r.results.map((x) => ({
+      host: x.target,
+      ok: x.ok,
+      reason: x.ok ? null : (x.reason ?? `${x.failure}: ${x.stderr.trim() || x.exitCode}`),
+      duration: x.duration,
+    }));
+  }
+
+  /** Closes the shared connections of these hosts. */
+  async close(): Promise<void> {
+    await closeConnections(this.targets);
+  }
+
+  /** Closes the shared connections of these hosts (`await using`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * A group of remote hosts: strings like `"n1"`, `"bob@n2:2222"`, `"[::1]:2200"`, or objects
+ * `{ address, user, port, keyfile, tags, ... }`.
+ *
+ * @param inputs The hosts (or arrays of them).
+ * @returns The group; `.with({...})` sets connection parameters for all.
+ * @throws {TypeError} If a host is malformed; the message says which and why.
+ *
+ * @example
+ * ```ts ignore
+ * import { hosts, sh } from "@dexp/dexp";
+ * await using nodes = hosts("n1", "bob@n2:2222").with({ keyfile: "~/.ssh/lab" });
+ * const r = await nodes.run("uname -r");
+ * console.log(r.texts());
+ * await nodes.run((h, i) => sh`echo ${h.name} is number ${i}`);
+ * ```
+ */
+export function hosts(...inputs: (HostInput | readonly HostInput[])[]): Hosts {
+  const flat = inputs.flat() as HostInput[];
+  return new Hosts(flat.map((h) => new Host(h)));
+}
+
+/**
+ * Reads a host list file (one host a line with tags, or YAML) into a group.
+ *
+ * @param path The file.
+ * @returns The group, with the file's `defaults` applied.
+ * @throws {TypeError} If the file is malformed.
+ * @throws {Deno.errors.NotFound} If the file does not exist.
+ */
+export async function hostsFromFile(path: string): Promise<Hosts> {
+  const list = parseHostList(await Deno.readTextFile(path), path);
+  const h = hosts(...list.hosts);
+  return Object.keys(list.defaults).length ? h.with(list.defaults) : h;
+}

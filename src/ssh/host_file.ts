@@ -1,0 +1,99 @@
+/**
+ * Host list files: one host a line (with optional tags), or YAML with per-host attributes.
+ *
+ * @module
+ */
+
+import { parse as parseYaml } from "yaml";
+import type { HostInput, HostSpec } from "./host.ts";
+import { checkParams, type ConnectionParams } from "./params.ts";
+
+/** What a host list file holds. */
+export interface HostList {
+  /** The hosts, in file order. */
+  hosts: HostInput[];
+  /** Parameters for every host (YAML `defaults:`). */
+  defaults: ConnectionParams;
+}
+
+/**
+ * Parses a host list. Plain text: one host a line, `#` starts a comment, words after the
+ * host are tags (`gpu` or `rack=b3`):
+ * ```
+ * bob@n1:2222 gpu rack=b3
+ * n2
+ * ```
+ * YAML: a list of hosts, or `{ defaults: {...}, hosts: [...] }`, each host a string or an
+ * object with `address`, `name`, `user`, `port`, `keyfile`, `tags`, ...
+ *
+ * @param text The file's content.
+ * @param source The file name, for messages and to tell YAML (`.yaml`, `.yml`) from text.
+ * @returns The hosts and defaults.
+ * @throws {TypeError} If the content is malformed; the message names the line or entry.
+ *
+ * @example
+ * ```ts
+ * import { parseHostList } from "@dexp/dexp";
+ * const list = parseHostList("n1 gpu\nbob@n2:2222 rack=b3\n", "hosts.txt");
+ * console.log(list.hosts.length); // 2
+ * ```
+ */
+export function parseHostList(text: string, source = "host list"): HostList {
+  const yaml = /\.ya?ml$/i.test(source) || /^\s*(hosts|defaults)\s*:/m.test(text) ||
+    /^\s*-\s/m.test(text);
+  return yaml ? parseYamlList(text, source) : parsePlain(text, source);
+}
+
+function parsePlain(text: string, source: string): HostList {
+  const hosts: HostInput[] = [];
+  for (const [n, raw] of text.split("\n").entries()) {
+    const line = raw.replace(/#.*/, "").trim();
+    if (line === "") continue;
+    const [address, ...words] = line.split(/\s+/);
+    const tags: Record<string, string | boolean> = {};
+    for (const w of words) {
+      const eq = w.indexOf("=");
+      if (eq === 0) throw new TypeError(`${source}:${n + 1}: tag "${w}" has no name`);
+      if (eq > 0) tags[w.slice(0, eq)] = w.slice(eq + 1);
+      else tags[w] = true;
+    }
+    hosts.push(words.length ? { address, tags } : address);
+  }
+  return { hosts, defaults: {} };
+}
+
+function parseYamlList(text: string, source: string): HostList {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new TypeError(`${source} is not valid YAML: ${(e as Error).message}`);
+  }
+  let list: unknown = doc;
+  let defaults: ConnectionParams = {};
+  if (doc && typeof doc === "object" && !Array.isArray(doc)) {
+    const d = doc as Record<string, unknown>;
+    for (const k of Object.keys(d)) {
+      if (k !== "hosts" && k !== "defaults") {
+        throw new TypeError(`${source}: unknown top-level key '${k}': use 'hosts' and 'defaults'`);
+      }
+    }
+    list = d.hosts;
+    defaults = checkParams((d.defaults ?? {}) as ConnectionParams, `${source} defaults`);
+  }
+  if (!Array.isArray(list)) {
+    throw new TypeError(`${source}: expected a list of hosts, or 'hosts:' with a list`);
+  }
+  const hosts = list.map((h, i): HostInput => {
+    if (typeof h === "string") return h;
+    if (h && typeof h === "object" && typeof (h as HostSpec).address === "string") {
+      return h as HostSpec;
+    }
+    throw new TypeError(
+      `${source}: host ${i + 1} must be a string or an object with 'address': received ${
+        JSON.stringify(h)
+      }`,
+    );
+  });
+  return { hosts, defaults };
+}

@@ -1,0 +1,17 @@
+/**
+ * The ssh layer: hosts, connection parameters, remote commands, connection reuse, transfers.
+ *
+ * @module
+ */
+
+export {
+  closeConnections,
+  type ConnectionStats,
+  connectionStats,
+  resetConnectionStats,
+} from "./connections.ts";
+export { Host, type HostInput, type HostSpec, parseHostString, type Tags } from "./host.ts";
+export { type HostList, parseHostList } from "./host_file.ts";
+export { checkParams, type ConnectionParams, DEFAULT_PARAMS } from "./params.ts";
+export { remoteScript } from "./remote.ts";
+export { type Direction, type TransferOptions, TransferTarget } from "./transfer.ts";

@@ -1,0 +1,171 @@
+/**
+ * Connection parameters: how `ssh`, `scp` and `rsync` reach a host.
+ *
+ * @module
+ */
+
+import { quote } from "../process/quote.ts";
+
+/** How to reach hosts; set per group with `.with()` or per host. */
+export interface ConnectionParams {
+  /** The ssh program (default `ssh`). */
+  ssh?: string;
+  /** The scp program (default `scp`). */
+  scp?: string;
+  /** The rsync program (default `rsync`). */
+  rsync?: string;
+  /** Login name. */
+  user?: string;
+  /** Port. */
+  port?: number;
+  /** Private key file (`-i`, with IdentitiesOnly). `~/` is expanded. */
+  keyfile?: string;
+  /** known_hosts file (UserKnownHostsFile). */
+  knownHosts?: string;
+  /** ssh_config file (`-F`). */
+  configFile?: string;
+  /** Seconds to wait for a connection (ConnectTimeout, default 10). */
+  connectTimeout?: number;
+  /** Jump host(s) (`-J`). */
+  proxyJump?: string;
+  /**
+   * Host key policy (StrictHostKeyChecking): `accept-new` by default (new hosts are
+   * recorded, changed keys refused). `no` only when you ask for it.
+   */
+  strictHostKeyChecking?: "yes" | "accept-new" | "no" | "ask";
+  /** Reuse one connection per host (ControlMaster); default true. */
+  reuse?: boolean;
+  /** Seconds an idle shared connection stays open (ControlPersist, default 300). */
+  controlPersist?: number;
+  /** How many connections may be set up at once (default 32). */
+  connectWindow?: number;
+  /** Extra `-o Name=value` options. */
+  options?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** Defaults of {@linkcode ConnectionParams}. */
+export const DEFAULT_PARAMS = {
+  ssh: "ssh",
+  scp: "scp",
+  rsync: "rsync",
+  connectTimeout: 10,
+  strictHostKeyChecking: "accept-new",
+  reuse: true,
+  controlPersist: 300,
+  connectWindow: 32,
+} as const;
+
+function expandHome(path: string): string {
+  if (path === "~" || path.startsWith("~/")) {
+    const home = Deno.env.get("HOME");
+    if (home) return home + path.slice(1);
+  }
+  return path;
+}
+
+const PARAM_KEYS = new Set([
+  "ssh",
+  "scp",
+  "rsync",
+  "user",
+  "port",
+  "keyfile",
+  "knownHosts",
+  "configFile",
+  "connectTimeout",
+  "proxyJump",
+  "strictHostKeyChecking",
+  "reuse",
+  "controlPersist",
+  "connectWindow",
+  "options",
+]);
+
+/**
+ * Checks connection parameters, with errors that say what was wrong.
+ *
+ * @param p The parameters.
+ * @param where Where they came from, for messages.
+ * @returns The same parameters.
+ * @throws {TypeError} On unknown keys or wrong types.
+ * @throws {RangeError} On out-of-range numbers.
+ */
+export function checkParams(
+  p: ConnectionParams,
+  where = "connection parameters",
+): ConnectionParams {
+  for (const k of Object.keys(p)) {
+    if (!PARAM_KEYS.has(k)) {
+      throw new TypeError(
+        `Unknown key '${k}' in ${where}: use one of ${[...PARAM_KEYS].join(", ")}`,
+      );
+    }
+  }
+  if (p.port !== undefined && (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535)) {
+    throw new RangeError(
+      `'port' must be an integer from 1 to 65535 in ${where}: received ${p.port}`,
+    );
+  }
+  for (const k of ["connectTimeout", "controlPersist", "connectWindow"] as const) {
+    const v = p[k];
+    if (v !== undefined && (!Number.isInteger(v) || v <= 0)) {
+      throw new RangeError(`'${k}' must be a positive integer in ${where}: received ${v}`);
+    }
+  }
+  if (
+    p.strictHostKeyChecking !== undefined &&
+    !["yes", "accept-new", "no", "ask"].includes(p.strictHostKeyChecking)
+  ) {
+    throw new RangeError(
+      `'strictHostKeyChecking' must be "yes", "accept-new", "no" or "ask" in ${where}: received "${p.strictHostKeyChecking}"`,
+    );
+  }
+  return p;
+}
+
+/**
+ * The `-o`/`-i`/`-F`/`-J`/`-l` options shared by ssh, scp and rsync's ssh (not the port:
+ * ssh takes `-p`, scp takes `-P`).
+ *
+ * @param p Effective parameters.
+ * @returns The options.
+ */
+export function commonOptions(p: ConnectionParams): string[] {
+  const args: string[] = [];
+  if (p.configFile) args.push("-F", expandHome(p.configFile));
+  args.push(
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    `ConnectTimeout=${p.connectTimeout ?? DEFAULT_PARAMS.connectTimeout}`,
+    "-o",
+    `StrictHostKeyChecking=${p.strictHostKeyChecking ?? DEFAULT_PARAMS.strictHostKeyChecking}`,
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    "ServerAliveInterval=15",
+    "-o",
+    "ServerAliveCountMax=4",
+  );
+  if (p.knownHosts) args.push("-o", `UserKnownHostsFile=${expandHome(p.knownHosts)}`);
+  if (p.keyfile) args.push("-i", expandHome(p.keyfile), "-o", "IdentitiesOnly=yes");
+  if (p.proxyJump) args.push("-J", p.proxyJump);
+  if (p.user) args.push("-o", `User=${p.user}`);
+  for (const [k, v] of Object.entries(p.options ?? {})) {
+    args.push("-o", `${k}=${v === true ? "yes" : v === false ? "no" : v}`);
+  }
+  return args;
+}
+
+/**
+ * The ssh command line that rsync's `-e` option takes, quoted for rsync's own splitter.
+ *
+ * @param p Effective parameters.
+ * @param extra Extra options (control socket).
+ * @returns The `-e` value.
+ */
+export function rsyncShell(p: ConnectionParams, extra: string[]): string {
+  const args = [p.ssh ?? DEFAULT_PARAMS.ssh, ...commonOptions(p), ...extra];
+  if (p.port) args.push("-p", String(p.port));
+  return args.map(quote).join(" ");
+}
