@@ -9,12 +9,15 @@ export class IdIndex {
   readonly ids: string[] = [];
   #slots: Int32Array;
   #mask: number;
+  /** The hash of each identity, so that growing never hashes again. */
+  #hashes: Int32Array;
 
   constructor(expected = 1024) {
     let cap = 1024;
     while (cap < expected * 2) cap *= 2;
     this.#slots = new Int32Array(cap).fill(-1);
     this.#mask = cap - 1;
+    this.#hashes = new Int32Array(cap / 2);
   }
 
   get size(): number {
@@ -48,6 +51,7 @@ export class IdIndex {
     }
     const idx = this.ids.length;
     this.ids.push(id);
+    this.#hashes[idx] = h;
     slots[i] = idx;
     return idx;
   }
@@ -56,8 +60,11 @@ export class IdIndex {
     const cap = this.#slots.length * 2;
     const slots = new Int32Array(cap).fill(-1);
     const mask = cap - 1;
+    const hashes = new Int32Array(cap / 2);
+    hashes.set(this.#hashes);
+    this.#hashes = hashes;
     for (let idx = 0; idx < this.ids.length; idx++) {
-      let i = hash32(this.ids[idx]) & mask;
+      let i = hashes[idx] & mask;
       while (slots[i] !== -1) i = (i + 1) & mask;
       slots[i] = idx;
     }

@@ -16,7 +16,7 @@
 //   R owner why    every combination the owner holds goes back to todo (dead or closed).
 //   Z what         admin reset: inprogress, skipped or all back to todo.
 
-import { IdIndex } from "./_id_index.ts";
+import type { IdIndex } from "./_id_index.ts";
 
 export const TODO = 0;
 export const INPROGRESS = 1;

@@ -24,8 +24,7 @@ import {
   SNAPSHOT_MAGIC,
   type SnapshotMeta,
 } from "./_format.ts";
-import { type Rec, SKIPPED, SweepState, TODO } from "./_state.ts";
-import { INPROGRESS } from "./_state.ts";
+import { INPROGRESS, type Rec, SKIPPED, type SweepState, TODO } from "./_state.ts";
 
 /**
  * A sweep directory cannot be read: written by a newer dexp, or damaged beyond what dexp

@@ -312,6 +312,32 @@ function* walk(
   }
 }
 
+// The common case, lists of plain values only: one generator, no recursion.
+function* odometer(levels: Level[]): Generator<Combination> {
+  let shape = new Shape([]);
+  for (const l of levels) shape = shape.child(l.key);
+  const perm = shape.perm();
+  const keys = perm.map((p) => shape.keys[p]);
+  const lists = perm.map((p) => (levels[p] as { items: Item[] }).items.map((i) => i.value));
+  const n = lists.length;
+  if (lists.some((l) => l.length === 0)) return;
+  // pos[k] is the position in lists[k]; the digit order follows `levels` (last fastest).
+  const digits = levels.map((_, j) => perm.indexOf(j));
+  const pos = new Array<number>(n).fill(0);
+  for (;;) {
+    const o: Combination = {};
+    for (let k = 0; k < n; k++) o[keys[k]] = lists[k][pos[k]];
+    yield o;
+    let j = digits.length - 1;
+    for (; j >= 0; j--) {
+      const k = digits[j];
+      if (++pos[k] < lists[k].length) break;
+      pos[k] = 0;
+    }
+    if (j < 0) return;
+  }
+}
+
 function countLevels(levels: Level[], pos: number): number | undefined {
   if (pos === levels.length) return 1;
   const level = levels[pos];
@@ -375,7 +401,9 @@ export class Sweep<C extends object = Combination> implements Iterable<C> {
    */
   *[Symbol.iterator](): IterableIterator<C> {
     const where = this.#where;
-    const it = walk(this.#levels, 0, new Shape([]), []) as Generator<C>;
+    const plain = this.#levels.every((l) => l.kind === "list" && l.plain);
+    const it =
+      (plain ? odometer(this.#levels) : walk(this.#levels, 0, new Shape([]), [])) as Generator<C>;
     if (!where) {
       yield* it;
       return;

@@ -1,0 +1,120 @@
+/**
+ * `dexp sweep`: look at and reset a sweep directory written by `ParamSweeper`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { Verb } from "./main.ts";
+import { formatSweepStatus, resetSweep, SweepFormatError, sweepStatus } from "../sweep/mod.ts";
+
+const USAGE = `Usage:
+  dexp sweep status DIR [--json] [--claims N]
+  dexp sweep reset DIR --inprogress|--skipped|--all
+
+status   counts (todo, in progress, done, skipped), claims in progress with their owners
+         (host, pid) and ages, throughput over the last 1000 completions, and ETA.
+         Takes a shared lock and writes nothing.
+  --json       print the status as JSON
+  --claims N   list at most N claims (default 20)
+
+reset    puts combinations back to todo for every process sharing DIR:
+  --inprogress  release all claims (workers still running may still record their results
+                if nobody claimed the combination since)
+  --skipped     give skipped combinations another chance
+  --all         start over: done ones too
+
+Claims of dead owners go back to todo by themselves (same host: pid gone; other hosts:
+lease expired): reset --inprogress is never needed after a crash.`;
+
+function usageError(message: string): number {
+  console.error(`dexp sweep: ${message}: run 'dexp sweep --help' for usage`);
+  return 2;
+}
+
+async function status(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      json: { type: "boolean", default: false },
+      claims: { type: "string", default: "20" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    return usageError(`'status' takes one directory: received ${positionals.length} arguments`);
+  }
+  const maxClaims = Number(values.claims);
+  if (!Number.isInteger(maxClaims) || maxClaims < 0) {
+    return usageError(`'--claims' must be a non-negative integer: received '${values.claims}'`);
+  }
+  const st = await sweepStatus(positionals[0]);
+  if (values.json) {
+    console.log(JSON.stringify({ ...st, claims: st.claims.slice(0, maxClaims) }, null, 2));
+  } else {
+    console.log(formatSweepStatus(st, { maxClaims }));
+  }
+  return 0;
+}
+
+async function reset(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      inprogress: { type: "boolean", default: false },
+      skipped: { type: "boolean", default: false },
+      all: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    return usageError(`'reset' takes one directory: received ${positionals.length} arguments`);
+  }
+  const chosen = (["inprogress", "skipped", "all"] as const).filter((k) => values[k]);
+  if (chosen.length !== 1) {
+    return usageError(
+      `'reset' needs exactly one of --inprogress, --skipped, --all: received ${
+        chosen.length === 0 ? "none" : chosen.map((k) => `--${k}`).join(" ")
+      }`,
+    );
+  }
+  const n = await resetSweep(positionals[0], chosen[0]);
+  console.log(`${n} combination${n === 1 ? "" : "s"} back to todo in ${positionals[0]}`);
+  return 0;
+}
+
+/** The `dexp sweep` verb: `status` and `reset` of a sweep directory. */
+export const sweepVerb: Verb = {
+  summary: "status and reset of a ParamSweeper directory",
+  async run(args: string[]): Promise<number> {
+    const [sub, ...rest] = args;
+    if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {
+      console.log(USAGE);
+      return sub === undefined ? 2 : 0;
+    }
+    try {
+      if (sub === "status") return await status(rest);
+      if (sub === "reset") return await reset(rest);
+    } catch (e) {
+      if (e instanceof TypeError && (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+        return usageError(e.message);
+      }
+      if (e instanceof Deno.errors.NotFound || e instanceof SweepFormatError) {
+        console.error(`dexp sweep ${sub}: ${e.message}`);
+        return 1;
+      }
+      throw e;
+    }
+    return usageError(`unknown subcommand '${sub}': expected 'status' or 'reset'`);
+  },
+};
