@@ -64,6 +64,10 @@ async function usage(): Promise<string> {
 }
 
 registerVerb("sweep", async () => (await import("./sweep_verb.ts")).sweepVerb);
+registerVerb("run", async () => (await import("./run_verb.ts")).runVerb);
+registerVerb("status", async () => (await import("./status_verb.ts")).statusVerb);
+registerVerb("report", async () => (await import("./report_verb.ts")).reportVerb);
+registerVerb("log", async () => (await import("./log_verb.ts")).logVerb);
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));

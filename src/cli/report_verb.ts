@@ -1,0 +1,76 @@
+/**
+ * `dexp report RUN_DIR`: the table of a run; writes `results.csv` and `results.jsonl`.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { toText, writeReport } from "../engine/mod.ts";
+import { guard, parse, UsageError } from "./_common_verb.ts";
+import type { Verb } from "./main.ts";
+
+const HELP = `Usage: dexp report [options] RUN_DIR
+
+Reads every combination of RUN_DIR (<results>/<experiment>/<run-id>; an experiment folder
+means its latest run), prints a table (parameters as columns, then the rows each combination
+added, outcome, attempts, duration) and writes RUN_DIR/results.csv and RUN_DIR/results.jsonl.
+
+Options:
+      --json      Print the rows as JSON instead of a table
+  -h, --help      Show this help
+
+Exit status: 0, or 2 for bad usage or a folder that is not a run.`;
+
+async function latestRun(dir: string): Promise<string> {
+  try {
+    await Deno.stat(join(dir, "run.json"));
+    return dir;
+  } catch { /* maybe an experiment folder */ }
+  const ids: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isDirectory && /^\d{8}-/.test(e.name)) ids.push(e.name);
+    }
+  } catch {
+    throw new UsageError(`No such run folder: '${dir}': give <results>/<experiment>/<run-id>`);
+  }
+  const last = ids.sort().at(-1);
+  if (!last) {
+    throw new UsageError(`'${dir}' is not a run folder: give <results>/<experiment>/<run-id>`);
+  }
+  return join(dir, last);
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values: v, positionals } = parse("report", args, {
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (v.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(`Expected one run folder: received ${positionals.length}`);
+  }
+  const dir = await latestRun(positionals[0]);
+  let table;
+  try {
+    table = await writeReport(dir);
+  } catch (e) {
+    if (e instanceof TypeError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (v.json) console.log(JSON.stringify(table.rows, null, 2));
+  else {
+    console.log(toText(table));
+    console.error(`Wrote ${join(dir, "results.csv")} and ${join(dir, "results.jsonl")}`);
+  }
+  return 0;
+}
+
+/** The `report` verb. */
+export const reportVerb: Verb = {
+  summary: "Print a run's results table and write results.csv and results.jsonl",
+  run: (args) => guard("report", () => run(args)),
+};

@@ -1,0 +1,191 @@
+/**
+ * `dexp run PATHS...`: imports experiment files and runs their experiments.
+ *
+ * @module
+ */
+
+import { extname, join, resolve } from "node:path";
+
+import {
+  type Experiment,
+  planExperiments,
+  registeredExperiments,
+  runExperiments,
+} from "../engine/mod.ts";
+import { guard, parse, toFileUrl, UsageError } from "./_common_verb.ts";
+import type { Verb } from "./main.ts";
+
+const HELP = `Usage: dexp run [options] PATHS...
+
+Imports the experiment files and folders (folders recursively, *.ts files in name order,
+skipping *_test.ts and names starting with '_' or '.'), in argument order, and runs every
+experiment they register over its parameter combinations, in registration order.
+
+Options:
+  -j, --parallel N     Run N combinations of an experiment at once (default 1)
+  -f, --filter PAT     Only experiments whose name matches the glob PAT or that have the tag
+                       PAT (repeatable: any match)
+  -n, --dry-run        List the combinations that would run (experiment__a=1_b=2), run nothing
+  -r, --results DIR    Results folder (default ./results)
+      --resume         Continue the latest run of each experiment: skip finished combinations;
+                       several processes sharing DIR split the remaining work
+      --continue RUN   Continue this run folder (<results>/<experiment>/<run-id>)
+      --no-progress    Plain log lines instead of the live display
+      --log FILE       Also append the log to FILE
+      --notify URL     POST a JSON summary (Slack-compatible) to URL at the end
+      --json           Print the plan (--dry-run) or the summary as JSON on stdout
+  -h, --help           Show this help
+
+Exit status: 0 all combinations succeeded, 1 some failed, 2 bad usage or experiment file,
+130 interrupted (resume with --resume).`;
+
+const SKIP = /(^[._])|(_test\.[mc]?[jt]sx?$)/;
+const CODE = new Set([".ts", ".mts", ".js", ".mjs", ".tsx", ".jsx"]);
+
+async function collectFiles(path: string, out: string[]): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new UsageError(`No such file or folder: '${path}': check the path`);
+    }
+    throw e;
+  }
+  if (info.isFile) {
+    out.push(resolve(path));
+    return;
+  }
+  const entries: Deno.DirEntry[] = [];
+  for await (const e of Deno.readDir(path)) entries.push(e);
+  entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+  for (const e of entries) {
+    if (SKIP.test(e.name)) continue;
+    const p = join(path, e.name);
+    if (e.isDirectory) await collectFiles(p, out);
+    else if (e.isFile && CODE.has(extname(e.name))) out.push(resolve(p));
+  }
+}
+
+/**
+ * Imports experiment files in order and returns the experiments they registered.
+ *
+ * @param paths Files and folders.
+ * @returns The experiments, in registration order.
+ * @throws {UsageError} If a path is missing or a file throws on import.
+ */
+export async function loadExperiments(paths: readonly string[]): Promise<Experiment[]> {
+  const files: string[] = [];
+  for (const p of paths) await collectFiles(p, files);
+  const before = new Set(registeredExperiments());
+  for (const f of files) {
+    try {
+      await import(toFileUrl(f));
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new UsageError(`Experiment file '${f}' failed to load: ${msg}`);
+    }
+  }
+  const found = registeredExperiments().filter((e) => !before.has(e));
+  if (found.length === 0) {
+    throw new UsageError(
+      `No experiment registered by ${
+        paths.map((p) => `'${p}'`).join(", ")
+      }: call experiment(name, options, fn) in those files`,
+    );
+  }
+  return found;
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values: v, positionals } = parse("run", args, {
+    parallel: { type: "string", short: "j" },
+    filter: { type: "string", short: "f", multiple: true },
+    "dry-run": { type: "boolean", short: "n" },
+    results: { type: "string", short: "r" },
+    resume: { type: "boolean" },
+    continue: { type: "string" },
+    "no-progress": { type: "boolean" },
+    progress: { type: "boolean" },
+    log: { type: "string" },
+    notify: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (v.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length === 0) {
+    throw new UsageError(
+      "Missing experiment files: give at least one file or folder, e.g. 'dexp run experiments/'",
+    );
+  }
+  let parallel = 1;
+  if (v.parallel !== undefined) {
+    parallel = Number(v.parallel);
+    if (!Number.isInteger(parallel) || parallel <= 0) {
+      throw new UsageError(`'--parallel' must be a positive integer: received '${v.parallel}'`);
+    }
+  }
+  if (v.notify !== undefined) {
+    try {
+      new URL(v.notify as string);
+    } catch {
+      throw new UsageError(`'--notify' must be a URL: received '${v.notify}'`);
+    }
+  }
+  if (v.resume && v.continue) {
+    throw new UsageError("'--resume' and '--continue' exclude each other: use one");
+  }
+  const experiments = await loadExperiments(positionals);
+  const filter = v.filter as string[] | undefined;
+  if (v["dry-run"]) {
+    let plan;
+    try {
+      plan = planExperiments(experiments, { filter });
+    } catch (e) {
+      throw new UsageError(e instanceof Error ? e.message : String(e));
+    }
+    if (v.json) console.log(JSON.stringify(plan, null, 2));
+    else for (const p of plan) console.log(p.id);
+    return 0;
+  }
+  const ac = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    if (++interrupts > 1) Deno.exit(130);
+    console.error(
+      "dexp run: interrupted: stopping running combinations (Ctrl-C again to quit now)",
+    );
+    ac.abort();
+  };
+  Deno.addSignalListener("SIGINT", onSigint);
+  try {
+    const summary = await runExperiments(experiments, {
+      results: v.results as string | undefined,
+      parallel,
+      resume: v.resume as boolean | undefined,
+      continueDir: v.continue as string | undefined,
+      filter,
+      display: v["no-progress"] ? "plain" : v.progress ? "progress" : "auto",
+      logFile: v.log as string | undefined,
+      notify: v.notify as string | undefined,
+      signal: ac.signal,
+    }).catch((e) => {
+      if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
+      throw e;
+    });
+    if (v.json) console.log(JSON.stringify(summary, null, 2));
+    if (summary.interrupted) return 130;
+    return summary.ok ? 0 : 1;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+  }
+}
+
+/** The `run` verb. */
+export const runVerb: Verb = {
+  summary: "Run the experiments of files and folders (results, resume, restarts, progress)",
+  run: (args) => guard("run", () => run(args)),
+};

@@ -1,0 +1,64 @@
+/**
+ * `dexp status [RESULTS_DIR]`: the runs of a results folder and their progress.
+ *
+ * @module
+ */
+
+import { listRuns, toText } from "../engine/mod.ts";
+import { guard, parse, UsageError } from "./_common_verb.ts";
+import type { Verb } from "./main.ts";
+
+const HELP = `Usage: dexp status [options] [RESULTS_DIR]
+
+Lists the runs in RESULTS_DIR (default ./results): experiment, run id, state, combinations
+ok / failed / remaining, start.
+
+Options:
+      --json      Print the list as JSON
+  -h, --help      Show this help
+
+Exit status: 0, or 2 for bad usage.`;
+
+async function run(args: string[]): Promise<number> {
+  const { values: v, positionals } = parse("status", args, {
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (v.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length > 1) {
+    throw new UsageError(`Expected at most one results folder: received ${positionals.length}`);
+  }
+  const dir = positionals[0] ?? "./results";
+  const runs = await listRuns(dir);
+  if (v.json) {
+    console.log(JSON.stringify(runs, null, 2));
+    return 0;
+  }
+  if (runs.length === 0) {
+    console.log(`No runs in '${dir}'`);
+    return 0;
+  }
+  console.log(toText({
+    columns: ["experiment", "run", "state", "ok", "failed", "remaining", "total", "start"],
+    rows: runs.map((r) => ({
+      experiment: r.experiment,
+      run: r.runId,
+      state: r.state,
+      ok: r.ok,
+      failed: r.failed,
+      remaining: r.remaining,
+      total: r.total,
+      start: r.start,
+    })),
+  }));
+  return 0;
+}
+
+/** The `status` verb. */
+export const statusVerb: Verb = {
+  summary: "List the runs of a results folder and their progress",
+  run: (args) => guard("status", () => run(args)),
+};

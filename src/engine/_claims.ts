@@ -1,0 +1,52 @@
+// The runner's view of a sweep checkpoint: claim the next combination, finish it.
+// Backed by the sweep layer's ParamSweeper (crash-safe, shared by many processes).
+
+import { type Combination, ParamSweeper } from "./_sweep.ts";
+
+export interface ClaimStats {
+  total: number;
+  done: number;
+  failed: number;
+  todo: number;
+  inprogress: number;
+}
+
+export interface ClaimStore {
+  next(): Promise<Combination | undefined>;
+  done(c: Combination): Promise<void>;
+  fail(c: Combination, reason: string): Promise<void>;
+  cancel(c: Combination): Promise<void>;
+  stats(): Promise<ClaimStats>;
+  close(): Promise<void>;
+}
+
+export async function openStore(dir: string, combos: Combination[]): Promise<ClaimStore> {
+  const sw = await ParamSweeper.open(dir, combos);
+  return {
+    async next() {
+      return (await sw.next()) ?? undefined;
+    },
+    async done(c) {
+      await sw.done(c);
+    },
+    async fail(c, reason) {
+      await sw.skip(c, `failed: ${reason}`);
+    },
+    async cancel(c) {
+      await sw.cancel(c);
+    },
+    async stats() {
+      const s = await sw.stats();
+      return {
+        total: s.total,
+        done: s.done,
+        failed: s.skipped,
+        todo: s.todo,
+        inprogress: s.inProgress,
+      };
+    },
+    close() {
+      return sw.close();
+    },
+  };
+}

@@ -1,0 +1,10 @@
+// The one place the engine imports the sweep layer from (its public mod.ts only).
+export {
+  type Combination,
+  combinationId,
+  combinationName,
+  type JsonValue,
+  ParamSweeper,
+  Sweep,
+  type SweepSpec,
+} from "../sweep/mod.ts";

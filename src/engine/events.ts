@@ -1,0 +1,111 @@
+/**
+ * The events a run emits: the log, the progress display and the plain console output are
+ * all made from them.
+ *
+ * @module
+ */
+
+/** How a combination ended. */
+export type ComboOutcome = "ok" | "failed";
+
+/** One event of a run. `at` is ms since the epoch. */
+export type RunEvent =
+  | {
+    type: "experiment-start";
+    at: number;
+    experiment: string;
+    runDir: string;
+    total: number;
+    /** Combinations already done or failed before this process started (resume). */
+    finished: number;
+    workers: number;
+  }
+  | {
+    type: "combo-start";
+    at: number;
+    experiment: string;
+    worker: number;
+    name: string;
+    attempt: number;
+  }
+  | { type: "output"; at: number; experiment: string; worker: number; name: string; line: string }
+  | {
+    type: "attempt-failed";
+    at: number;
+    experiment: string;
+    worker: number;
+    name: string;
+    attempt: number;
+    error: string;
+    /** True if another attempt follows. */
+    retry: boolean;
+  }
+  | {
+    type: "combo-end";
+    at: number;
+    experiment: string;
+    worker: number;
+    name: string;
+    outcome: ComboOutcome;
+    attempts: number;
+    duration: number;
+    error?: string;
+  }
+  | { type: "combo-interrupted"; at: number; experiment: string; worker: number; name: string }
+  | {
+    type: "experiment-end";
+    at: number;
+    experiment: string;
+    ok: number;
+    failed: number;
+    remaining: number;
+    interrupted: boolean;
+  };
+
+/** Receives the events of a run. */
+export type RunListener = (event: RunEvent) => void;
+
+/**
+ * One log line for an event (without timestamp), or undefined for none.
+ *
+ * @param e The event.
+ * @returns The line.
+ */
+export function describeEvent(e: RunEvent): string | undefined {
+  switch (e.type) {
+    case "experiment-start":
+      return `experiment ${e.experiment}: ${e.total} combinations, ${e.finished} already finished, ${e.workers} worker(s), results in ${e.runDir}`;
+    case "combo-start":
+      return `[${e.name}] start (attempt ${e.attempt})`;
+    case "output":
+      return `[${e.name}] ${e.line}`;
+    case "attempt-failed":
+      return `[${e.name}] attempt ${e.attempt} failed: ${e.error}${e.retry ? " (restarting)" : ""}`;
+    case "combo-end":
+      return e.outcome === "ok"
+        ? `[${e.name}] ok in ${fmtDuration(e.duration)} (attempt ${e.attempts})`
+        : `[${e.name}] FAILED after ${e.attempts} attempt(s): ${e.error ?? "unknown error"}`;
+    case "combo-interrupted":
+      return `[${e.name}] interrupted: it will run again on resume`;
+    case "experiment-end":
+      return `experiment ${e.experiment}: ${e.ok} ok, ${e.failed} failed, ${e.remaining} remaining${
+        e.interrupted ? " (interrupted)" : ""
+      }`;
+  }
+}
+
+/**
+ * A duration as `850ms`, `12.3s`, `4m05s` or `2h03m`.
+ *
+ * @param ms Milliseconds.
+ * @returns The text.
+ */
+export function fmtDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "?";
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}

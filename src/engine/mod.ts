@@ -1,0 +1,46 @@
+/**
+ * The experiment engine: registration, the run loop, result folders, resume, restarts,
+ * progress, logs, notification and results collection.
+ *
+ * @module
+ */
+
+export {
+  clearExperiments,
+  defineExperiment,
+  type Experiment,
+  experiment,
+  type ExperimentFn,
+  type ExperimentOptions,
+  type ExperimentOutcome,
+  registeredExperiments,
+} from "./registry.ts";
+export { ExperimentContext, RestartRequest, type Row } from "./context.ts";
+export {
+  type CombinationRecord,
+  type Display,
+  type ExperimentSummary,
+  filterExperiments,
+  planExperiments,
+  type PlannedCombination,
+  runExperiments,
+  type RunJson,
+  type RunOptions,
+  type RunSummary,
+} from "./runner.ts";
+export { type ComboOutcome, type RunEvent, type RunListener } from "./events.ts";
+export { ProgressModel, type RenderOptions } from "./progress.ts";
+export { type Logger, type LogLevel } from "./log.ts";
+export { notify, type NotifyPayload, notifyPayload } from "./notify.ts";
+export {
+  collectRun,
+  type ReportRow,
+  rowsFromJsonLines,
+  rowsFromRegex,
+  type RunTable,
+  toCsv,
+  toText,
+  writeReport,
+} from "./collect.ts";
+export { listRuns, type RunInfo } from "./status.ts";
+export { type AtomicWriteOptions, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";

@@ -1,0 +1,69 @@
+/**
+ * `notify()`: posts a run's summary to a webhook, in a Slack-compatible payload.
+ *
+ * @module
+ */
+
+import type { RunSummary } from "./runner.ts";
+
+/** The JSON body posted by {@linkcode notify}. */
+export interface NotifyPayload {
+  /** Slack's message text: one summary line, then the failures. */
+  text: string;
+  /** The machine-readable summary. */
+  dexp: RunSummary;
+}
+
+/**
+ * The payload for a run summary: `text` (what Slack shows) and `dexp` (the full summary).
+ *
+ * @param summary The run summary.
+ * @returns The payload.
+ * @example
+ * ```ts
+ * import { notifyPayload } from "./notify.ts";
+ * const p = notifyPayload({ ok: true, interrupted: false, experiments: [], start: "", end: "" });
+ * console.log(p.text); // dexp run succeeded: 0 ok, 0 failed, 0 remaining
+ * ```
+ */
+export function notifyPayload(summary: RunSummary): NotifyPayload {
+  let ok = 0, failed = 0, remaining = 0;
+  for (const e of summary.experiments) {
+    ok += e.ok;
+    failed += e.failed;
+    remaining += e.remaining;
+  }
+  const verdict = summary.interrupted ? "was interrupted" : summary.ok ? "succeeded" : "FAILED";
+  const lines = [`dexp run ${verdict}: ${ok} ok, ${failed} failed, ${remaining} remaining`];
+  for (const e of summary.experiments) {
+    lines.push(`• ${e.experiment} (${e.runDir}): ${e.ok}/${e.total} ok, ${e.failed} failed`);
+    for (const f of e.failures.slice(0, 20)) lines.push(`    ✗ ${f.name}: ${f.error}`);
+    if (e.failures.length > 20) lines.push(`    ... and ${e.failures.length - 20} more`);
+  }
+  return { text: lines.join("\n"), dexp: summary };
+}
+
+/**
+ * Posts the summary of a run to a webhook (a Slack incoming webhook, or any URL that takes
+ * JSON).
+ *
+ * @param url The webhook URL.
+ * @param summary The run summary.
+ * @returns Resolves when the server answered with a 2xx status.
+ * @throws {Error} If the request fails or the status is not 2xx.
+ * @example
+ * ```ts ignore
+ * import { notify } from "./notify.ts";
+ * await notify("https://hooks.slack.com/services/...", summary);
+ * ```
+ */
+export async function notify(url: string, summary: RunSummary): Promise<void> {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(notifyPayload(summary)),
+    signal: AbortSignal.timeout(10_000),
+  });
+  await res.body?.cancel();
+  if (!res.ok) throw new Error(`The webhook answered ${res.status} ${res.statusText}`);
+}

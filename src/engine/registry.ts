@@ -1,0 +1,249 @@
+/**
+ * Experiments: `experiment()` registers one, in a registry shared by every copy of this module.
+ *
+ * @module
+ */
+
+import type { Group } from "../action/group.ts";
+import { local } from "../action/group.ts";
+import { type Combination, Sweep, type SweepSpec } from "./_sweep.ts";
+import type { ExperimentContext } from "./context.ts";
+
+/** What an experiment function may return: `"restart"` asks for another attempt. */
+export type ExperimentOutcome = void | undefined | "restart";
+
+/** The body of an experiment, called once per attempt of each parameter combination. */
+export type ExperimentFn<H extends Group = Group, P extends Combination = Combination> = (
+  ctx: ExperimentContext<H>,
+  params: P,
+) => Promise<ExperimentOutcome> | ExperimentOutcome;
+
+/** Options of {@linkcode experiment}. */
+export interface ExperimentOptions<H extends Group = Group> {
+  /** The hosts commands run on (`ctx.hosts`), or a function that makes them. Default: `local()`. */
+  hosts?: H | (() => H);
+  /**
+   * The parameters: a sweep spec (each parameter a list of values, or `computed()`,
+   * `dependent()`, branches), a `sweep()` result, or a list of combinations. Default: one
+   * combination with no parameters.
+   */
+  params?: SweepSpec | Sweep | Iterable<Combination>;
+  /** Attempts after the first for a failed combination (default 0: no retry). */
+  maxRestarts?: number;
+  /** Time limit of one attempt, in ms (default: none). */
+  timeout?: number;
+  /** Tags, matched by `dexp run --filter`. */
+  tags?: readonly string[];
+  /** One line shown by `dexp run --dry-run`. */
+  description?: string;
+}
+
+/** A registered experiment (made by {@linkcode experiment}). */
+export interface Experiment<H extends Group = Group> {
+  /** The name: letters, digits, `.`, `_`, `-`. It names the experiment's results folder. */
+  readonly name: string;
+  /** The hosts, or the function that makes them. */
+  readonly hosts: H | (() => H);
+  /** The parameter combinations, in run order. */
+  readonly params: Iterable<Combination>;
+  /** Attempts after the first for a failed combination. */
+  readonly maxRestarts: number;
+  /** Time limit of one attempt in ms, or undefined. */
+  readonly timeout: number | undefined;
+  /** Tags. */
+  readonly tags: readonly string[];
+  /** A description, or "". */
+  readonly description: string;
+  /** The body. */
+  readonly fn: ExperimentFn<H>;
+}
+
+interface Registry {
+  experiments: Experiment[];
+}
+
+// Symbol.for: the same key in every copy of this module (the CLI's and a user file's
+// `@dexp/dexp` import may be two copies), so they share one list.
+const KEY = Symbol.for("dexp.engine.registry.v1");
+
+function registry(): Registry {
+  const g = globalThis as unknown as Record<symbol, Registry | undefined>;
+  let r = g[KEY];
+  if (!r) {
+    r = { experiments: [] };
+    g[KEY] = r;
+  }
+  return r;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function checkParams(name: string, params: unknown): Iterable<Combination> {
+  if (params === undefined) return [{}];
+  if (params instanceof Sweep) return params;
+  if (isPlainObject(params)) {
+    for (const [key, value] of Object.entries(params)) {
+      const t = typeof value;
+      if (value === null || t === "string" || t === "number" || t === "boolean") {
+        throw new TypeError(
+          `Parameter '${key}' of experiment '${name}' must be a list of values: received ${
+            JSON.stringify(value)
+          }: write [${JSON.stringify(value)}]`,
+        );
+      }
+    }
+    return new Sweep(params as SweepSpec);
+  }
+  if (
+    typeof params === "object" && params !== null &&
+    typeof (params as Iterable<unknown>)[Symbol.iterator] === "function"
+  ) {
+    const list = [...(params as Iterable<unknown>)];
+    list.forEach((c, i) => {
+      if (!isPlainObject(c)) {
+        throw new TypeError(
+          `Combination ${i} of experiment '${name}' must be a plain object of parameters: received ${
+            Array.isArray(c) ? "an array" : typeof c
+          }`,
+        );
+      }
+    });
+    return list as Combination[];
+  }
+  throw new TypeError(
+    `'params' of experiment '${name}' must be an object of parameter lists, a sweep() or a list of combinations: received ${typeof params}: write { a: [1, 2] }`,
+  );
+}
+
+/**
+ * Makes an experiment from its options and body, checking them (without registering it).
+ *
+ * @param name The name (letters, digits, `.`, `_`, `-`).
+ * @param options Hosts, parameters, restarts, timeout, tags.
+ * @param fn The body, called with the context and the parameters of each combination.
+ * @returns The experiment.
+ * @throws {TypeError} If the name, the parameters or an option is malformed.
+ * @throws {RangeError} If `maxRestarts` or `timeout` is out of range.
+ * @example
+ * ```ts
+ * import { defineExperiment } from "./registry.ts";
+ * const e = defineExperiment("hello", { params: { n: [1, 2] } }, async (ctx, p) => {
+ *   await ctx.run(`echo ${p.n}`);
+ * });
+ * console.log(e.name); // hello
+ * ```
+ */
+export function defineExperiment<H extends Group = Group>(
+  name: string,
+  options: ExperimentOptions<H>,
+  fn: ExperimentFn<H>,
+): Experiment<H> {
+  if (typeof name !== "string" || !NAME.test(name)) {
+    throw new TypeError(
+      `Experiment name must use letters, digits, '.', '_' and '-', starting with a letter or digit: received ${
+        JSON.stringify(name)
+      }`,
+    );
+  }
+  if (!isPlainObject(options as unknown)) {
+    throw new TypeError(
+      `Options of experiment '${name}' must be an object: received ${typeof options}`,
+    );
+  }
+  if (typeof fn !== "function") {
+    throw new TypeError(`Body of experiment '${name}' must be a function: received ${typeof fn}`);
+  }
+  const maxRestarts = options.maxRestarts ?? 0;
+  if (!Number.isInteger(maxRestarts) || maxRestarts < 0) {
+    throw new RangeError(
+      `'maxRestarts' of experiment '${name}' must be a non-negative integer: received ${maxRestarts}`,
+    );
+  }
+  const timeout = options.timeout;
+  if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0)) {
+    throw new RangeError(
+      `'timeout' of experiment '${name}' must be a positive number of ms: received ${timeout}`,
+    );
+  }
+  const tags = options.tags ?? [];
+  if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string")) {
+    throw new TypeError(`'tags' of experiment '${name}' must be a list of strings`);
+  }
+  return Object.freeze({
+    name,
+    hosts: options.hosts ?? (() => local() as H),
+    params: checkParams(name, options.params),
+    maxRestarts,
+    timeout,
+    tags: Object.freeze([...tags]),
+    description: options.description ?? "",
+    fn,
+  });
+}
+
+/**
+ * Registers an experiment, to be run by `dexp run FILE` (or `runExperiments()`). Experiments
+ * run in the order they are registered.
+ *
+ * @param name The name (letters, digits, `.`, `_`, `-`); it names the results folder.
+ * @param options Hosts, parameters, restarts, timeout, tags.
+ * @param fn The body, called with the context and the parameters of each combination.
+ * @returns The registered experiment.
+ * @throws {TypeError} If the name is taken or the options are malformed.
+ * @throws {RangeError} If `maxRestarts` or `timeout` is out of range.
+ * @example
+ * ```ts
+ * import { experiment } from "./registry.ts";
+ * experiment("grid", { params: { a: [1, 2], b: [3] } }, async (ctx, p) => {
+ *   await ctx.run(`echo ${p.a} ${p.b}`);
+ * });
+ * ```
+ */
+export function experiment<H extends Group = Group>(
+  name: string,
+  options: ExperimentOptions<H>,
+  fn: ExperimentFn<H>,
+): Experiment<H> {
+  const e = defineExperiment(name, options, fn);
+  const reg = registry();
+  if (reg.experiments.some((x) => x.name === name)) {
+    throw new TypeError(
+      `Experiment '${name}' is registered twice: give each experiment its own name`,
+    );
+  }
+  reg.experiments.push(e as unknown as Experiment);
+  return e;
+}
+
+/**
+ * The registered experiments, in registration order.
+ *
+ * @returns A copy of the list.
+ * @example
+ * ```ts
+ * import { registeredExperiments } from "./registry.ts";
+ * console.log(registeredExperiments().map((e) => e.name));
+ * ```
+ */
+export function registeredExperiments(): Experiment[] {
+  return [...registry().experiments];
+}
+
+/**
+ * Forgets every registered experiment (for scripts and tests that register several sets).
+ *
+ * @example
+ * ```ts
+ * import { clearExperiments } from "./registry.ts";
+ * clearExperiments();
+ * ```
+ */
+export function clearExperiments(): void {
+  registry().experiments.length = 0;
+}

@@ -1,0 +1,699 @@
+/**
+ * `runExperiments()`: runs experiments over their parameter combinations, with result
+ * folders, a crash-safe checkpoint (resume), restarts, logs, progress and notification.
+ *
+ * @module
+ */
+
+import { basename, dirname, join, resolve } from "node:path";
+import type { Group } from "../action/group.ts";
+import type { LineInfo } from "../process/options.ts";
+import { type ClaimStore, openStore } from "./_claims.ts";
+import { type Combination, combinationName } from "./_sweep.ts";
+import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
+import { ExperimentContext, RestartRequest } from "./context.ts";
+import { type ComboOutcome, describeEvent, type RunEvent, type RunListener } from "./events.ts";
+import { LogFile, makeLogger, stamp } from "./log.ts";
+import { notify } from "./notify.ts";
+import { TerminalProgress } from "./progress.ts";
+import { type Experiment, registeredExperiments } from "./registry.ts";
+import { chooseRunDir, LOG_TXT, RESULT_JSON, RUN_JSON, SWEEP_DIR } from "./rundir.ts";
+import { DEXP_VERSION } from "./version.ts";
+
+/** How a run shows itself on the console. */
+export type Display = "auto" | "progress" | "plain" | "none";
+
+/** Options of {@linkcode runExperiments}. */
+export interface RunOptions {
+  /** The results folder (default `./results`). */
+  results?: string;
+  /** Combinations of one experiment run at once (default 1). */
+  parallel?: number;
+  /** Continue the latest run of each experiment instead of starting new ones. */
+  resume?: boolean;
+  /** Continue this run folder (`<results>/<experiment>/<run-id>`); only its experiment runs. */
+  continueDir?: string;
+  /** Keep experiments whose name matches one of these globs (`*`, `?`) or that have one as a tag. */
+  filter?: readonly string[];
+  /**
+   * Console output: `auto` (default) shows a live display on a terminal and plain log lines
+   * otherwise, `progress`, `plain`, or `none`.
+   */
+  display?: Display;
+  /** Also append every log line to this file. */
+  logFile?: string;
+  /** POST a JSON summary (Slack-compatible) to this URL when the run ends. */
+  notify?: string;
+  /** Stops the run: running combinations are stopped and go back to todo. */
+  signal?: AbortSignal;
+  /** Receive every event of the run. */
+  listeners?: readonly RunListener[];
+  /** Time given to an experiment body to return after its attempt was stopped (ms, default 5000). */
+  stopGrace?: number;
+}
+
+/** The outcome of one combination in a run. */
+export interface CombinationRecord {
+  /** The experiment. */
+  experiment: string;
+  /** The combination's folder name. */
+  name: string;
+  /** Its parameters. */
+  params: Combination;
+  /** How it ended. */
+  outcome: ComboOutcome;
+  /** How many attempts were made. */
+  attempts: number;
+  /** Start of the first attempt (ISO 8601). */
+  start: string;
+  /** End of the last attempt (ISO 8601). */
+  end: string;
+  /** Duration from the start of the first attempt to the end of the last, in ms. */
+  duration: number;
+  /** The error of the last attempt, if it failed. */
+  error?: string;
+  /** The host that ran it. */
+  host: string;
+  /** The process id of the runner. */
+  pid: number;
+}
+
+/** What happened to one experiment in a run. */
+export interface ExperimentSummary {
+  /** The experiment. */
+  experiment: string;
+  /** The run id. */
+  runId: string;
+  /** The run folder. */
+  runDir: string;
+  /** Number of combinations. */
+  total: number;
+  /** Combinations that succeeded (in this run folder, by any process). */
+  ok: number;
+  /** Combinations that failed. */
+  failed: number;
+  /** Combinations not finished. */
+  remaining: number;
+  /** Combinations this process ran to an outcome. */
+  ranHere: number;
+  /** The failed combinations and their errors. */
+  failures: { name: string; error: string }[];
+  /** True if the run was interrupted. */
+  interrupted: boolean;
+}
+
+/** What {@linkcode runExperiments} returns. */
+export interface RunSummary {
+  /** True if nothing failed and the run was not interrupted. */
+  ok: boolean;
+  /** True if the run was interrupted (`options.signal`). */
+  interrupted: boolean;
+  /** One entry per experiment run, in run order. */
+  experiments: ExperimentSummary[];
+  /** Start (ISO 8601). */
+  start: string;
+  /** End (ISO 8601). */
+  end: string;
+}
+
+/** The content of `run.json`. */
+export interface RunJson {
+  /** Format version. */
+  format: 1;
+  /** The experiment. */
+  experiment: string;
+  /** The run id. */
+  runId: string;
+  /** Tags of the experiment. */
+  tags: string[];
+  /** Versions of dexp, Deno, V8, TypeScript. */
+  versions: { dexp: string; deno: string; v8: string; typescript: string };
+  /** OS and architecture. */
+  platform: { os: string; arch: string };
+  /** `running`, `finished`, `interrupted`. */
+  state: "running" | "finished" | "interrupted";
+  /** First start (ISO 8601). */
+  start: string;
+  /** Last end, if finished or interrupted. */
+  end?: string;
+  /** The hosts of the experiment (labels). */
+  hosts: string[];
+  /** Every process that worked on the run. */
+  runners: { host: string; pid: number; start: string }[];
+  /** Number of combinations. */
+  total: number;
+  /** Counts by outcome. */
+  counts: { ok: number; failed: number; remaining: number };
+  /** Per combination, in sweep order (written when a runner ends). */
+  combinations: {
+    name: string;
+    params: Combination;
+    outcome: ComboOutcome | "pending";
+    attempts?: number;
+    duration?: number;
+    error?: string;
+  }[];
+}
+
+/** A combination as planned (for `--dry-run`). */
+export interface PlannedCombination {
+  /** The experiment. */
+  experiment: string;
+  /** The combination's folder name, e.g. `a=1_b=2`. */
+  name: string;
+  /** distexprunner-style full name, e.g. `grid__a=1_b=2`. */
+  id: string;
+  /** The parameters. */
+  params: Combination;
+  /** Tags of the experiment. */
+  tags: readonly string[];
+}
+
+function globToRegExp(glob: string): RegExp {
+  const esc = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".");
+  return new RegExp(`^${esc}$`);
+}
+
+/**
+ * The experiments that a filter keeps: by name (glob with `*` and `?`) or by tag.
+ *
+ * @param experiments The experiments.
+ * @param filter Globs or tags; empty or undefined keeps everything.
+ * @returns The kept experiments, in order.
+ * @example
+ * ```ts
+ * import { defineExperiment, filterExperiments } from "./mod.ts";
+ * const a = defineExperiment("net-a", { tags: ["net"] }, () => {});
+ * const b = defineExperiment("cpu-b", {}, () => {});
+ * console.log(filterExperiments([a, b], ["net"]).map((e) => e.name)); // ["net-a"]
+ * ```
+ */
+export function filterExperiments<E extends Experiment>(
+  experiments: readonly E[],
+  filter: readonly string[] | undefined,
+): E[] {
+  if (!filter || filter.length === 0) return [...experiments];
+  const res = filter.map(globToRegExp);
+  return experiments.filter((e) =>
+    filter.some((f, i) => res[i].test(e.name) || e.tags.includes(f))
+  );
+}
+
+function combosOf(e: Experiment): { combos: Combination[]; names: string[] } {
+  const combos = [...e.params];
+  const names = combos.map((c) => combinationName(c));
+  const seen = new Map<string, number>();
+  names.forEach((n, i) => {
+    const j = seen.get(n);
+    if (j !== undefined) {
+      throw new TypeError(
+        `Experiment '${e.name}' has the same combination twice: '${n}' (numbers ${j} and ${i}): remove the duplicate`,
+      );
+    }
+    seen.set(n, i);
+  });
+  return { combos, names };
+}
+
+/**
+ * Lists what a run would do, without running anything.
+ *
+ * @param experiments The experiments (default: the registered ones).
+ * @param options The filter.
+ * @returns Every combination, in run order.
+ * @throws {TypeError} If an experiment has a combination twice.
+ * @example
+ * ```ts
+ * import { defineExperiment, planExperiments } from "./mod.ts";
+ * const e = defineExperiment("grid", { params: { a: [1, 2], b: [3] } }, () => {});
+ * console.log(planExperiments([e]).map((p) => p.id)); // ["grid__a=1_b=3", "grid__a=2_b=3"]
+ * ```
+ */
+export function planExperiments(
+  experiments: readonly Experiment[] = registeredExperiments(),
+  options: Pick<RunOptions, "filter"> = {},
+): PlannedCombination[] {
+  const out: PlannedCombination[] = [];
+  for (const e of filterExperiments(experiments, options.filter)) {
+    const { combos, names } = combosOf(e);
+    combos.forEach((c, i) =>
+      out.push({
+        experiment: e.name,
+        name: names[i],
+        id: `${e.name}__${names[i]}`,
+        params: c,
+        tags: e.tags,
+      })
+    );
+  }
+  return out;
+}
+
+class Output {
+  #listeners: RunListener[];
+  #logs: LogFile[];
+  #progress: TerminalProgress | undefined;
+  #plain: boolean;
+
+  constructor(options: RunOptions) {
+    this.#listeners = [...(options.listeners ?? [])];
+    this.#logs = [];
+    if (options.logFile) {
+      Deno.mkdirSync(dirname(resolve(options.logFile)), { recursive: true });
+      this.#logs.push(new LogFile(options.logFile));
+    }
+    let display = options.display ?? "auto";
+    if (display === "auto") display = Deno.stderr.isTerminal() ? "progress" : "plain";
+    if (display === "progress") this.#progress = new TerminalProgress();
+    this.#plain = display === "plain";
+  }
+
+  addLog(log: LogFile): void {
+    this.#logs.push(log);
+  }
+
+  removeLog(log: LogFile): void {
+    this.#logs = this.#logs.filter((l) => l !== log);
+  }
+
+  emit(e: RunEvent): void {
+    const line = describeEvent(e);
+    if (line !== undefined) {
+      const stamped = `${stamp(e.at)} ${line}`;
+      for (const l of this.#logs) l.write(stamped);
+      if (this.#plain) console.log(line);
+    }
+    if (this.#progress) {
+      const show = e.type !== "output" && e.type !== "combo-start" &&
+        !(e.type === "combo-end" && e.outcome === "ok");
+      this.#progress.event(e, show ? line : undefined);
+    }
+    for (const l of this.#listeners) l(e);
+  }
+
+  close(): void {
+    this.#progress?.close();
+    for (const l of this.#logs) l.close();
+  }
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message.split("\n")[0] || err.name;
+  return String(err);
+}
+
+const STOPPED = Symbol("stopped");
+
+interface ExperimentRun {
+  e: Experiment;
+  hosts: Group;
+  runId: string;
+  runDir: string;
+  combos: Combination[];
+  names: string[];
+  store: ClaimStore;
+  log: LogFile;
+  ranHere: number;
+}
+
+/**
+ * Runs experiments over their parameter combinations, one experiment after the other (in
+ * the order given), each combination in `<results>/<experiment>/<run-id>/<combination>/`.
+ * Failed combinations are retried up to `maxRestarts` times, then recorded as failed, and
+ * the run goes on. With `resume`, combinations already finished in the latest run are not
+ * run again, and several processes (on several machines sharing the results folder) split
+ * the remaining ones.
+ *
+ * @param experiments The experiments (default: every registered one).
+ * @param options Results folder, parallelism, resume, filter, display, log, notification.
+ * @returns The summary; `ok` is false if anything failed or the run was interrupted.
+ * @throws {TypeError} If an experiment has a combination twice, or `continueDir` is not a run.
+ * @throws {RangeError} If `parallel` is not a positive integer.
+ * @example
+ * ```ts ignore
+ * import { experiment, runExperiments } from "@dexp/dexp";
+ * const grid = experiment("grid", { params: { a: [1, 2], b: [3, 4] } }, async (ctx, p) => {
+ *   await ctx.run(`echo ${p.a} ${p.b}`);
+ * });
+ * const summary = await runExperiments([grid], { results: "./results" });
+ * Deno.exit(summary.ok ? 0 : 1);
+ * ```
+ */
+export async function runExperiments(
+  experiments: readonly Experiment[] = registeredExperiments(),
+  options: RunOptions = {},
+): Promise<RunSummary> {
+  const parallel = options.parallel ?? 1;
+  if (!Number.isInteger(parallel) || parallel <= 0) {
+    throw new RangeError(`'parallel' must be a positive integer: received ${parallel}`);
+  }
+  const results = options.results ?? "./results";
+  let list = filterExperiments(experiments, options.filter);
+  let continueTo: { runDir: string; runId: string } | undefined;
+  if (options.continueDir !== undefined) {
+    const runDir = resolve(options.continueDir);
+    const rj = await readJsonMaybe<RunJson>(join(runDir, RUN_JSON));
+    if (!rj) {
+      throw new TypeError(
+        `Cannot continue '${options.continueDir}': it has no readable ${RUN_JSON}: give a folder <results>/<experiment>/<run-id>`,
+      );
+    }
+    list = list.filter((e) => e.name === rj.experiment);
+    if (list.length === 0) {
+      throw new TypeError(
+        `Cannot continue '${options.continueDir}': experiment '${rj.experiment}' is not loaded: pass the file that defines it`,
+      );
+    }
+    continueTo = { runDir, runId: basename(runDir) };
+  }
+  for (const e of list) combosOf(e); // fail before anything runs
+  const start = new Date();
+  const out = new Output(options);
+  const summaries: ExperimentSummary[] = [];
+  const signal = options.signal ?? new AbortController().signal;
+  try {
+    for (const e of list) {
+      if (signal.aborted) break;
+      summaries.push(await runOne(e, options, results, continueTo, parallel, out, signal));
+    }
+  } finally {
+    out.close();
+  }
+  const interrupted = signal.aborted;
+  const summary: RunSummary = {
+    ok: !interrupted && summaries.every((s) => s.failed === 0 && s.remaining === 0),
+    interrupted,
+    experiments: summaries,
+    start: start.toISOString(),
+    end: new Date().toISOString(),
+  };
+  if (options.notify) {
+    try {
+      await notify(options.notify, summary);
+    } catch (err) {
+      console.error(`dexp: could not notify '${options.notify}': ${errorText(err)}`);
+    }
+  }
+  return summary;
+}
+
+async function runOne(
+  e: Experiment,
+  options: RunOptions,
+  results: string,
+  continueTo: { runDir: string; runId: string } | undefined,
+  parallel: number,
+  out: Output,
+  signal: AbortSignal,
+): Promise<ExperimentSummary> {
+  const { combos, names } = combosOf(e);
+  const hosts = typeof e.hosts === "function" ? e.hosts() : e.hosts;
+  const where = continueTo
+    ? { ...continueTo, existed: true }
+    : await chooseRunDir(results, e.name, options.resume ?? false);
+  const { runId, runDir } = where;
+  const log = new LogFile(join(runDir, LOG_TXT));
+  out.addLog(log);
+  const store = await openStore(join(runDir, SWEEP_DIR), combos);
+  const run: ExperimentRun = { e, hosts, runId, runDir, combos, names, store, log, ranHere: 0 };
+  const nowIso = new Date().toISOString();
+  try {
+    const prev = await readJsonMaybe<RunJson>(join(runDir, RUN_JSON));
+    const me = { host: Deno.hostname(), pid: Deno.pid, start: nowIso };
+    const before = await store.stats();
+    await writeJsonAtomic(
+      join(runDir, RUN_JSON),
+      {
+        ...runJsonBase(run, prev, me),
+        state: "running",
+        counts: {
+          ok: before.done,
+          failed: before.failed,
+          remaining: before.total - before.done - before.failed,
+        },
+        combinations: prev?.combinations ?? [],
+      } satisfies RunJson,
+    );
+    out.emit({
+      type: "experiment-start",
+      at: Date.now(),
+      experiment: e.name,
+      runDir,
+      total: combos.length,
+      finished: before.done + before.failed,
+      workers: parallel,
+    });
+    const nameById = new Map<object, string>();
+    combos.forEach((c, i) => nameById.set(c, names[i]));
+    await Promise.all(
+      Array.from(
+        { length: parallel },
+        (_, w) => worker(run, w, out, signal, options.stopGrace ?? 5000),
+      ),
+    );
+    const records = await readRecords(run);
+    const ok = records.filter((r) => r?.outcome === "ok").length;
+    const failedRecs = records.filter((r) => r?.outcome === "failed");
+    const remaining = combos.length - ok - failedRecs.length;
+    const interrupted = signal.aborted;
+    out.emit({
+      type: "experiment-end",
+      at: Date.now(),
+      experiment: e.name,
+      ok,
+      failed: failedRecs.length,
+      remaining,
+      interrupted,
+    });
+    const latest = await readJsonMaybe<RunJson>(join(runDir, RUN_JSON));
+    await writeJsonAtomic(
+      join(runDir, RUN_JSON),
+      {
+        ...runJsonBase(run, latest ?? prev, undefined),
+        state: interrupted ? "interrupted" : remaining === 0 ? "finished" : "running",
+        end: new Date().toISOString(),
+        counts: { ok, failed: failedRecs.length, remaining },
+        combinations: combos.map((c, i) => {
+          const r = records[i];
+          return r
+            ? {
+              name: names[i],
+              params: c,
+              outcome: r.outcome,
+              attempts: r.attempts,
+              duration: r.duration,
+              ...(r.error !== undefined ? { error: r.error } : {}),
+            }
+            : { name: names[i], params: c, outcome: "pending" as const };
+        }),
+      } satisfies RunJson,
+    );
+    return {
+      experiment: e.name,
+      runId,
+      runDir,
+      total: combos.length,
+      ok,
+      failed: failedRecs.length,
+      remaining,
+      ranHere: run.ranHere,
+      failures: failedRecs.map((r) => ({ name: r!.name, error: r!.error ?? "unknown error" })),
+      interrupted,
+    };
+  } finally {
+    await store.close();
+    out.removeLog(log);
+    log.close();
+  }
+}
+
+function runJsonBase(
+  run: ExperimentRun,
+  prev: RunJson | undefined,
+  me: RunJson["runners"][number] | undefined,
+): Omit<RunJson, "state" | "counts" | "combinations"> {
+  return {
+    format: 1,
+    experiment: run.e.name,
+    runId: run.runId,
+    tags: [...run.e.tags],
+    versions: {
+      dexp: DEXP_VERSION,
+      deno: Deno.version.deno,
+      v8: Deno.version.v8,
+      typescript: Deno.version.typescript,
+    },
+    platform: { os: Deno.build.os, arch: Deno.build.arch },
+    start: prev?.start ?? new Date().toISOString(),
+    hosts: run.hosts.targets.map((t) => t.label),
+    runners: [...(prev?.runners ?? []), ...(me ? [me] : [])],
+    total: run.combos.length,
+  };
+}
+
+async function readRecords(run: ExperimentRun): Promise<(CombinationRecord | undefined)[]> {
+  const out: (CombinationRecord | undefined)[] = [];
+  for (let i = 0; i < run.names.length; i += 64) {
+    const chunk = run.names.slice(i, i + 64);
+    out.push(
+      ...await Promise.all(
+        chunk.map((n) => readJsonMaybe<CombinationRecord>(join(run.runDir, n, RESULT_JSON))),
+      ),
+    );
+  }
+  return out;
+}
+
+async function worker(
+  run: ExperimentRun,
+  w: number,
+  out: Output,
+  signal: AbortSignal,
+  stopGrace: number,
+): Promise<void> {
+  while (!signal.aborted) {
+    const c = await run.store.next();
+    if (!c) return;
+    await runCombination(run, w, c, out, signal, stopGrace);
+  }
+}
+
+async function runCombination(
+  run: ExperimentRun,
+  w: number,
+  params: Combination,
+  out: Output,
+  runSignal: AbortSignal,
+  stopGrace: number,
+): Promise<void> {
+  const { e } = run;
+  const name = combinationName(params);
+  const dir = join(run.runDir, name);
+  await Deno.mkdir(dir, { recursive: true });
+  // A result left by an earlier, interrupted owner of this combination is stale.
+  await Deno.remove(join(dir, RESULT_JSON)).catch(() => {});
+  using comboLog = new LogFile(join(dir, LOG_TXT));
+  const first = Date.now();
+  const base = { experiment: e.name, worker: w, name };
+  const emit = (ev: RunEvent) => {
+    const line = describeEvent(ev);
+    if (line !== undefined) comboLog.write(`${stamp(ev.at)} ${line.replace(`[${name}] `, "")}`);
+    out.emit(ev);
+  };
+  for (let attempt = 1;; attempt++) {
+    emit({ type: "combo-start", at: Date.now(), ...base, attempt });
+    if (attempt > 1) await Deno.remove(join(dir, "rows.jsonl")).catch(() => {});
+    const ac = new AbortController();
+    const onRunAbort = () => ac.abort(new Error("the run was interrupted"));
+    runSignal.addEventListener("abort", onRunAbort, { once: true });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (e.timeout !== undefined) {
+      const t = e.timeout;
+      timer = setTimeout(() => ac.abort(new Error(`timed out after ${t} ms`)), t);
+    }
+    const ctx = new ExperimentContext({
+      experiment: e.name,
+      hosts: run.hosts,
+      params,
+      name,
+      dir,
+      runDir: run.runDir,
+      attempt,
+      maxRestarts: e.maxRestarts,
+      signal: ac.signal,
+      log: makeLogger((level, line) =>
+        emit({
+          type: "output",
+          at: Date.now(),
+          ...base,
+          line: level === "info" ? line : `${level}: ${line}`,
+        })
+      ),
+      output: (line: string, info: LineInfo) =>
+        emit({
+          type: "output",
+          at: Date.now(),
+          ...base,
+          line: `[${info.target}${info.stream === "stderr" ? " err" : ""}] ${line}`,
+        }),
+    });
+    let error: string | undefined;
+    const body = Promise.resolve().then(() => e.fn(ctx, params));
+    let onAbort: (() => void) | undefined;
+    const stopped = new Promise<typeof STOPPED>((res) => {
+      onAbort = () => res(STOPPED);
+      ac.signal.addEventListener("abort", onAbort, { once: true });
+    });
+    try {
+      const r = await Promise.race([body, stopped]);
+      if (r === STOPPED) {
+        error = errorText(ac.signal.reason);
+        await ctx.stopAll();
+        let graceTimer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          body.catch(() => {}),
+          new Promise((res) => graceTimer = setTimeout(res, stopGrace)),
+        ]);
+        clearTimeout(graceTimer);
+      } else if (r === "restart") {
+        error = "restart requested";
+      }
+    } catch (err) {
+      error = err instanceof RestartRequest ? `restart requested: ${err.message}` : errorText(err);
+    } finally {
+      clearTimeout(timer);
+      runSignal.removeEventListener("abort", onRunAbort);
+      ac.signal.removeEventListener("abort", onAbort!);
+    }
+    const leftovers = await ctx.stopAll();
+    if (leftovers > 0 && error === undefined) {
+      emit({
+        type: "output",
+        at: Date.now(),
+        ...base,
+        line: `warn: stopped ${leftovers} command(s) still running at the end of the attempt`,
+      });
+    }
+    if (error !== undefined && runSignal.aborted) {
+      emit({ type: "combo-interrupted", at: Date.now(), ...base });
+      await run.store.cancel(params);
+      return;
+    }
+    if (error !== undefined && attempt <= e.maxRestarts) {
+      emit({ type: "attempt-failed", at: Date.now(), ...base, attempt, error, retry: true });
+      continue;
+    }
+    if (error !== undefined) {
+      emit({ type: "attempt-failed", at: Date.now(), ...base, attempt, error, retry: false });
+    }
+    const end = Date.now();
+    const outcome: ComboOutcome = error === undefined ? "ok" : "failed";
+    const record: CombinationRecord = {
+      experiment: e.name,
+      name,
+      params,
+      outcome,
+      attempts: attempt,
+      start: new Date(first).toISOString(),
+      end: new Date(end).toISOString(),
+      duration: end - first,
+      ...(error !== undefined ? { error } : {}),
+      host: Deno.hostname(),
+      pid: Deno.pid,
+    };
+    await writeJsonAtomic(join(dir, RESULT_JSON), record);
+    if (outcome === "ok") await run.store.done(params);
+    else await run.store.fail(params, error!);
+    run.ranHere++;
+    emit({
+      type: "combo-end",
+      at: end,
+      ...base,
+      outcome,
+      attempts: attempt,
+      duration: end - first,
+      ...(error !== undefined ? { error } : {}),
+    });
+    return;
+  }
+}
