@@ -1,0 +1,2 @@
+// Fixture: an experiment file that throws on import.
+throw new Error("boom at import");

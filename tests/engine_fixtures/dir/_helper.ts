@@ -1,0 +1,1 @@
+throw new Error("files starting with '_' are not imported");

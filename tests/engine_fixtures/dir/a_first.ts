@@ -1,0 +1,3 @@
+import { experiment } from "../../../src/engine/mod.ts";
+experiment("dir-a", { tags: ["t1"] }, () => {});
+experiment("dir-a2", {}, () => {});
