@@ -464,8 +464,8 @@ export class JournalStore {
    * Rewrites the combinations file if the set differs from the one recorded (exclusive
    * transactions only). Status and reset read it to know the whole set.
    */
-  writeCombos(ids: readonly string[], setHash: string): boolean {
-    const want = `${COMBOS_MAGIC}\t${FORMAT_VERSION}\t${ids.length}\t${setHash}`;
+  writeCombos(ids: readonly string[], count: number, setHash: string): boolean {
+    const want = `${COMBOS_MAGIC}\t${FORMAT_VERSION}\t${count}\t${setHash}`;
     try {
       const f = Deno.openSync(this.#path("combos"), { read: true });
       try {
@@ -479,7 +479,7 @@ export class JournalStore {
     }
     this.#replace("combos", (w) => {
       w.add(want + "\n");
-      for (const id of ids) w.add(id + "\n");
+      for (let i = 0; i < count; i++) w.add(ids[i] + "\n");
     });
     return true;
   }

@@ -306,7 +306,7 @@ export class ParamSweeper<C extends object = Combination>
     const state = new SweepState(index);
     const sw = new ParamSweeper<C>(store, state, setHash, options);
     try {
-      await store.transact(state, true, () => store.writeCombos(index.ids, setHash));
+      await store.transact(state, true, () => store.writeCombos(index.ids, state.known, setHash));
     } catch (e) {
       await store.close();
       throw e;
