@@ -381,7 +381,8 @@ export async function runExperiments(
   }
   const interrupted = signal.aborted;
   const summary: RunSummary = {
-    ok: !interrupted && summaries.every((s) => s.failed === 0 && s.remaining === 0),
+    // Combinations still held by other processes (shared --resume) are not failures here.
+    ok: !interrupted && summaries.every((s) => s.failed === 0),
     interrupted,
     experiments: summaries,
     start: start.toISOString(),
@@ -418,22 +419,25 @@ async function runOne(
   const run: ExperimentRun = { e, hosts, runId, runDir, combos, names, store, log, ranHere: 0 };
   const nowIso = new Date().toISOString();
   try {
-    const prev = await readJsonMaybe<RunJson>(join(runDir, RUN_JSON));
     const me = { host: Deno.hostname(), pid: Deno.pid, start: nowIso };
     const before = await store.stats();
-    await writeJsonAtomic(
-      join(runDir, RUN_JSON),
-      {
-        ...runJsonBase(run, prev, me),
-        state: "running",
-        counts: {
-          ok: before.done,
-          failed: before.failed,
-          remaining: before.total - before.done - before.failed,
-        },
-        combinations: prev?.combinations ?? [],
-      } satisfies RunJson,
-    );
+    // run.json is read, changed and written under a lock: several runners may share the run.
+    await withRunLock(runDir, async () => {
+      const prev = await readJsonMaybe<RunJson>(join(runDir, RUN_JSON));
+      await writeJsonAtomic(
+        join(runDir, RUN_JSON),
+        {
+          ...runJsonBase(run, prev, me),
+          state: "running",
+          counts: {
+            ok: before.done,
+            failed: before.failed,
+            remaining: before.total - before.done - before.failed,
+          },
+          combinations: prev?.combinations ?? [],
+        } satisfies RunJson,
+      );
+    });
     out.emit({
       type: "experiment-start",
       at: Date.now(),
@@ -443,19 +447,43 @@ async function runOne(
       finished: before.done + before.failed,
       workers: parallel,
     });
-    const nameById = new Map<object, string>();
-    combos.forEach((c, i) => nameById.set(c, names[i]));
     await Promise.all(
       Array.from(
         { length: parallel },
         (_, w) => worker(run, w, out, signal, options.stopGrace ?? 5000),
       ),
     );
-    const records = await readRecords(run);
-    const ok = records.filter((r) => r?.outcome === "ok").length;
-    const failedRecs = records.filter((r) => r?.outcome === "failed");
-    const remaining = combos.length - ok - failedRecs.length;
     const interrupted = signal.aborted;
+    const { ok, failedRecs, remaining } = await withRunLock(runDir, async () => {
+      const records = await readRecords(run);
+      const ok = records.filter((r) => r?.outcome === "ok").length;
+      const failedRecs = records.filter((r): r is CombinationRecord => r?.outcome === "failed");
+      const remaining = combos.length - ok - failedRecs.length;
+      const latest = await readJsonMaybe<RunJson>(join(runDir, RUN_JSON));
+      await writeJsonAtomic(
+        join(runDir, RUN_JSON),
+        {
+          ...runJsonBase(run, latest, undefined),
+          state: remaining === 0 ? "finished" : interrupted ? "interrupted" : "running",
+          end: new Date().toISOString(),
+          counts: { ok, failed: failedRecs.length, remaining },
+          combinations: combos.map((c, i) => {
+            const r = records[i];
+            return r
+              ? {
+                name: names[i],
+                params: c,
+                outcome: r.outcome,
+                attempts: r.attempts,
+                duration: r.duration,
+                ...(r.error !== undefined ? { error: r.error } : {}),
+              }
+              : { name: names[i], params: c, outcome: "pending" as const };
+          }),
+        } satisfies RunJson,
+      );
+      return { ok, failedRecs, remaining };
+    });
     out.emit({
       type: "experiment-end",
       at: Date.now(),
@@ -465,29 +493,6 @@ async function runOne(
       remaining,
       interrupted,
     });
-    const latest = await readJsonMaybe<RunJson>(join(runDir, RUN_JSON));
-    await writeJsonAtomic(
-      join(runDir, RUN_JSON),
-      {
-        ...runJsonBase(run, latest ?? prev, undefined),
-        state: interrupted ? "interrupted" : remaining === 0 ? "finished" : "running",
-        end: new Date().toISOString(),
-        counts: { ok, failed: failedRecs.length, remaining },
-        combinations: combos.map((c, i) => {
-          const r = records[i];
-          return r
-            ? {
-              name: names[i],
-              params: c,
-              outcome: r.outcome,
-              attempts: r.attempts,
-              duration: r.duration,
-              ...(r.error !== undefined ? { error: r.error } : {}),
-            }
-            : { name: names[i], params: c, outcome: "pending" as const };
-        }),
-      } satisfies RunJson,
-    );
     return {
       experiment: e.name,
       runId,
@@ -497,13 +502,23 @@ async function runOne(
       failed: failedRecs.length,
       remaining,
       ranHere: run.ranHere,
-      failures: failedRecs.map((r) => ({ name: r!.name, error: r!.error ?? "unknown error" })),
+      failures: failedRecs.map((r) => ({ name: r.name, error: r.error ?? "unknown error" })),
       interrupted,
     };
   } finally {
     await store.close();
     out.removeLog(log);
     log.close();
+  }
+}
+
+async function withRunLock<T>(runDir: string, fn: () => Promise<T>): Promise<T> {
+  using lock = await Deno.open(join(runDir, ".run.lock"), { write: true, create: true });
+  await lock.lock(true);
+  try {
+    return await fn();
+  } finally {
+    await lock.unlock();
   }
 }
 
