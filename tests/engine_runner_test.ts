@@ -368,3 +368,47 @@ Deno.test("notifyPayload lists at most 20 failures per experiment", () => {
   });
   assertStringIncludes(p.text, "... and 5 more");
 });
+
+Deno.test("the terminal renderer redraws frames in place and respects NO_COLOR", async () => {
+  const { TerminalProgress } = await import("../src/engine/progress.ts");
+  const chunks: string[] = [];
+  const out = {
+    writeSync: (b: Uint8Array) => (chunks.push(new TextDecoder().decode(b)), b.length),
+  };
+  const tp = new TerminalProgress(out, false, 60_000);
+  tp.event({
+    type: "experiment-start",
+    at: Date.now(),
+    experiment: "g",
+    runDir: "r",
+    total: 2,
+    finished: 0,
+    workers: 1,
+  });
+  tp.event({
+    type: "combo-start",
+    at: Date.now(),
+    experiment: "g",
+    worker: 0,
+    name: "a=1",
+    attempt: 1,
+  });
+  tp.draw();
+  tp.event({
+    type: "combo-end",
+    at: Date.now(),
+    experiment: "g",
+    worker: 0,
+    name: "a=1",
+    outcome: "failed",
+    attempts: 1,
+    duration: 5,
+  }, "a=1 FAILED");
+  tp.close();
+  const text = chunks.join("");
+  assertStringIncludes(text, "#0 a=1");
+  assertStringIncludes(text, "\x1b[1F\x1b[J"); // the two-line frame is erased before the log line
+  assertStringIncludes(text, "a=1 FAILED\n");
+  assertStringIncludes(text, "1/2 ok 0 failed 1 left 1");
+  assert(!text.includes("\x1b[31m"));
+});

@@ -23,6 +23,8 @@ import type { Logger } from "./log.ts";
 /** Thrown by `ctx.restart()`: the attempt ends and another one is asked for. */
 export class RestartRequest extends Error {
   /**
+   * Makes the request.
+   *
    * @param reason Why another attempt is needed.
    */
   constructor(reason: string) {
@@ -106,6 +108,14 @@ export class ExperimentContext<H extends Group = Group> {
    * @throws {TypeError} If the attempt was already aborted.
    */
   run(command: Command): RunningProcess;
+  /**
+   * Starts a command on every host of `ctx.hosts` (a string, argv or per-host function), or
+   * a group command as built; its output goes to the logs and it is stopped with the attempt.
+   *
+   * @param command The command.
+   * @returns The running group: await it for the {@linkcode GroupResult}, or `kill()` it.
+   * @throws {TypeError} If the attempt was already aborted.
+   */
   run(command: GroupCommandInput<Target> | GroupCommand<Target>): RunningGroup;
   run(command: GroupCommandInput<Target> | GroupCommand<Target> | Command): Handle {
     if (this.signal.aborted) {

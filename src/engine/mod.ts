@@ -24,9 +24,9 @@ export {
   planExperiments,
   type PlannedCombination,
   runExperiments,
+  type RunExperimentsOptions,
+  type RunExperimentsSummary,
   type RunJson,
-  type RunOptions,
-  type RunSummary,
 } from "./runner.ts";
 export { type ComboOutcome, type RunEvent, type RunListener } from "./events.ts";
 export { ProgressModel, type RenderOptions } from "./progress.ts";

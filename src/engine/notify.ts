@@ -4,14 +4,14 @@
  * @module
  */
 
-import type { RunSummary } from "./runner.ts";
+import type { RunExperimentsSummary } from "./runner.ts";
 
 /** The JSON body posted by {@linkcode notify}. */
 export interface NotifyPayload {
   /** Slack's message text: one summary line, then the failures. */
   text: string;
   /** The machine-readable summary. */
-  dexp: RunSummary;
+  dexp: RunExperimentsSummary;
 }
 
 /**
@@ -26,7 +26,7 @@ export interface NotifyPayload {
  * console.log(p.text); // dexp run succeeded: 0 ok, 0 failed, 0 remaining
  * ```
  */
-export function notifyPayload(summary: RunSummary): NotifyPayload {
+export function notifyPayload(summary: RunExperimentsSummary): NotifyPayload {
   let ok = 0, failed = 0, remaining = 0;
   for (const e of summary.experiments) {
     ok += e.ok;
@@ -57,7 +57,7 @@ export function notifyPayload(summary: RunSummary): NotifyPayload {
  * await notify("https://hooks.slack.com/services/...", summary);
  * ```
  */
-export async function notify(url: string, summary: RunSummary): Promise<void> {
+export async function notify(url: string, summary: RunExperimentsSummary): Promise<void> {
   const res = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json" },

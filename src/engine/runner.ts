@@ -24,7 +24,7 @@ import { DEXP_VERSION } from "./version.ts";
 export type Display = "auto" | "progress" | "plain" | "none";
 
 /** Options of {@linkcode runExperiments}. */
-export interface RunOptions {
+export interface RunExperimentsOptions {
   /** The results folder (default `./results`). */
   results?: string;
   /** Combinations of one experiment run at once (default 1). */
@@ -103,7 +103,7 @@ export interface ExperimentSummary {
 }
 
 /** What {@linkcode runExperiments} returns. */
-export interface RunSummary {
+export interface RunExperimentsSummary {
   /** True if nothing failed and the run was not interrupted. */
   ok: boolean;
   /** True if the run was interrupted (`options.signal`). */
@@ -231,7 +231,7 @@ function combosOf(e: Experiment): { combos: Combination[]; names: string[] } {
  */
 export function planExperiments(
   experiments: readonly Experiment[] = registeredExperiments(),
-  options: Pick<RunOptions, "filter"> = {},
+  options: Pick<RunExperimentsOptions, "filter"> = {},
 ): PlannedCombination[] {
   const out: PlannedCombination[] = [];
   for (const e of filterExperiments(experiments, options.filter)) {
@@ -255,7 +255,7 @@ class Output {
   #progress: TerminalProgress | undefined;
   #plain: boolean;
 
-  constructor(options: RunOptions) {
+  constructor(options: RunExperimentsOptions) {
     this.#listeners = [...(options.listeners ?? [])];
     this.#logs = [];
     if (options.logFile) {
@@ -341,8 +341,8 @@ interface ExperimentRun {
  */
 export async function runExperiments(
   experiments: readonly Experiment[] = registeredExperiments(),
-  options: RunOptions = {},
-): Promise<RunSummary> {
+  options: RunExperimentsOptions = {},
+): Promise<RunExperimentsSummary> {
   const parallel = options.parallel ?? 1;
   if (!Number.isInteger(parallel) || parallel <= 0) {
     throw new RangeError(`'parallel' must be a positive integer: received ${parallel}`);
@@ -380,7 +380,7 @@ export async function runExperiments(
     out.close();
   }
   const interrupted = signal.aborted;
-  const summary: RunSummary = {
+  const summary: RunExperimentsSummary = {
     // Combinations still held by other processes (shared --resume) are not failures here.
     ok: !interrupted && summaries.every((s) => s.failed === 0),
     interrupted,
@@ -400,7 +400,7 @@ export async function runExperiments(
 
 async function runOne(
   e: Experiment,
-  options: RunOptions,
+  options: RunExperimentsOptions,
   results: string,
   continueTo: { runDir: string; runId: string } | undefined,
   parallel: number,
