@@ -112,7 +112,8 @@ export function parseJournalHeader(line: string): JournalHeader | undefined {
   const epoch = Number(f[2]);
   const created = Number(f[3]);
   if (![version, epoch, created].every(Number.isFinite)) return undefined;
-  return { version, epoch, created, length: new TextEncoder().encode(line).length + 1 };
+  // Headers are ASCII: their length in bytes is their length in characters.
+  return { version, epoch, created, length: line.length + 1 };
 }
 
 export interface SnapshotMeta {

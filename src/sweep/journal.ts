@@ -92,6 +92,8 @@ export interface JournalStoreOptions {
   create?: boolean;
   /** Compact when the journal holds more than this many bytes and more than the snapshot. */
   compactBytes?: number;
+  /** Wait for the lock in the calling thread (see `ParamSweeperOptions.blockingLock`). */
+  blockingLock?: boolean;
 }
 
 /** Gives one record to the state; if the rule accepts it, it will be appended. */
@@ -105,6 +107,8 @@ export class JournalStore {
   compactBytes: number;
   /** Number of compactions this store performed (for tests and benchmarks). */
   compactions = 0;
+  /** Wait for the lock in the calling thread instead of a helper thread. */
+  blockingLock = false;
   #lockFile: Deno.FsFile;
   #queue: Promise<unknown> = Promise.resolve();
   #epoch = -1;
@@ -149,7 +153,9 @@ export class JournalStore {
       if (!(e instanceof Deno.errors.PermissionDenied) || create) throw e;
       lock = await Deno.open(`${dir}/lock`, { read: true });
     }
-    return new JournalStore(dir, lock, options.compactBytes ?? 1 << 20);
+    const store = new JournalStore(dir, lock, options.compactBytes ?? 1 << 20);
+    store.blockingLock = options.blockingLock ?? false;
+    return store;
   }
 
   /**
@@ -160,7 +166,8 @@ export class JournalStore {
   transact<T>(state: SweepState, exclusive: boolean, fn: (emit: Emit) => T): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.#closed) throw new Error(`The sweep in '${this.dir}' is closed: open it again`);
-      await this.#lockFile.lock(exclusive);
+      if (this.blockingLock) this.#lockFile.lockSync(exclusive);
+      else await this.#lockFile.lock(exclusive);
       try {
         const lines: string[] = [];
         let result: T;
@@ -245,7 +252,7 @@ export class JournalStore {
   }
 
   #readHeader(f: Deno.FsFile): JournalHeader {
-    const head = decoder.decode(readAt(f, 0, 256));
+    const head = decoder.decode(readAt(f, 0, 128));
     const nl = head.indexOf("\n");
     const header = nl < 0 ? undefined : parseJournalHeader(head.slice(0, nl));
     if (!header) {
