@@ -103,7 +103,7 @@ try {
         stdout: "piped",
         stderr: "inherit",
       }).spawn());
-    const readers = children.map(async (c) => {
+    const readers = children.map((c) => {
       const lines: string[] = [];
       let ready!: () => void;
       const isReady = new Promise<void>((r) => (ready = r));
