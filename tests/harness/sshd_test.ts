@@ -242,3 +242,19 @@ sshTest("testbeds started at the same time do not collide", async () => {
     await Promise.all(tbs.map((tb) => tb.close()));
   }
 });
+
+sshTest("kexAlgorithms: curve25519 by default, sshd's default with null", async () => {
+  const kexOf = async (tb: Testbed) => {
+    const r = await ssh([...tb.sshArgs(0), "-v", "true"]);
+    assertEquals(r.code, 0, r.stderr);
+    return /kex: algorithm: (\S+)/.exec(r.stderr)?.[1];
+  };
+  {
+    await using tb = await startTestbed({ hosts: 1 });
+    assertEquals(await kexOf(tb), "curve25519-sha256");
+  }
+  {
+    await using tb = await startTestbed({ hosts: 1, kexAlgorithms: null });
+    assertMatch((await kexOf(tb)) ?? "", /^sntrup761x25519-sha512/);
+  }
+});
