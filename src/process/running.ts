@@ -112,6 +112,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
   #waiters = new Set<Waiter>();
   #handlerError = false;
   #members: TreeMember[] = [];
+  #readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
   readonly #started: Promise<void>;
   #resolveStarted!: () => void;
   #ioDone!: Promise<void>;
@@ -361,9 +362,14 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       splitter?.push(chunk);
       for (const f of files) await writeAll(f, chunk);
     };
-    for await (const raw of stream) {
-      await take(filter ? filter.push(raw) : raw);
+    const reader = stream.getReader();
+    this.#readers.push(reader);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      await take(filter ? filter.push(value) : value);
     }
+    reader.releaseLock();
     if (filter) await take(filter.flush());
     splitter?.flush();
   }
@@ -493,6 +499,10 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       if (terminate) await withDeadline(terminate("SIGKILL"), grace);
       killMembers(this.#members);
       this.#members.push(...signalTree(child.pid, "SIGKILL"));
+      if (await withDeadline(this.#ioDone, grace)) return;
+      // Someone else still holds our pipes (an ssh master holds a mux client's, and the
+      // remote kill could not get through): stop reading, so that kill() always ends.
+      for (const r of this.#readers) r.cancel().catch(() => {});
     })();
     return this.#stopping;
   }
