@@ -5,8 +5,8 @@ import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import {
   closeConnections,
-  connectionStats,
   ConnectError,
+  connectionStats,
   ExpectError,
   GroupError,
   type Hosts,
@@ -167,7 +167,10 @@ sshTest("unknown host keys and bad credentials are connect errors with the reaso
   assertEquals(r2.get(0).failure, "connect");
   assertMatch(r2.get(0).reason!, /Permission denied/);
   // accept-new (the default) records a new host and goes on.
-  await using acceptNew = nodes(tb).with({ knownHosts: empty, strictHostKeyChecking: "accept-new" });
+  await using acceptNew = nodes(tb).with({
+    knownHosts: empty,
+    strictHostKeyChecking: "accept-new",
+  });
   assertEquals((await acceptNew.run("echo ok").quiet()).texts(), ["ok"]);
   assertMatch(await Deno.readTextFile(empty), /ssh-ed25519/);
 });

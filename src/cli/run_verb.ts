@@ -12,6 +12,7 @@ import {
   registeredExperiments,
   runExperiments,
 } from "../engine/mod.ts";
+import { handleSignals } from "../process/reaper.ts";
 import { guard, parse, toFileUrl, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./main.ts";
 
@@ -160,7 +161,11 @@ async function run(args: string[]): Promise<number> {
     );
     ac.abort();
   };
+  // dexp run stops its own work on a signal (to record it); dexp's default handler would
+  // exit before that.
+  const previous = handleSignals(false);
   Deno.addSignalListener("SIGINT", onSigint);
+  Deno.addSignalListener("SIGTERM", onSigint);
   try {
     const summary = await runExperiments(experiments, {
       results: v.results as string | undefined,
@@ -181,6 +186,8 @@ async function run(args: string[]): Promise<number> {
     return summary.ok ? 0 : 1;
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
+    Deno.removeSignalListener("SIGTERM", onSigint);
+    handleSignals(previous);
   }
 }
 

@@ -23,6 +23,31 @@ const INTERRUPT_DEADLINE = 5000;
 const live = new Set<Stoppable>();
 const listeners = new Map<Deno.Signal, () => void>();
 let interrupting = false;
+let handling = true;
+
+/**
+ * Turns dexp's own handling of SIGINT, SIGTERM and SIGHUP on or off. An application that
+ * stops its work itself on these signals (as `dexp run` does, to record the interruption
+ * before exiting) turns it off, and must then kill its running processes.
+ *
+ * @param on Whether dexp stops every running process and exits on these signals.
+ * @returns The previous setting.
+ *
+ * @example
+ * ```ts
+ * import { handleSignals } from "@dexp/dexp";
+ * const previous = handleSignals(false);
+ * // ... own SIGINT handling ...
+ * handleSignals(previous);
+ * ```
+ */
+export function handleSignals(on: boolean): boolean {
+  const previous = handling;
+  handling = on;
+  if (!on) uninstall();
+  else if (live.size > 0 && listeners.size === 0) install();
+  return previous;
+}
 
 function install(): void {
   if (Deno.build.os === "windows") return;
@@ -60,7 +85,7 @@ function onSignal(name: Deno.Signal): void {
  * @param p The process.
  */
 export function track(p: Stoppable): void {
-  if (live.size === 0 && listeners.size === 0) install();
+  if (handling && listeners.size === 0) install();
   live.add(p);
 }
 
