@@ -6,33 +6,36 @@
 import { parseArgs } from "node:util";
 import { ParamSweeper, range, sweep } from "../src/sweep/mod.ts";
 
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  allowPositionals: true,
-  options: {
-    compact: { type: "string", default: String(1 << 30) },
-    "work-ms": { type: "string", default: "0" },
-    batch: { type: "string", default: "1" },
-  },
-});
-const [dir, n] = positionals;
-const workMs = Number(values["work-ms"]);
-const batch = Number(values.batch);
-const enc = new TextEncoder();
-const out = (s: string) => Deno.stdout.writeSync(enc.encode(s + "\n"));
+// Only when run as a script: `deno test tests/sweep_*` imports this file too.
+if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      compact: { type: "string", default: String(1 << 30) },
+      "work-ms": { type: "string", default: "0" },
+      batch: { type: "string", default: "1" },
+    },
+  });
+  const [dir, n] = positionals;
+  const workMs = Number(values["work-ms"]);
+  const batch = Number(values.batch);
+  const enc = new TextEncoder();
+  const out = (s: string) => Deno.stdout.writeSync(enc.encode(s + "\n"));
 
-const sweeper = await ParamSweeper.open(dir, sweep({ i: range(Number(n)) }), {
-  compactBytes: Number(values.compact),
-});
-for (;;) {
-  const claimed = batch === 1
-    ? [await sweeper.next()].filter((c) => c !== null)
-    : await sweeper.nextMany(batch);
-  if (claimed.length === 0) break;
-  for (const c of claimed) {
-    if (workMs > 0) await new Promise((r) => setTimeout(r, Math.random() * workMs));
-    out(`${(await sweeper.done(c)) ? "done" : "stale"} ${c.i}`);
+  const sweeper = await ParamSweeper.open(dir, sweep({ i: range(Number(n)) }), {
+    compactBytes: Number(values.compact),
+  });
+  for (;;) {
+    const claimed = batch === 1
+      ? [await sweeper.next()].filter((c) => c !== null)
+      : await sweeper.nextMany(batch);
+    if (claimed.length === 0) break;
+    for (const c of claimed) {
+      if (workMs > 0) await new Promise((r) => setTimeout(r, Math.random() * workMs));
+      out(`${(await sweeper.done(c)) ? "done" : "stale"} ${c.i}`);
+    }
   }
+  await sweeper.close();
+  out("exit");
 }
-await sweeper.close();
-out("exit");

@@ -96,6 +96,11 @@ export interface JournalStoreOptions {
   blockingLock?: boolean;
 }
 
+// One queue per sweep directory in this process: stores of the same directory take turns here
+// before taking the file lock, so two sweepers of one process never wait for each other's
+// file lock (which, with a blocking wait, would freeze the thread that must release it).
+const queues = new Map<string, Promise<unknown>>();
+
 /** Gives one record to the state; if the rule accepts it, it will be appended. */
 export type Emit = (r: Rec) => boolean;
 
@@ -110,7 +115,8 @@ export class JournalStore {
   /** Wait for the lock in the calling thread instead of a helper thread. */
   blockingLock = false;
   #lockFile: Deno.FsFile;
-  #queue: Promise<unknown> = Promise.resolve();
+  #queueKey: string;
+  #pending: Promise<unknown> = Promise.resolve();
   #epoch = -1;
   #offset = 0;
   #headerLen = 0;
@@ -122,6 +128,13 @@ export class JournalStore {
     this.dir = dir;
     this.#lockFile = lockFile;
     this.compactBytes = compactBytes;
+    let key = dir;
+    try {
+      key = Deno.realPathSync(dir);
+    } catch {
+      // Keep the path as given.
+    }
+    this.#queueKey = key;
   }
 
   /**
@@ -202,15 +215,21 @@ export class JournalStore {
         this.#lockFile.unlockSync();
       }
     };
-    const p = this.#queue.then(run, run);
-    this.#queue = p.then(() => {}, () => {});
+    const key = this.#queueKey;
+    const p = (queues.get(key) ?? Promise.resolve()).then(run, run);
+    const tail = p.then(() => {}, () => {});
+    queues.set(key, tail);
+    this.#pending = tail;
+    tail.then(() => {
+      if (queues.get(key) === tail) queues.delete(key);
+    });
     return p;
   }
 
   /** Waits for pending transactions, then closes the lock file. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#queue;
+    await this.#pending;
     this.#closed = true;
     this.#lockFile.close();
   }

@@ -346,3 +346,23 @@ Deno.test("ParamSweeper.open validates its arguments", async () => {
     "'combination.a'",
   );
 });
+
+Deno.test("concurrent calls on one sweeper and several sweepers in one process never share a claim", async () => {
+  await using tmp = await tempDir();
+  const combos = sweep({ i: range(60) });
+  await using a = await ParamSweeper.open(tmp.path, combos);
+  await using b = await ParamSweeper.open(tmp.path, combos, { blockingLock: true });
+  const got = await Promise.all([
+    ...Array.from({ length: 20 }, () => a.next()),
+    ...Array.from({ length: 20 }, () => b.next()),
+    a.nextMany(10),
+    b.nextMany(10),
+  ]);
+  const ids = got.flat().map((c) => c!.i);
+  assertEquals(new Set(ids).size, 60);
+  assertEquals(await a.next(), null);
+  const doneA = await a.doneMany(got.slice(0, 20).map((c) => c!) as { i: number }[]);
+  const doneByB = await b.doneMany(got.slice(0, 20).map((c) => c!) as { i: number }[]); // a's claims
+  assertEquals([doneA, doneByB], [20, 0]);
+  assertEquals((await b.stats()).inProgress, 40);
+});
