@@ -32,6 +32,8 @@ import { INPROGRESS, type Rec, SKIPPED, type SweepState, TODO } from "./_state.t
  */
 export class SweepFormatError extends Error {
   /**
+   * Makes the error.
+   *
    * @param message What is wrong and how to fix it.
    * @param options The cause, if any.
    */

@@ -20,6 +20,8 @@ export class Computed<T extends JsonValue = JsonValue> {
   /** True if `fn` returns a list of values to sweep over, false if it returns one value. */
   readonly many: boolean;
   /**
+   * Use {@linkcode computed} or {@linkcode dependent} instead.
+   *
    * @param fn Computes the value or the values from the earlier parameters.
    * @param many True if `fn` returns a list of values.
    */
@@ -36,6 +38,8 @@ export class Branch<T extends JsonValue = JsonValue> {
   /** The parameters swept only when the parameter has this value. */
   readonly spec: SweepSpec;
   /**
+   * Use {@linkcode branch} instead.
+   *
    * @param value The value of the parameter.
    * @param spec The sub-sweep.
    */
@@ -51,6 +55,7 @@ export class Branch<T extends JsonValue = JsonValue> {
  * or `{}` means no sub-parameters.
  */
 export interface BranchMap {
+  /** A value of the parameter, and the parameters swept only with it (`null`: none). */
   readonly [value: string]: SweepSpec | null;
 }
 
@@ -67,10 +72,12 @@ export type SpecValue =
 
 /** A sweep spec: parameter names mapped to what they range over. */
 export interface SweepSpec {
+  /** A parameter name, and what it ranges over. */
   readonly [key: string]: SpecValue;
 }
 
-type InferValue<V> = V extends Computed<infer T> ? T
+/** The type of the values a spec value gives its parameter. */
+export type InferValue<V> = V extends Computed<infer T> ? T
   : V extends readonly (infer E)[] ? (E extends Branch<infer B> ? B : E)
   : V extends JsonScalar ? V
   : V extends BranchMap ? keyof V & string

@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "./_test_assert.ts";
+import { assertEquals, assertThrows } from "./_assert_test.ts";
 import { branch, computed, dependent, sweep } from "./sweep.ts";
 import { range } from "./ranges.ts";
 
