@@ -222,7 +222,6 @@ export class ParamSweeper<C extends object = Combination>
   readonly #store: JournalStore;
   readonly #state: SweepState;
   readonly #key: string;
-  readonly #setHash: string;
   readonly #leaseMs: number;
   readonly #reapMs: number;
   readonly #now: () => number;
@@ -236,13 +235,11 @@ export class ParamSweeper<C extends object = Combination>
   private constructor(
     store: JournalStore,
     state: SweepState,
-    setHash: string,
     options: ParamSweeperOptions,
   ) {
     this.dir = store.dir;
     this.#store = store;
     this.#state = state;
-    this.#setHash = setHash;
     this.owner = currentOwner(options.host);
     this.#key = ownerKey(this.owner);
     this.#leaseMs = options.leaseMs ?? 60_000;
@@ -312,7 +309,7 @@ export class ParamSweeper<C extends object = Combination>
       blockingLock: options.blockingLock,
     });
     const state = new SweepState(index);
-    const sw = new ParamSweeper<C>(store, state, setHash, options);
+    const sw = new ParamSweeper<C>(store, state, options);
     try {
       await store.transact(state, true, () => store.writeCombos(index.ids, state.known, setHash));
     } catch (e) {
@@ -860,11 +857,6 @@ export class ParamSweeper<C extends object = Combination>
   /** Same as {@linkcode ParamSweeper.close}. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  /** The hash of the set of combinations given to `open` (for tests). */
-  get setHash(): string {
-    return this.#setHash;
   }
 
   /** Number of compactions this sweeper performed (for tests and benchmarks). */
