@@ -268,3 +268,20 @@ sshTest("host list files, selection by index, name, tag and predicate", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+sshTest("an idle shared connection is checked, and replaced once it has expired", async () => {
+  await using tb = await startTestbed({ hosts: 1 });
+  await using n = nodes(tb).with({ controlPersist: 3 });
+  const logins = async () =>
+    (await Deno.readTextFile(tb.daemonLog(0))).match(/Accepted publickey/g)?.length ?? 0;
+  assertEquals((await n.run("echo 1").quiet()).texts(), ["1"]);
+  // Idle past 80% of ControlPersist, master still alive: asked, then reused.
+  await new Promise((r) => setTimeout(r, 2500));
+  assertEquals((await n.run("echo 2").quiet()).texts(), ["2"]);
+  // Idle past ControlPersist: the master is gone, a new one is set up on a new path.
+  await new Promise((r) => setTimeout(r, 4500));
+  assertEquals((await n.run("echo 3").quiet()).texts(), ["3"]);
+  assertEquals((await n.run("echo 4").quiet()).texts(), ["4"]);
+  const count = await logins();
+  assert(count >= 2 && count <= 3, `${count} logins`);
+});

@@ -19,7 +19,7 @@ const decoder = new TextDecoder();
 
 interface Master {
   readonly key: string;
-  readonly socket: string;
+  socket: string;
   readonly ssh: string;
   readonly params: ConnectionParams;
   readonly destination: string;
@@ -141,19 +141,44 @@ async function setUp(m: Master, window: number): Promise<void> {
       m.destination,
     ];
     let out: Deno.CommandOutput;
+    // ssh's ConnectTimeout covers the TCP connection only; a login that stalls after it
+    // (seen here once under load) must not hang the program: give up after a deadline.
+    const deadline = ((p.connectTimeout ?? DEFAULT_PARAMS.connectTimeout) * 3 + 5) * 1000;
+    let timedOut = false;
     try {
-      out = await new Deno.Command(m.ssh, {
+      const child = new Deno.Command(m.ssh, {
         args,
         stdin: "null",
         stdout: "null",
         stderr: "piped",
-      }).output();
+      }).spawn();
+      const timer = setTimeout(() => {
+        timedOut = true;
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Exited meanwhile.
+        }
+      }, deadline);
+      try {
+        out = await child.output();
+      } finally {
+        clearTimeout(timer);
+      }
     } catch (e) {
       throw new LaunchError(
         "spawn",
         e instanceof Deno.errors.NotFound
           ? `ssh program '${m.ssh}' not found: install openssh-client or set 'ssh' in the connection parameters`
           : (e as Error).message,
+      );
+    }
+    if (timedOut) {
+      throw new LaunchError(
+        "connect",
+        `ssh did not finish logging in within ${
+          deadline / 1000
+        } s (raise 'connectTimeout' for slow hosts)`,
       );
     }
     if (out.code !== 0) {
@@ -174,6 +199,16 @@ async function setUp(m: Master, window: number): Promise<void> {
     inFlight--;
     w.release();
   }
+}
+
+async function isAlive(m: Master): Promise<boolean> {
+  const r = await new Deno.Command(m.ssh, {
+    args: ["-o", `ControlPath=${m.socket}`, "-O", "check", m.destination],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => null);
+  return r?.code === 0;
 }
 
 /**
@@ -202,8 +237,18 @@ export async function connect(host: Host): Promise<string[]> {
     hookUnload();
   }
   const persistMs = (p.controlPersist ?? DEFAULT_PARAMS.controlPersist) * 1000;
-  // A master idle for most of its ControlPersist may be gone: set it up again.
-  if (m.ready && Date.now() - m.lastUse > persistMs * 0.8) m.ready = undefined;
+  // A master idle for most of its ControlPersist may be gone: ask it, and if it is, set up a
+  // new one on a new path (ssh refuses to be master on a path in use, and then stays in the
+  // foreground as a plain connection).
+  if (m.ready && Date.now() - m.lastUse > persistMs * 0.8) {
+    const master = m;
+    const alive = await m.ready.then(() => isAlive(master), () => false);
+    if (alive) master.lastUse = Date.now();
+    else {
+      master.ready = undefined;
+      master.socket = `${controlDir()}/${counter++}`;
+    }
+  }
   if (!m.ready) {
     const master = m;
     master.ready = setUp(master, p.connectWindow ?? DEFAULT_PARAMS.connectWindow);
