@@ -31,7 +31,7 @@ export const yesKill = experiment(
       }, { once: true });
     });
     await yes.kill();
-    const r = await yes.then((x) => x, (e) => e.result);
+    const r = await yes.result();
     const killed = r.failed.map((x: { target: string }) => x.target);
     ctx.log(`killed yes on ${killed.join(", ")} after ${p.seconds} s`);
     await ctx.writeJson("killed.json", killed);

@@ -20,7 +20,15 @@ import { Window } from "../process/window.ts";
 export type GroupCommandInput<T extends Target = Target> =
   | string
   | readonly string[]
-  | ((target: T, index: number) => string | readonly string[]);
+  | PerTarget<T>;
+
+/**
+ * A command computed per target. Written as a method so that a group of hosts is also a
+ * group of targets (method parameters are bivariant).
+ */
+export type PerTarget<T extends Target = Target> = {
+  bivariant(target: T, index: number): string | readonly string[];
+}["bivariant"];
 
 /** Settings of a group command beyond those of each process. */
 export interface GroupSettings {

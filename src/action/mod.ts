@@ -21,6 +21,7 @@ export {
   GroupCommand,
   type GroupCommandInput,
   type GroupSettings,
+  type PerTarget,
   RunningGroup,
 } from "./group_command.ts";
 export { GroupError, GroupResult } from "./group_result.ts";

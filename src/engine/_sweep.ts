@@ -3,6 +3,7 @@ export {
   type Combination,
   combinationId,
   combinationName,
+  type InferCombination,
   type JsonValue,
   ParamSweeper,
   Sweep,

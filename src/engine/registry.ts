@@ -6,17 +6,27 @@
 
 import type { Group } from "../action/group.ts";
 import { local } from "../action/group.ts";
-import { type Combination, Sweep, type SweepSpec } from "./_sweep.ts";
+import { type Combination, type InferCombination, Sweep, type SweepSpec } from "./_sweep.ts";
 import type { ExperimentContext } from "./context.ts";
 
 /** What an experiment function may return: `"restart"` asks for another attempt. */
 export type ExperimentOutcome = void | undefined | "restart";
 
 /** The body of an experiment, called once per attempt of each parameter combination. */
-export type ExperimentFn<H extends Group = Group, P extends Combination = Combination> = (
-  ctx: ExperimentContext<H>,
-  params: P,
-) => Promise<ExperimentOutcome> | ExperimentOutcome;
+export type ExperimentFn<H extends Group = Group, P extends Combination = Combination> = {
+  // A method, so that an experiment over hosts is also an experiment over a group
+  // (method parameters are bivariant).
+  bivariant(ctx: ExperimentContext<H>, params: P): Promise<ExperimentOutcome> | ExperimentOutcome;
+}["bivariant"];
+
+/** What `params` of an experiment may be. */
+export type ExperimentParams = SweepSpec | Sweep | Iterable<Combination>;
+
+/** The type of one combination of an experiment's `params`. */
+export type ParamsOf<S> = S extends Sweep<infer C> ? C
+  : S extends Iterable<infer C> ? (C extends Combination ? C : Combination)
+  : S extends SweepSpec ? InferCombination<S>
+  : Combination;
 
 /** Options of {@linkcode experiment}. */
 export interface ExperimentOptions<H extends Group = Group> {
@@ -139,10 +149,13 @@ function checkParams(name: string, params: unknown): Iterable<Combination> {
  * console.log(e.name); // hello
  * ```
  */
-export function defineExperiment<H extends Group = Group>(
+export function defineExperiment<
+  H extends Group = Group,
+  const S extends ExperimentParams = SweepSpec,
+>(
   name: string,
-  options: ExperimentOptions<H>,
-  fn: ExperimentFn<H>,
+  options: ExperimentOptions<H> & { params?: S },
+  fn: ExperimentFn<H, ParamsOf<S>>,
 ): Experiment<H> {
   if (typeof name !== "string" || !NAME.test(name)) {
     throw new TypeError(
@@ -183,7 +196,8 @@ export function defineExperiment<H extends Group = Group>(
     timeout,
     tags: Object.freeze([...tags]),
     description: options.description ?? "",
-    fn,
+    // The combinations come from `params`, so they have the type inferred from it.
+    fn: fn as unknown as ExperimentFn<H>,
   });
 }
 
@@ -205,12 +219,15 @@ export function defineExperiment<H extends Group = Group>(
  * });
  * ```
  */
-export function experiment<H extends Group = Group>(
+export function experiment<
+  H extends Group = Group,
+  const S extends ExperimentParams = SweepSpec,
+>(
   name: string,
-  options: ExperimentOptions<H>,
-  fn: ExperimentFn<H>,
+  options: ExperimentOptions<H> & { params?: S },
+  fn: ExperimentFn<H, ParamsOf<S>>,
 ): Experiment<H> {
-  const e = defineExperiment(name, options, fn);
+  const e = defineExperiment<H, S>(name, options, fn);
   const reg = registry();
   if (reg.experiments.some((x) => x.name === name)) {
     throw new TypeError(
