@@ -193,7 +193,7 @@ export class RunningGroup implements PromiseLike<GroupResult> {
           startedResolvers[i](null);
           return notStarted(target.label, show(commandLine), "killed", this.#stopReason);
         }
-        const prefix = fillPlaceholders(opts.prefix ?? "[{host}] ", vars);
+        const prefix = opts.quiet ? "" : fillPlaceholders(opts.prefix ?? "[{host}] ", vars);
         const p = new RunningProcess(target, commandLine, { ...opts, prefix }, {
           index: i,
           vars,

@@ -4,6 +4,8 @@
  * @module
  */
 
+const decoder = new TextDecoder();
+
 /** Default number of bytes kept per stream (half head, half tail). */
 export const DEFAULT_CAPTURE_LIMIT = 1024 * 1024;
 
@@ -78,7 +80,7 @@ export class BoundedCapture {
    * @returns The captured text.
    */
   text(): string {
-    const decoder = new TextDecoder();
+    if (this.#total === 0) return "";
     const head = decoder.decode(concat(this.#head));
     if (this.#tail.length === 0) return head;
     let tail = concat(this.#tail);

@@ -369,7 +369,6 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       if (done) break;
       await take(filter ? filter.push(value) : value);
     }
-    reader.releaseLock();
     if (filter) await take(filter.flush());
     splitter?.flush();
   }
