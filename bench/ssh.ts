@@ -55,14 +55,17 @@ async function time(fn: () => PromiseLike<unknown>): Promise<number> {
 
 /** Starts raw masters (not timed), each with a deadline so a stalled login cannot hang. */
 const rawUp = new Set<number>();
-async function rawMasters(targets: readonly { address: string; port: number }[]): Promise<void> {
+async function rawMasters(
+  tb: Testbed,
+  targets: readonly { address: string; port: number }[],
+): Promise<void> {
   await Promise.all(targets.map(async (h, i) => {
     // A master on a socket path that is in use would stay in the foreground forever.
     if (rawUp.has(i)) return;
     rawUp.add(i);
     const child = new Deno.Command("ssh", {
       args: [
-        ...rawOpts(tbRef!),
+        ...rawOpts(tb),
         "-p",
         String(h.port),
         "-o",
@@ -85,14 +88,12 @@ async function rawMasters(targets: readonly { address: string; port: number }[])
   }));
 }
 
-let tbRef: Testbed | undefined;
 const q = (s: string) => `'${s.replaceAll("'", `'"'"'`)}'`;
 const rows: string[][] = [["benchmark", "dexp", "floor", "ratio"]];
 const row = (name: string, d: number, f: number) =>
   rows.push([name, `${d.toFixed(0)} ms`, `${f.toFixed(0)} ms`, `${(d / f).toFixed(2)}x`]);
 
 await using tb = await startTestbed({ hosts: Math.max(...sizes), kexAlgorithms: null });
-tbRef = tb;
 const opts = rawOpts(tb).map(q).join(" ");
 const ctl = `${tb.dir}/bench-ctl`;
 await Deno.mkdir(ctl, { mode: 0o700 });
@@ -110,7 +111,7 @@ for (const n of sizes) {
   );
   row(`(a) true on ${n} hosts, cold`, dCold, fCold);
   // (b) warm: dexp over its masters; floor: raw ssh over masters of its own.
-  await rawMasters(targets);
+  await rawMasters(tb, targets);
   const dWarm = await time(() => group.run("true").quiet());
   const fWarm = await time(() =>
     bash(

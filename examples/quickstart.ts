@@ -35,7 +35,7 @@ const pipeline = await seq(
     cmd("sleep 0.3; echo job A done").prefix("[A] "),
     cmd("sleep 0.2; echo job B done").prefix("[B] "),
   ),
-  async function check() {
+  function check() {
     console.log("[check] all good");
   },
 );

@@ -285,3 +285,121 @@ sshTest("an idle shared connection is checked, and replaced once it has expired"
   const count = await logins();
   assert(count >= 2 && count <= 3, `${count} logins`);
 });
+
+sshTest("ProxyJump and an ssh_config file (-F) reach a host through another", async () => {
+  await using tb = await startTestbed({ hosts: 2 });
+  await using n = hosts({
+    address: "h2",
+    name: "via-h1",
+    configFile: tb.sshConfig,
+    proxyJump: "h1",
+  });
+  const r = await n.run("echo $SSH_CONNECTION").quiet();
+  assertEquals(r.get(0).target, "via-h1");
+  // h2 sees the connection coming from h1's sshd, and h1's sshd logged the jump.
+  const jumpLog = await Deno.readTextFile(tb.daemonLog(tb.hosts[0].daemon));
+  assertEquals(jumpLog.match(/Accepted publickey/g)?.length, 1);
+  assertMatch(r.get(0).text(), new RegExp(` ${tb.hosts[1].address.replaceAll(".", "\\.")} `));
+});
+
+sshTest("await using closes the shared connections of the group", async () => {
+  await using tb = await startTestbed({ hosts: 2 });
+  await closeConnections();
+  {
+    await using n = nodes(tb);
+    await n.run("true").quiet();
+    assertEquals(connectionStats().open, 2);
+  }
+  assertEquals(connectionStats().open, 0);
+  const masters = await new Deno.Command("pgrep", { args: ["-f", "ssh: /tmp/dexp-.*\\[mux\\]"] })
+    .output();
+  assertEquals(new TextDecoder().decode(masters.stdout), "");
+});
+
+sshTest("SIGTERM to a program stops its local and remote processes before it exits", async () => {
+  await using tb = await startTestbed({ hosts: 2 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/interrupted.ts`;
+    const spec = tb.hosts.map(({ name, address, port }) => ({ name, address, port }));
+    await Deno.writeTextFile(
+      script,
+      `import { cmd, hosts } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
+const n = hosts(${JSON.stringify(spec)}).with(${
+        JSON.stringify({ user: USERS.dash, keyfile: tb.keyfile, knownHosts: tb.knownHosts })
+      });
+const remote = n.run("sleep 305 & sleep 306").quiet().spawn();
+const local = cmd("sleep 307 & sleep 308").quiet().spawn();
+await remote.expect(/never/, { timeout: 1500 }).catch(() => {});
+console.log("ready");
+await remote;
+await local;
+`,
+    );
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `--config=${new URL("../deno.json", import.meta.url).pathname}`, script],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    // If an assertion fails before the SIGTERM, do not leave the program running.
+    const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    let out = "";
+    while (!out.includes("ready")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += value;
+    }
+    assertEquals((await raw(tb, 0, "pgrep -fc '^sleep 30[56]$' || true")).trim(), "4");
+    child.kill("SIGTERM");
+    const status = await child.status;
+    clearTimeout(guard);
+    await reader.cancel();
+    const err = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+    assertEquals(status.code, 143, err);
+    assertMatch(err, /SIGTERM: stopping 3 running process/);
+    // Gone, or zombies that PID 1 has not reaped yet.
+    const alive = await raw(
+      tb,
+      0,
+      "for p in $(pgrep -f '^sleep 30[5678]$'); do ps -o pid=,stat=,args= -p $p; done | grep -v ' Z' || true",
+    );
+    assertEquals(alive.trim(), "");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+sshTest("dexp hosts check: reachable hosts, and the reason for each that is not", async () => {
+  await using tb = await startTestbed({ hosts: 3 });
+  await tb.stopDaemon(tb.hosts[1].daemon);
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/hosts.yaml`;
+    await Deno.writeTextFile(
+      file,
+      `defaults: { user: ${USERS.dash}, keyfile: ${tb.keyfile}, knownHosts: ${tb.knownHosts} }\nhosts:\n` +
+        tb.hosts.map((h) => `  - { name: ${h.name}, address: "${h.address}", port: ${h.port} }`)
+          .join("\n"),
+    );
+    const cli = new URL("../src/cli/main.ts", import.meta.url).pathname;
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", cli, "hosts", "check", "--json", file],
+    }).output();
+    assertEquals(r.code, 1);
+    const checks = JSON.parse(new TextDecoder().decode(r.stdout));
+    assertEquals(checks.map((c: { host: string; ok: boolean }) => [c.host, c.ok]), [
+      ["h1", true],
+      ["h2", false],
+      ["h3", true],
+    ]);
+    assertMatch(checks[1].reason, /Connection refused/);
+    const usage = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", cli, "hosts", "check", `${dir}/missing.txt`],
+    }).output();
+    assertEquals(usage.code, 2);
+    assertMatch(new TextDecoder().decode(usage.stderr), /Host file '.*missing.txt' does not exist/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

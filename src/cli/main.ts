@@ -68,6 +68,7 @@ registerVerb("run", async () => (await import("./run_verb.ts")).runVerb);
 registerVerb("status", async () => (await import("./status_verb.ts")).statusVerb);
 registerVerb("report", async () => (await import("./report_verb.ts")).reportVerb);
 registerVerb("log", async () => (await import("./log_verb.ts")).logVerb);
+registerVerb("hosts", async () => (await import("./hosts_verb.ts")).hostsVerb);
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));

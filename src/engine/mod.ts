@@ -13,6 +13,8 @@ export {
   type ExperimentFn,
   type ExperimentOptions,
   type ExperimentOutcome,
+  type ExperimentParams,
+  type ParamsOf,
   registeredExperiments,
 } from "./registry.ts";
 export { ExperimentContext, RestartRequest, type Row } from "./context.ts";
