@@ -403,3 +403,22 @@ sshTest("dexp hosts check: reachable hosts, and the reason for each that is not"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+sshTest("a host that accepts TCP but never speaks ssh is a connect timeout", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const c of listener) held.push(c);
+  })();
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    await using n = hosts(`127.0.0.1:${port}`).with({ connectTimeout: 1 });
+    const r = await n.run("true").quiet().noThrow();
+    assertEquals(r.get(0).failure, "connect");
+    assertMatch(r.get(0).reason!, /timed out/);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    for (const c of held) c.close();
+  }
+});
