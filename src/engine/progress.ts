@@ -193,7 +193,8 @@ export class TerminalProgress {
   draw(): void {
     let width = 80;
     try {
-      width = Deno.consoleSize().columns;
+      // A pseudo-terminal whose size was never set (script, some CI runners) reports 0.
+      width = Deno.consoleSize().columns || width;
     } catch { /* not a terminal */ }
     const frame = this.model.render({ now: Date.now(), width, color: this.#color });
     this.#clear();

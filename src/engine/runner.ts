@@ -454,11 +454,24 @@ async function runOne(
       ),
     );
     const interrupted = signal.aborted;
-    const { ok, failedRecs, remaining } = await withRunLock(runDir, async () => {
+    const end = await withRunLock(runDir, async () => {
       const records = await readRecords(run);
       const ok = records.filter((r) => r?.outcome === "ok").length;
       const failedRecs = records.filter((r): r is CombinationRecord => r?.outcome === "failed");
       const remaining = combos.length - ok - failedRecs.length;
+      const event: RunEvent = {
+        type: "experiment-end",
+        at: Date.now(),
+        experiment: e.name,
+        ok,
+        failed: failedRecs.length,
+        remaining,
+        interrupted,
+      };
+      // The run's log gets its last line before run.json says the run has ended, so that
+      // 'dexp log -f', which stops at that moment, has printed it.
+      log.write(`${stamp(event.at)} ${describeEvent(event)}`);
+      out.removeLog(log);
       const latest = await readJsonMaybe<RunJson>(join(runDir, RUN_JSON));
       await writeJsonAtomic(
         join(runDir, RUN_JSON),
@@ -482,17 +495,10 @@ async function runOne(
           }),
         } satisfies RunJson,
       );
-      return { ok, failedRecs, remaining };
+      return { ok, failedRecs, remaining, event };
     });
-    out.emit({
-      type: "experiment-end",
-      at: Date.now(),
-      experiment: e.name,
-      ok,
-      failed: failedRecs.length,
-      remaining,
-      interrupted,
-    });
+    const { ok, failedRecs, remaining } = end;
+    out.emit(end.event);
     return {
       experiment: e.name,
       runId,
@@ -590,9 +596,12 @@ async function runCombination(
   using comboLog = new LogFile(join(dir, LOG_TXT));
   const first = Date.now();
   const base = { experiment: e.name, worker: w, name };
-  const emit = (ev: RunEvent) => {
+  const toComboLog = (ev: RunEvent) => {
     const line = describeEvent(ev);
     if (line !== undefined) comboLog.write(`${stamp(ev.at)} ${line.replace(`[${name}] `, "")}`);
+  };
+  const emit = (ev: RunEvent) => {
+    toComboLog(ev);
     out.emit(ev);
   };
   for (let attempt = 1;; attempt++) {
@@ -696,11 +705,7 @@ async function runCombination(
       host: Deno.hostname(),
       pid: Deno.pid,
     };
-    await writeJsonAtomic(join(dir, RESULT_JSON), record);
-    if (outcome === "ok") await run.store.done(params);
-    else await run.store.fail(params, error!);
-    run.ranHere++;
-    emit({
+    const ended: RunEvent = {
       type: "combo-end",
       at: end,
       ...base,
@@ -708,7 +713,15 @@ async function runCombination(
       attempts: attempt,
       duration: end - first,
       ...(error !== undefined ? { error } : {}),
-    });
+    };
+    // The last line goes to the combination's log before result.json marks it finished:
+    // 'dexp log -f RUN_DIR COMBINATION' stops when result.json appears.
+    toComboLog(ended);
+    await writeJsonAtomic(join(dir, RESULT_JSON), record);
+    if (outcome === "ok") await run.store.done(params);
+    else await run.store.fail(params, error!);
+    run.ranHere++;
+    out.emit(ended);
     return;
   }
 }
