@@ -15,7 +15,7 @@ export interface ReportEntry {
   readonly target: string;
   /** The command or function name. */
   readonly command: string;
-  /** `ok`, or why not: `exit`, `signal`, `timeout`, `killed`, `connect`, `spawn`, `error`, `skipped`. */
+  /** `ok`, or why not: `exit`, `signal`, `timeout`, `killed`, `connect`, `spawn`, `output`, `error`, `skipped`. */
   readonly status: string;
   /** The exit code, if any. */
   readonly exitCode: number | null;

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "../../tests/assert.ts";
 import { cmd } from "./command.ts";
-import { ExitError, ExpectError, SpawnError, TimeoutError } from "./errors.ts";
+import { ExitError, ExpectError, OutputError, SpawnError, TimeoutError } from "./errors.ts";
 import { isAlive } from "./tree.ts";
 
 const q = (c: string | string[]) => cmd(c).quiet();
@@ -187,4 +187,16 @@ Deno.test("bad input gets errors that say how to fix it", () => {
     e = String(err);
   }
   assertMatch(e, /'BAD-NAME' is not valid/);
+});
+
+Deno.test("output that cannot be written to its file is an OutputError; the process still ends", async () => {
+  const r = await q("head -c 300000 /dev/zero; echo done >&2").stdoutFile("/dev/full").noThrow();
+  assertEquals([r.failure, r.exitCode, r.stdoutBytes], ["output", 0, 300_000]);
+  assertMatch(r.reason!, /could not write stdout to a file: No space left/);
+  await assertRejects(() => q("echo x").stdoutFile("/dev/full"), OutputError);
+});
+
+Deno.test("stdin data that the process never reads does not block or leak", async () => {
+  const r = await q("exit 0").stdin("x".repeat(2_000_000));
+  assertEquals(r.exitCode, 0);
 });

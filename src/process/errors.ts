@@ -55,6 +55,8 @@ export function describeFailure(result: ProcessResult): string {
       return `Command timed out after ${result.duration} ms ${where}${stderrTail(result)}`;
     case "killed":
       return `Command was killed ${where}`;
+    case "output":
+      return `Output of command was lost ${where}: ${result.reason}`;
     default:
       return `Command succeeded ${where}`;
   }
@@ -156,6 +158,19 @@ export class ConnectError extends ProcessError {
   }
 }
 
+/** The command ran, but its output could not be written to a file it was sent to. */
+export class OutputError extends ProcessError {
+  /**
+   * Wraps a failed result.
+   *
+   * @param result The failed result.
+   */
+  constructor(result: ProcessResult) {
+    super(result);
+    this.name = "OutputError";
+  }
+}
+
 /**
  * Makes the error that matches a failed result.
  *
@@ -172,6 +187,8 @@ export function errorFor(result: ProcessResult): ProcessError {
       return new SignalError(result);
     case "timeout":
       return new TimeoutError(result);
+    case "output":
+      return new OutputError(result);
     default:
       return new ExitError(result);
   }

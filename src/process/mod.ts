@@ -14,6 +14,7 @@ export {
   errorFor,
   ExitError,
   ExpectError,
+  OutputError,
   ProcessError,
   SignalError,
   SpawnError,

@@ -11,9 +11,17 @@
  * - `exit`: it exited with a non-zero code;
  * - `signal`: it was ended by a signal that dexp did not send;
  * - `timeout`: dexp stopped it because its timeout elapsed;
- * - `killed`: dexp stopped it because `kill()` was called.
+ * - `killed`: dexp stopped it because `kill()` was called;
+ * - `output`: its output could not be written to a file it was sent to (disk full, ...).
  */
-export type FailureKind = "spawn" | "connect" | "exit" | "signal" | "timeout" | "killed";
+export type FailureKind =
+  | "spawn"
+  | "connect"
+  | "exit"
+  | "signal"
+  | "timeout"
+  | "killed"
+  | "output";
 
 /** The fields of a {@linkcode ProcessResult}, as plain JSON. */
 export interface ProcessResultJson {

@@ -111,6 +111,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
   #history: { line: string; stream: StreamName }[] = [];
   #waiters = new Set<Waiter>();
   #handlerError = false;
+  #sinkError: string | null = null;
   #members: TreeMember[] = [];
   #readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
   readonly #started: Promise<void>;
@@ -140,6 +141,8 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     this.#ctx = ctx;
     this.#started = new Promise((r) => this.#resolveStarted = r);
     this.#done = this.#run();
+    // Callers get the result through result()/wait(); never an unhandled rejection.
+    this.#done.catch(() => {});
   }
 
   /** The local process id (of `ssh` for a remote command), once started. */
@@ -281,7 +284,8 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     const stderrText = err.text();
     let failure: FailureKind | null = null;
     let reason: string | null = null;
-    if (this.#timedOut) failure = "timeout";
+    if (this.#sinkError) [failure, reason] = ["output", this.#sinkError];
+    else if (this.#timedOut) failure = "timeout";
     else if (this.#killRequested) failure = "killed";
     else if (status.signal) failure = "signal";
     else if (status.code !== 0) {
@@ -360,7 +364,16 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       if (chunk.length === 0) return;
       capture.push(chunk);
       splitter?.push(chunk);
-      for (const f of files) await writeAll(f, chunk);
+      for (const f of files) {
+        if (this.#sinkError) break;
+        try {
+          await writeAll(f, chunk);
+        } catch (e) {
+          // Keep reading (the process must not block on a full pipe); the result says why
+          // its output is incomplete.
+          this.#sinkError = `could not write ${name} to a file: ${(e as Error).message}`;
+        }
+      }
     };
     const reader = stream.getReader();
     this.#readers.push(reader);
