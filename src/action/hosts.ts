@@ -100,12 +100,7 @@ export class Hosts extends Group<Host> implements AsyncDisposable {
     remoteDir: string,
     options: TransferOptions = {},
   ): GroupCommand<TransferTarget> {
-    const paths = typeof localPaths === "string" ? [localPaths] : localPaths;
-    if (paths.length === 0) throw new TypeError("put() needs at least one local path");
-    const targets = this.targets.map((h) =>
-      new TransferTarget(h, "put", paths, remoteDir, options)
-    );
-    return new GroupCommand(targets, (t) => t.describe()).quiet();
+    return this.#transfer("put", localPaths, remoteDir, options);
   }
 
   /**
@@ -123,14 +118,27 @@ export class Hosts extends Group<Host> implements AsyncDisposable {
     localDir: string,
     options: TransferOptions = {},
   ): GroupCommand<TransferTarget> {
-    const paths = typeof remotePaths === "string" ? [remotePaths] : remotePaths;
-    if (paths.length === 0) throw new TypeError("get() needs at least one remote path");
     if (this.length > 1 && !/\{(host|i)\}/.test(localDir)) {
       throw new TypeError(
         `get() from ${this.length} hosts into one folder "${localDir}" would mix their files: put {host} in it, e.g. "results/{host}/"`,
       );
     }
-    const targets = this.targets.map((h) => new TransferTarget(h, "get", paths, localDir, options));
+    return this.#transfer("get", remotePaths, localDir, options);
+  }
+
+  #transfer(
+    direction: "put" | "get",
+    sources: string | readonly string[],
+    dest: string,
+    options: TransferOptions,
+  ): GroupCommand<TransferTarget> {
+    const paths = typeof sources === "string" ? [sources] : sources;
+    if (paths.length === 0) {
+      throw new TypeError(
+        `${direction}() needs at least one ${direction === "put" ? "local" : "remote"} path`,
+      );
+    }
+    const targets = this.targets.map((h) => new TransferTarget(h, direction, paths, dest, options));
     return new GroupCommand(targets, (t) => t.describe()).quiet();
   }
 

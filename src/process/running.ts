@@ -284,9 +284,11 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     const stderrText = err.text();
     let failure: FailureKind | null = null;
     let reason: string | null = null;
-    if (this.#sinkError) [failure, reason] = ["output", this.#sinkError];
-    else if (this.#timedOut) failure = "timeout";
+    // Why it stopped comes first (a kill you asked for never becomes an error); then lost
+    // output, which makes a successful run's results incomplete.
+    if (this.#timedOut) failure = "timeout";
     else if (this.#killRequested) failure = "killed";
+    else if (this.#sinkError) [failure, reason] = ["output", this.#sinkError];
     else if (status.signal) failure = "signal";
     else if (status.code !== 0) {
       const c = launch.classify?.(status.code, stderrText);
