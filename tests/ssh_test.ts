@@ -422,3 +422,23 @@ sshTest("a host that accepts TCP but never speaks ssh is a connect timeout", asy
     for (const c of held) c.close();
   }
 });
+
+sshTest(
+  "commands that find an expired master at once set up one new master, not several",
+  async () => {
+    await using tb = await startTestbed({ hosts: 1 });
+    const h = tb.hosts[0];
+    const spec = { address: h.address, port: h.port, name: h.name };
+    await using n = hosts(spec, spec, spec, spec, spec).with({
+      user: USERS.dash,
+      keyfile: tb.keyfile,
+      knownHosts: tb.knownHosts,
+      controlPersist: 2,
+    });
+    await n.at(0).run("true").quiet();
+    await new Promise((r) => setTimeout(r, 3500));
+    assertEquals((await n.run("echo x").quiet()).texts(), ["x", "x", "x", "x", "x"]);
+    const log = await Deno.readTextFile(tb.daemonLog(0));
+    assertEquals(log.match(/Accepted publickey/g)?.length, 2);
+  },
+);

@@ -201,6 +201,14 @@ async function setUp(m: Master, window: number): Promise<void> {
   }
 }
 
+/** A failed setup is not cached: the next command tries again. */
+function forgetIfFailed(m: Master): void {
+  const ready = m.ready!;
+  ready.catch(() => {
+    if (m.ready === ready) m.ready = undefined;
+  });
+}
+
 async function isAlive(m: Master): Promise<boolean> {
   const r = await new Deno.Command(m.ssh, {
     args: ["-o", `ControlPath=${m.socket}`, "-O", "check", m.destination],
@@ -237,25 +245,22 @@ export async function connect(host: Host): Promise<string[]> {
     hookUnload();
   }
   const persistMs = (p.controlPersist ?? DEFAULT_PARAMS.controlPersist) * 1000;
-  // A master idle for most of its ControlPersist may be gone: ask it, and if it is, set up a
-  // new one on a new path (ssh refuses to be master on a path in use, and then stays in the
-  // foreground as a plain connection).
-  if (m.ready && Date.now() - m.lastUse > persistMs * 0.8) {
-    const master = m;
-    const alive = await m.ready.then(() => isAlive(master), () => false);
-    if (alive) master.lastUse = Date.now();
-    else {
-      master.ready = undefined;
+  const window = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
+  const master = m;
+  if (master.ready && Date.now() - master.lastUse > persistMs * 0.8) {
+    // Idle for most of its ControlPersist, the master may be gone: ask it, and if it is, set
+    // up a new one on a new path (ssh refuses to be master on a path in use, and then stays
+    // in the foreground as a plain connection). Concurrent callers wait for the same answer.
+    master.lastUse = Date.now();
+    master.ready = master.ready.then(() => isAlive(master), () => false).then((alive) => {
+      if (alive) return;
       master.socket = `${controlDir()}/${counter++}`;
-    }
-  }
-  if (!m.ready) {
-    const master = m;
-    master.ready = setUp(master, p.connectWindow ?? DEFAULT_PARAMS.connectWindow);
-    master.ready.catch(() => {
-      // A failed setup is not cached: the next command tries again.
-      if (master.ready) master.ready = undefined;
+      return setUp(master, window);
     });
+    forgetIfFailed(master);
+  } else if (!master.ready) {
+    master.ready = setUp(master, window);
+    forgetIfFailed(master);
   }
   await m.ready;
   m.lastUse = Date.now();
@@ -269,14 +274,11 @@ export async function connect(host: Host): Promise<string[]> {
  * @returns Resolves when the masters have been asked to exit.
  */
 export async function closeConnections(hosts?: Iterable<Host>): Promise<void> {
-  let keys: string[];
-  if (hosts) {
-    keys = [...hosts].map((h) => keyOf(h, h.params)).filter((k) => masters.has(k));
-  } else {
-    keys = [...masters.keys()];
-  }
-  await Promise.all(keys.map(async (k) => {
-    const m = masters.get(k)!;
+  // A set: a group may name the same host (and connection) more than once.
+  const keys = new Set(hosts ? [...hosts].map((h) => keyOf(h, h.params)) : masters.keys());
+  await Promise.all([...keys].map(async (k) => {
+    const m = masters.get(k);
+    if (!m) return;
     masters.delete(k);
     const wasUp = m.ready !== undefined && await m.ready.then(() => true, () => false);
     if (!wasUp) return;
