@@ -30,9 +30,15 @@ export type PerTarget<T extends Target = Target> = {
   bivariant(target: T, index: number): string | readonly string[];
 }["bivariant"];
 
+/**
+ * How many targets of a group run at once unless told otherwise: bounded, so that a group
+ * of 1000 hosts does not run out of file descriptors (3 pipes a process).
+ */
+export const DEFAULT_CONCURRENCY = 256;
+
 /** Settings of a group command beyond those of each process. */
 export interface GroupSettings {
-  /** How many targets run at once (default: all). */
+  /** How many targets run at once (default {@linkcode DEFAULT_CONCURRENCY}). */
   readonly concurrency: number;
   /** Stop every other target at the first failure. */
   readonly failFast: boolean;
@@ -63,7 +69,7 @@ export class GroupCommand<T extends Target = Target> extends OptionsBuilder<Grou
     targets: readonly T[],
     input: GroupCommandInput<T>,
     options: CommandOptions = DEFAULT_OPTIONS,
-    group: GroupSettings = { concurrency: Infinity, failFast: false },
+    group: GroupSettings = { concurrency: DEFAULT_CONCURRENCY, failFast: false },
   ) {
     super(options);
     this.targets = targets;
@@ -84,7 +90,8 @@ export class GroupCommand<T extends Target = Target> extends OptionsBuilder<Grou
   /**
    * Limits how many targets run at once (a window: the next starts when one ends).
    *
-   * @param n A positive integer, or Infinity (default).
+   * @param n A positive integer, or Infinity (default 256). Long-running commands that are
+   *   spawned and awaited with `expect()` (servers) need a window as large as the group.
    * @returns A new builder.
    * @throws {RangeError} If n is not a positive integer.
    */
@@ -156,6 +163,8 @@ export class RunningGroup implements PromiseLike<GroupResult> {
   readonly #noThrow: boolean;
   readonly #done: Promise<GroupResult>;
   #stopReason: string | null = null;
+  readonly #size: number;
+  readonly #concurrency: number;
 
   /**
    * Starts a group command; use `spawn()` or await the command instead.
@@ -168,6 +177,8 @@ export class RunningGroup implements PromiseLike<GroupResult> {
     const targets = command.targets;
     const opts = command.settings;
     const { concurrency, failFast } = command.group;
+    this.#size = targets.length;
+    this.#concurrency = concurrency;
     this.#noThrow = opts.noThrow;
     this.#members = new Array(targets.length).fill(undefined);
     const window = new Window(concurrency);
@@ -243,8 +254,14 @@ export class RunningGroup implements PromiseLike<GroupResult> {
    * @param options `timeout` in ms (per target) and which `stream` to watch.
    * @returns One match per target, in group order.
    * @throws {ExpectError} If a target ends or times out first.
+   * @throws {RangeError} If the group is larger than its concurrency window.
    */
   async expect(pattern: string | RegExp, options: ExpectOptions = {}): Promise<ExpectMatch[]> {
+    if (this.#size > this.#concurrency) {
+      throw new RangeError(
+        `expect() waits for all ${this.#size} targets, but only ${this.#concurrency} run at once: call .concurrency(${this.#size}) (or Infinity) on the group command before spawn()`,
+      );
+    }
     return await Promise.all(this.#started.map(async (s, i) => {
       const started = await s;
       if (!started) {

@@ -128,3 +128,17 @@ Deno.test("report counts ok, failed, timed out and killed, as text and JSON", as
   }
   assertMatch(msg, /await the command first/);
 });
+
+Deno.test("groups run at most 256 at once by default; expect() on a larger spawned group says why it cannot work", async () => {
+  const g = local(300).run("true").quiet();
+  assertEquals(g.group.concurrency, 256);
+  const running = local(3).run("sleep 0.1").concurrency(2).quiet().spawn();
+  let msg = "";
+  try {
+    await running.expect("x");
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assertMatch(msg, /only 2 run at once: call \.concurrency\(3\)/);
+  await running;
+});

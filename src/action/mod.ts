@@ -18,6 +18,7 @@ export {
 } from "./compose.ts";
 export { Group, local } from "./group.ts";
 export {
+  DEFAULT_CONCURRENCY,
   GroupCommand,
   type GroupCommandInput,
   type GroupSettings,
