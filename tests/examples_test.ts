@@ -5,6 +5,7 @@ import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { sshTest, startTestbed, USERS } from "./harness/sshd.ts";
 import { cmd, hosts, runExperiments, writeReport } from "../mod.ts";
 import { clientServer } from "../examples/client_server.ts";
+import { yesKillOn } from "../examples/yes_kill.ts";
 import { bandwidth } from "../examples/netcat_bandwidth.ts";
 
 Deno.test("deno task demo: the quickstart runs and prints its report", async () => {
@@ -47,3 +48,35 @@ sshTest("client_server: a swept client/server benchmark with a CSV report", asyn
     await Deno.remove(results, { recursive: true });
   }
 });
+
+sshTest(
+  "yes_kill: load on the hosts tagged 'load' only, killed after its time, nothing left",
+  async () => {
+    await using tb = await startTestbed({ hosts: 4 });
+    await using nodes = hosts(
+      tb.hosts.map(({ name, address, port }, i) => ({
+        name,
+        address,
+        port,
+        tags: i % 2 === 0 ? ["load"] : [],
+      })),
+    ).with({ user: USERS.dash, keyfile: tb.keyfile, knownHosts: tb.knownHosts });
+    const results = await Deno.makeTempDir();
+    try {
+      const summary = await runExperiments([yesKillOn(nodes, { seconds: 1 })], {
+        results,
+        display: "none",
+      });
+      assert(summary.ok, JSON.stringify(summary.experiments[0].failures));
+      const killed = JSON.parse(
+        await Deno.readTextFile(`${summary.experiments[0].runDir}/seconds=1/killed.json`),
+      );
+      assertEquals(killed, ["h1", "h3"]);
+      // None left running (zombies that PID 1 has not reaped yet count as gone).
+      const left = await cmd("ps -C yes -o stat= | grep -v '^Z' || true").quiet();
+      assertEquals(left.stdout, "");
+    } finally {
+      await Deno.remove(results, { recursive: true });
+    }
+  },
+);

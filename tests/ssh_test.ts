@@ -5,6 +5,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import {
   closeConnections,
+  cmd,
   ConnectError,
   connectionStats,
   ExpectError,
@@ -86,6 +87,7 @@ sshTest("a second command reuses the connection: one login for ten commands", as
   await using n = nodes(tb);
   for (let i = 0; i < 10; i++) await n.run("true").quiet();
   await n.put([new URL(import.meta.url).pathname], "/tmp/dexp-reuse-test");
+  await n.run("rm -rf /tmp/dexp-reuse-test").quiet();
   const log = await Deno.readTextFile(tb.daemonLog(0));
   assertEquals(log.match(/Accepted publickey/g)?.length, 1);
   // Without reuse every command logs in again.
@@ -233,6 +235,8 @@ sshTest("put and get copy files and folders, modes kept, per-host destinations",
     assertEquals(down.results.map((x) => x.failure), [null, "connect"]);
   } finally {
     await Deno.remove(local, { recursive: true });
+    // The hosts are this machine: remove what the test put there.
+    await cmd(["sh", "-c", "rm -rf /tmp/dexp-put-h[12]-*; rm -f /tmp/run.sh"]).quiet().noThrow();
   }
 });
 
