@@ -75,6 +75,25 @@ export class GroupResult implements Iterable<ProcessResult> {
     return this.results.map((r) => r.text());
   }
 
+  /**
+   * Every target's output lines, in group order.
+   *
+   * @returns One list of lines per target.
+   */
+  lines(): string[][] {
+    return this.results.map((r) => r.lines());
+  }
+
+  /**
+   * Every target's output parsed as JSON, in group order.
+   *
+   * @returns One value per target.
+   * @throws {SyntaxError} If a target's output is not JSON; the message names the target.
+   */
+  json<T = unknown>(): T[] {
+    return this.results.map((r) => r.json<T>());
+  }
+
   /** Iterates over the results in group order. */
   [Symbol.iterator](): Iterator<ProcessResult> {
     return this.results[Symbol.iterator]();

@@ -142,3 +142,11 @@ Deno.test("groups run at most 256 at once by default; expect() on a larger spawn
   assertMatch(msg, /only 2 run at once: call \.concurrency\(3\)/);
   await running;
 });
+
+Deno.test("a group result gives every target's text, lines and JSON", async () => {
+  const r = await local(2).run((_, i) => `printf '{"i": ${i}}\\n'`).quiet();
+  assertEquals(r.texts(), ['{"i": 0}', '{"i": 1}']);
+  assertEquals(r.lines(), [['{"i": 0}'], ['{"i": 1}']]);
+  assertEquals(r.json<{ i: number }>().map((x) => x.i), [0, 1]);
+  assertEquals(r.byTarget("local[1]")?.json(), { i: 1 });
+});
