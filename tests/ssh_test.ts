@@ -33,6 +33,14 @@ async function raw(tb: Testbed, i: number, command: string): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
+/** The ssh masters (ControlMaster=yes) still running for this testbed's hosts. */
+async function mastersOf(tb: Testbed): Promise<string> {
+  const out = await new Deno.Command("pgrep", {
+    args: ["-f", `UserKnownHostsFile=${tb.knownHosts}.*ControlMaster=yes`],
+  }).output();
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
 const INJECTIONS = ["'; echo INJECTED #", "$(id)", "`id`", "a\nb", "*", "日本語 ü", "", "\\", '"'];
 
 for (const shell of ["dash", "bash"] as const) {
@@ -313,11 +321,10 @@ sshTest("await using closes the shared connections of the group", async () => {
     await using n = nodes(tb);
     await n.run("true").quiet();
     assertEquals(connectionStats().open, 2);
+    assertEquals((await mastersOf(tb)).split("\n").length, 2);
   }
   assertEquals(connectionStats().open, 0);
-  const masters = await new Deno.Command("pgrep", { args: ["-f", "ssh: /tmp/dexp-.*\\[mux\\]"] })
-    .output();
-  assertEquals(new TextDecoder().decode(masters.stdout), "");
+  assertEquals(await mastersOf(tb), "");
 });
 
 sshTest("SIGTERM to a program stops its local and remote processes before it exits", async () => {
@@ -446,3 +453,35 @@ sshTest(
     assertEquals(log.match(/Accepted publickey/g)?.length, 2);
   },
 );
+
+sshTest("a program that ends without closing its connections leaves no master behind", async () => {
+  await using tb = await startTestbed({ hosts: 2 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/ends.ts`;
+    const spec = tb.hosts.map(({ name, address, port }) => ({ name, address, port }));
+    await Deno.writeTextFile(
+      script,
+      `import { hosts } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
+const n = hosts(${JSON.stringify(spec)}).with(${
+        JSON.stringify({ user: USERS.dash, keyfile: tb.keyfile, knownHosts: tb.knownHosts })
+      });
+await n.run("true").quiet();
+console.log(Deno.readDirSync("/proc").some(() => true) ? "ran" : "");
+`,
+    );
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `--config=${new URL("../deno.json", import.meta.url).pathname}`, script],
+    }).output();
+    assertEquals(new TextDecoder().decode(r.stdout).trim(), "ran");
+    // The masters are asked to exit as the program ends; give them a moment.
+    let left = await mastersOf(tb);
+    for (let i = 0; i < 50 && left !== ""; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      left = await mastersOf(tb);
+    }
+    assertEquals(left, "");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

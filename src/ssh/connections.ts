@@ -11,6 +11,7 @@
  */
 
 import { Window } from "../process/window.ts";
+import { quote, quoteArgv } from "../process/quote.ts";
 import { LaunchError } from "../process/target.ts";
 import type { Host } from "./host.ts";
 import { commonOptions, type ConnectionParams, DEFAULT_PARAMS } from "./params.ts";
@@ -59,26 +60,22 @@ function hookUnload(): void {
   if (unloadHooked) return;
   unloadHooked = true;
   globalThis.addEventListener("unload", () => {
-    // Synchronous context: ask each master to exit without waiting; ControlPersist is the
-    // backstop if this program is killed instead.
-    for (const m of masters.values()) {
-      try {
-        new Deno.Command(m.ssh, {
-          args: ["-o", `ControlPath=${m.socket}`, "-O", "exit", m.destination],
-          stdin: "null",
-          stdout: "null",
-          stderr: "null",
-        }).spawn().unref();
-      } catch {
-        // Nothing more can be done at exit.
-      }
-    }
-    if (dir) {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch {
-        // Sockets still bound; the OS cleans /tmp.
-      }
+    // Synchronous context: one background shell asks every master to exit, at once, and
+    // only then removes the folder (the sockets are in it). ControlPersist is the backstop
+    // if this program is killed instead.
+    const exits = [...masters.values()].map((m) =>
+      `${quoteArgv([m.ssh, "-o", `ControlPath=${m.socket}`, "-O", "exit", m.destination])} &`
+    );
+    const script = [...exits, "wait", dir ? `rm -rf -- ${quote(dir)}` : ""].join("\n");
+    try {
+      new Deno.Command("/bin/sh", {
+        args: ["-c", script],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn().unref();
+    } catch {
+      // Nothing more can be done at exit.
     }
   });
 }
