@@ -200,3 +200,21 @@ Deno.test("stdin data that the process never reads does not block or leak", asyn
   const r = await q("exit 0").stdin("x".repeat(2_000_000));
   assertEquals(r.exitCode, 0);
 });
+
+Deno.test("a closed console (`| head`) does not stop a command that copies its output there", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const script = `${dir}/head.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { cmd } from ${JSON.stringify(new URL("./command.ts", import.meta.url).href)};
+const r = await cmd("seq 1 20000");
+console.error("result", r.exitCode, r.stdoutBytes);`,
+    );
+    const r = await q(["sh", "-c", `${Deno.execPath()} run -A ${script} | head -1`]);
+    assertEquals(r.stdout, "1\n");
+    assertEquals(r.stderr, "result 0 108894\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -348,7 +348,13 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     const prefix = opts.prefix ?? "";
     const splitter = echo || keep || handlers.length > 0
       ? new LineSplitter((line) => {
-        if (echo) console.writeSync(encoder.encode(prefix + line + "\n"));
+        if (echo) {
+          try {
+            console.writeSync(encoder.encode(prefix + line + "\n"));
+          } catch {
+            // Our own output is closed (`| head`): the process goes on, captured.
+          }
+        }
         for (const h of handlers) {
           try {
             h(line, info);
