@@ -181,7 +181,7 @@ Deno.test("exactly once: a reaped claim nobody took again can still be completed
   assertEquals(await c.done({ k: "x" }), true); // nobody claimed since: accepted
 });
 
-Deno.test("dead owners on this host are reaped at once; the lease is renewed while alive", async () => {
+Deno.test("dead owners on this host are reaped at once", async () => {
   await using tmp = await tempDir();
   const combos = sweep({ i: range(3) });
   await using s = await ParamSweeper.open(tmp.path, combos, { leaseMs: 40 });
@@ -200,12 +200,32 @@ Deno.test("dead owners on this host are reaped at once; the lease is renewed whi
   assertEquals(await s.next(), { i: 0 }); // ...whose pid is gone: back to todo, claimed first
   const lines = journalLines(tmp.path);
   assert(lines.some((l) => l.startsWith("R\t") && l.includes("dead-pid")));
-  // Our lease gets renewed by the timer while we hold claims (leaseMs 40: every 10 ms).
-  const leases = () =>
-    journalLines(tmp.path).filter((l) => l.startsWith("L\t") && !l.includes(`|${child.pid}|`))
-      .length;
-  const before = leases();
-  while (leases() < before + 2) await new Promise((r) => setTimeout(r, 5));
+});
+
+Deno.test("the lease is renewed while the owner lives: its claims are not stolen", async () => {
+  await using tmp = await tempDir();
+  let clock = 1_000_000;
+  const now = () => clock;
+  const combos = [{ k: "x" }, { k: "y" }];
+  // A lives "on another host": only its lease (40 ms of the fake clock) protects its claim.
+  // Its renewal timer fires every 10 ms of real time and stamps leases with the fake clock.
+  await using a = await ParamSweeper.open(tmp.path, combos, { host: "far-away", leaseMs: 40, now });
+  await using b = await ParamSweeper.open(tmp.path, combos, { leaseMs: 40, now });
+  assertEquals(await a.next(), { k: "x" });
+  assertEquals(await b.next(), { k: "y" });
+  for (let round = 0; round < 4; round++) {
+    clock += 30; // a quarter of the lease is left: the next tick renews it
+    // Timers fire in deadline order, so A's 10 ms timer has ticked before this 50 ms one; its
+    // renewal and B's next() go through the same per-directory queue of this process.
+    await new Promise((r) => setTimeout(r, 50));
+    assertEquals(await b.next(), null, `round ${round}: A's claim was stolen`);
+  }
+  // The fake clock is now 120 ms past A's first lease: only renewals kept the claim.
+  assertEquals(await a.done({ k: "x" }), true);
+  const renewals = journalLines(tmp.path).filter((l) =>
+    l.startsWith("L\t") && l.includes("far-away")
+  );
+  assert(renewals.length >= 5, `A's lease records: ${renewals.length}`);
 });
 
 Deno.test("a journal cut in the middle of its last record opens, ignores it and is repaired", async () => {
