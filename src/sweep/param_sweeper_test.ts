@@ -386,3 +386,22 @@ Deno.test("concurrent calls on one sweeper and several sweepers in one process n
   assertEquals([doneA, doneByB], [20, 0]);
   assertEquals((await b.stats()).inProgress, 40);
 });
+
+Deno.test("compaction: a reader notices the new epoch even when the new journal outgrew its offset", async () => {
+  await using tmp = await tempDir();
+  const combos = sweep({ i: range(100) });
+  await using a = await ParamSweeper.open(tmp.path, combos, { compactBytes: 1024 });
+  await using b = await ParamSweeper.open(tmp.path, combos); // never compacts
+  const journalSize = () => Deno.statSync(`${tmp.path}/journal`).size;
+  let i = 0;
+  for (; i < 3; i++) await a.done({ i });
+  assertEquals((await b.stats()).done, 3); // B has read the journal up to its end
+  const offsetOfB = journalSize();
+  while (a.compactions === 0) await a.done({ i: i++ });
+  // The new journal grows past B's old offset: only its epoch tells B it is another file.
+  while (journalSize() <= offsetOfB + 100) await a.done({ i: i++ });
+  assertEquals(a.compactions, 1);
+  const st = await b.stats();
+  assertEquals([st.done, st.todo], [i, 100 - i]);
+  assertEquals(await b.list("done"), Array.from({ length: i }, (_, k) => ({ i: k })));
+});
