@@ -1,0 +1,37 @@
+import { assert, assertEquals, assertNotEquals } from "../sweep/_assert_test.ts";
+import { readJsonMaybe, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
+
+Deno.test("writeFileAtomic replaces the file: readers see the old or the new content, never a part", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dexp-atomic-" });
+  try {
+    const path = `${dir}/r.txt`;
+    const a = "a".repeat(2 << 20);
+    const b = "b".repeat(2 << 20);
+    await writeFileAtomic(path, a);
+    const before = (await Deno.stat(path)).ino;
+    let stop = false;
+    const seen: string[] = [];
+    const reader = (async () => {
+      while (!stop) {
+        const t = await Deno.readTextFile(path);
+        if (t !== a && t !== b) seen.push(`a part (${t.length} bytes)`);
+      }
+    })();
+    for (let k = 1; k <= 8; k++) await writeFileAtomic(path, k % 2 ? b : a);
+    stop = true;
+    await reader;
+    assertEquals(seen, []);
+    // Deterministic too: the content is a new file renamed over the old one (the temporary file
+    // is made while the old one exists, so its inode differs), not the old one rewritten.
+    await writeFileAtomic(path, b);
+    if (before !== null) assertNotEquals((await Deno.stat(path)).ino, before);
+    const names: string[] = [];
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+    assertEquals(names, ["r.txt"]); // no temporary file left behind
+    await writeJsonAtomic(`${dir}/sub/v.json`, { ok: [1] }); // the folder is created
+    assertEquals(await readJsonMaybe(`${dir}/sub/v.json`), { ok: [1] });
+    assert((await readJsonMaybe(`${dir}/missing.json`)) === undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
