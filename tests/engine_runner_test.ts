@@ -171,9 +171,18 @@ Deno.test("--parallel N runs up to N combinations at once", async () => {
     await gate.promise; // the first ones wait until 3 run together
     running--;
   });
-  const s = await runExperiments([e], { results: tmp.path, parallel: 3, ...quiet });
+  const workers = new Set<number>();
+  const s = await runExperiments([e], {
+    results: tmp.path,
+    parallel: 3,
+    ...quiet,
+    listeners: [(ev) => ev.type === "combo-start" && workers.add(ev.worker)],
+  });
   assert(s.ok);
   assertEquals(most, 3);
+  // Not more than 3 either: a 4th worker would claim a combination while the first 3 wait
+  // (their bodies may have ended by the time it starts one, so `most` alone misses it).
+  assertEquals([...workers].sort(), [0, 1, 2]);
 });
 
 Deno.test("an interrupted run resumes: finished combinations are not run again", async () => {
