@@ -41,6 +41,25 @@ async function mastersOf(tb: Testbed): Promise<string> {
   return new TextDecoder().decode(out.stdout).trim();
 }
 
+/**
+ * Writes a program that imports dexp and has `n`, the testbed's hosts, then `body`; returns
+ * the argv that runs it.
+ */
+async function writeProgram(tb: Testbed, dir: string, body: string): Promise<string[]> {
+  const script = `${dir}/program.ts`;
+  const spec = tb.hosts.map(({ name, address, port }) => ({ name, address, port }));
+  const params = { user: USERS.dash, keyfile: tb.keyfile, knownHosts: tb.knownHosts };
+  await Deno.writeTextFile(
+    script,
+    `import { cmd, hosts } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
+const n = hosts(${JSON.stringify(spec)}).with(${JSON.stringify(params)});
+void cmd;
+${body}`,
+  );
+  const config = new URL("../deno.json", import.meta.url).pathname;
+  return [Deno.execPath(), "run", "-A", `--config=${config}`, script];
+}
+
 const INJECTIONS = ["'; echo INJECTED #", "$(id)", "`id`", "a\nb", "*", "日本語 ü", "", "\\", '"'];
 
 for (const shell of ["dash", "bash"] as const) {
@@ -331,15 +350,10 @@ sshTest("SIGTERM to a program stops its local and remote processes before it exi
   await using tb = await startTestbed({ hosts: 2 });
   const dir = await Deno.makeTempDir();
   try {
-    const script = `${dir}/interrupted.ts`;
-    const spec = tb.hosts.map(({ name, address, port }) => ({ name, address, port }));
-    await Deno.writeTextFile(
-      script,
-      `import { cmd, hosts } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
-const n = hosts(${JSON.stringify(spec)}).with(${
-        JSON.stringify({ user: USERS.dash, keyfile: tb.keyfile, knownHosts: tb.knownHosts })
-      });
-const remote = n.run("sleep 305 & sleep 306").quiet().spawn();
+    const [program, ...args] = await writeProgram(
+      tb,
+      dir,
+      `const remote = n.run("sleep 305 & sleep 306").quiet().spawn();
 const local = cmd("sleep 307 & sleep 308").quiet().spawn();
 await remote.expect(/never/, { timeout: 1500 }).catch(() => {});
 console.log("ready");
@@ -347,11 +361,7 @@ await remote;
 await local;
 `,
     );
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `--config=${new URL("../deno.json", import.meta.url).pathname}`, script],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = new Deno.Command(program, { args, stdout: "piped", stderr: "piped" }).spawn();
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     // If an assertion fails before the SIGTERM, do not leave the program running.
     const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
@@ -458,21 +468,12 @@ sshTest("a program that ends without closing its connections leaves no master be
   await using tb = await startTestbed({ hosts: 2 });
   const dir = await Deno.makeTempDir();
   try {
-    const script = `${dir}/ends.ts`;
-    const spec = tb.hosts.map(({ name, address, port }) => ({ name, address, port }));
-    await Deno.writeTextFile(
-      script,
-      `import { hosts } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
-const n = hosts(${JSON.stringify(spec)}).with(${
-        JSON.stringify({ user: USERS.dash, keyfile: tb.keyfile, knownHosts: tb.knownHosts })
-      });
-await n.run("true").quiet();
-console.log(Deno.readDirSync("/proc").some(() => true) ? "ran" : "");
-`,
+    const [program, ...args] = await writeProgram(
+      tb,
+      dir,
+      `await n.run("true").quiet();\nconsole.log("ran");\n`,
     );
-    const r = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `--config=${new URL("../deno.json", import.meta.url).pathname}`, script],
-    }).output();
+    const r = await new Deno.Command(program, { args }).output();
     assertEquals(new TextDecoder().decode(r.stdout).trim(), "ran");
     // The masters are asked to exit as the program ends; give them a moment.
     let left = await mastersOf(tb);
