@@ -6,6 +6,7 @@
  */
 
 import { Command } from "../process/command.ts";
+import { quoteArgv } from "../process/quote.ts";
 import type { ProcessResult } from "../process/result.ts";
 import type { RunningProcess } from "../process/running.ts";
 import { GroupCommand, type RunningGroup } from "./group_command.ts";
@@ -162,7 +163,7 @@ function wrap(p: RunningProcess | RunningGroup): RunningStep {
 function skipped(step: Step): StepResult {
   const now = new Date();
   const name = step instanceof Command
-    ? step.command.toString()
+    ? (typeof step.command === "string" ? step.command : quoteArgv(step.command))
     : step instanceof GroupCommand
     ? "group"
     : step instanceof Composite
