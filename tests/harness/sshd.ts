@@ -752,7 +752,8 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
   await Deno.chmod(dir, 0o755);
   const running: Running[] = [];
   try {
-    await Promise.all([
+    // One ed25519 key for every daemon, one for both users; no passphrase.
+    const makeKey = (name: string) =>
       runOk(keygen, [
         "-q",
         "-t",
@@ -760,22 +761,11 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
         "-N",
         "",
         "-C",
-        "dexp-testbed-host",
+        `dexp-testbed-${name}`,
         "-f",
-        `${dir}/host_ed25519`,
-      ]),
-      runOk(keygen, [
-        "-q",
-        "-t",
-        "ed25519",
-        "-N",
-        "",
-        "-C",
-        "dexp-testbed-user",
-        "-f",
-        `${dir}/user_ed25519`,
-      ]),
-    ]);
+        `${dir}/${name}_ed25519`,
+      ]);
+    await Promise.all([makeKey("host"), makeKey("user")]);
     await Deno.copyFile(`${dir}/user_ed25519.pub`, `${dir}/authorized_keys`);
     await Deno.chmod(`${dir}/authorized_keys`, 0o644);
     const penalties = await supportsPenalties(sshd, dir);
