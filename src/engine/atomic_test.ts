@@ -8,7 +8,6 @@ Deno.test("writeFileAtomic replaces the file: readers see the old or the new con
     const a = "a".repeat(2 << 20);
     const b = "b".repeat(2 << 20);
     await writeFileAtomic(path, a);
-    const before = (await Deno.stat(path)).ino;
     let stop = false;
     const seen: string[] = [];
     const reader = (async () => {
@@ -21,10 +20,15 @@ Deno.test("writeFileAtomic replaces the file: readers see the old or the new con
     stop = true;
     await reader;
     assertEquals(seen, []);
-    // Deterministic too: the content is a new file renamed over the old one (the temporary file
-    // is made while the old one exists, so its inode differs), not the old one rewritten.
+    // Deterministic too: the content is a new file renamed over the old one, not the old one
+    // rewritten. A hard link keeps the old file alive, so its inode cannot be reused (ext4
+    // reuses freed inode numbers at once) and the comparison is with a file that still exists.
+    await Deno.link(path, `${dir}/old`);
     await writeFileAtomic(path, b);
-    if (before !== null) assertNotEquals((await Deno.stat(path)).ino, before);
+    const [now, old] = [await Deno.stat(path), await Deno.stat(`${dir}/old`)];
+    assertNotEquals(now.ino, old.ino);
+    assertEquals(await Deno.readTextFile(`${dir}/old`), a); // the old file was not rewritten
+    await Deno.remove(`${dir}/old`);
     const names: string[] = [];
     for await (const e of Deno.readDir(dir)) names.push(e.name);
     assertEquals(names, ["r.txt"]); // no temporary file left behind
