@@ -90,12 +90,16 @@ export class Hosts extends Group<Host> implements AsyncDisposable {
 
   /**
    * Copies local files and folders (recursively, modes kept) into a folder on every host,
-   * in parallel. The folder is created; `{host}` in paths is filled per host.
+   * in parallel. The folder is created; `{host}` in paths is filled per host. Each path lands
+   * under its own name (`dir` and `dir/` both give `remoteDir/dir/...`), with scp and rsync
+   * alike; remote folders are relative to the login folder unless absolute.
    *
    * @param localPaths Files and folders here.
    * @param remoteDir The folder on each host.
    * @param options `rsync: true` to use rsync; `extraArgs`.
    * @returns A lazy group command: await it for every host's result.
+   * @throws {TypeError} If two paths have the same name (they would land on one another), or
+   *   a path names no file or folder of its own (`/`).
    */
   put(
     localPaths: string | readonly string[],
@@ -107,14 +111,17 @@ export class Hosts extends Group<Host> implements AsyncDisposable {
 
   /**
    * Copies files and folders from every host into a local folder, in parallel. Use `{host}`
-   * in `localDir` (e.g. `results/{host}/`) to keep hosts apart; folders are created.
+   * in `localDir` (e.g. `results/{host}/`) to keep hosts apart; folders are created. Remote
+   * paths are literal (`a*b` is the file named `a*b`, never a pattern) and land under their
+   * own names, as with {@linkcode Hosts.put}.
    *
    * @param remotePaths Paths on each host.
    * @param localDir The local folder (per host with `{host}`).
    * @param options `rsync: true` to use rsync; `extraArgs`.
    * @returns A lazy group command: await it for every host's result.
    * @throws {TypeError} If several hosts would write into the same folder: without `{host}`
-   *   in `localDir`, or hosts with the same name (give them distinct names, or use `{i}`).
+   *   in `localDir`, or hosts with the same name (give them distinct names, or use `{i}`);
+   *   if two paths have the same name, or a path names no file or folder (`.`, `/`).
    */
   get(
     remotePaths: string | readonly string[],

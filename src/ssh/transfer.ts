@@ -9,6 +9,9 @@
  * the login folder too. Two sources with the same name, which would land on one another,
  * are refused before anything is copied.
  *
+ * One difference stays: scp copies what a symbolic link points to, rsync (`-a`) copies the
+ * link itself; add `extraArgs: ["--copy-links"]` to rsync for scp's behaviour.
+ *
  * @module
  */
 
