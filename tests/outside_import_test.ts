@@ -28,7 +28,10 @@ async function outsideDir(): Promise<AsyncDisposable & { path: string }> {
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
 }
 
-/** Runs a program in `cwd` with no config file found there, offline (nothing downloaded). */
+/**
+ * Runs a program in `cwd`, with this process's environment (so the same DENO_DIR, where
+ * npm:yaml already is: the deno commands get `--cached-only`, nothing is downloaded).
+ */
 async function runIn(cwd: string, program: string, args: string[]) {
   const out = await new Deno.Command(program, {
     args,
@@ -62,14 +65,20 @@ console.log(out.stdout.trim());
 console.log(JSON.stringify(h.targets.map((t) => [t.name, t.params.user, t.tags])));
 `,
   );
-  const r = await runIn(dir.path, Deno.execPath(), ["run", "-A", "--no-config", "script.ts"]);
+  const r = await runIn(dir.path, Deno.execPath(), [
+    "run",
+    "-A",
+    "--cached-only",
+    "--no-config",
+    "script.ts",
+  ]);
   assertEquals(r.code, 0, r.stderr);
   assertEquals(r.stdout.split("\n").filter((l) => l !== ""), [
     "local ok",
     JSON.stringify([["n1", "bob", {}], ["n2:2222", "bob", { gpu: true }]]),
   ]);
   // Without --no-config too (what a user types): nothing above the folder has a deno.json.
-  const plain = await runIn(dir.path, Deno.execPath(), ["run", "-A", "script.ts"]);
+  const plain = await runIn(dir.path, Deno.execPath(), ["run", "-A", "--cached-only", "script.ts"]);
   assertEquals(plain.code, 0, plain.stderr);
 });
 
@@ -80,6 +89,7 @@ Deno.test("the installed dexp command runs an experiment file outside the reposi
     "install",
     "-g",
     "-A",
+    "--cached-only",
     "-f",
     "--root",
     root,

@@ -303,3 +303,41 @@ sshTest("two sources with one name into one folder are refused", async () => {
     assertMatch(msg, /names no file or folder/);
   }
 });
+
+sshTest(
+  "remote paths relative to the login folder, with or without ~/, for scp and rsync",
+  async () => {
+    await using tb = await startTestbed({ hosts: 1 });
+    await using dir = await sharedDir();
+    await make(dir.path, ["f.txt"]);
+    const home = (await Deno.readTextFile("/etc/passwd")).split("\n")
+      .map((l) => l.split(":")).find((f) => f[0] === USERS.dash)![5];
+    const tag = `dexp-xfer-${crypto.randomUUID()}`;
+    await using n = group(tb, [{ user: USERS.dash, name: "h1" }]);
+    try {
+      for (const { tool, options } of TOOLS) {
+        for (
+          const [given, landed] of [[`~/${tag}/${tool}-tilde`, `${tool}-tilde`], [
+            `${tag}/${tool}-rel`,
+            `${tool}-rel`,
+          ]]
+        ) {
+          const put = await n.put(`${dir.path}/f.txt`, given, options).noThrow();
+          assertEquals(put.get(0).ok, true, `${tool} ${given}: ${put.get(0).reason}`);
+          assertEquals(await tree(join(home, tag, landed)), ["f.txt=f.txt"]);
+          const down = join(dir.path, "down", `${tool}-${landed}`);
+          const get = await n.get(`${given}/f.txt`, down, options).noThrow();
+          assertEquals(get.get(0).ok, true, `${tool} ${given}: ${get.get(0).reason}`);
+          assertEquals(await tree(down), ["f.txt=f.txt"]);
+        }
+      }
+      // Nothing was made under a folder literally named "~".
+      assertEquals(await tree(join(home, "~", tag)), ["(missing)"]);
+    } finally {
+      await Deno.remove(join(home, tag), { recursive: true }).catch(() => {});
+      // What a wrong "~" handling would have left: the test's folder, then "~" if empty.
+      await Deno.remove(join(home, "~", tag), { recursive: true }).catch(() => {});
+      await Deno.remove(join(home, "~")).catch(() => {});
+    }
+  },
+);
