@@ -4,11 +4,13 @@
  * @module
  */
 
+import { resolve } from "node:path";
+import { fillPlaceholders } from "../process/placeholders.ts";
 import { closeConnections } from "../ssh/connections.ts";
 import { Host, type HostInput } from "../ssh/host.ts";
 import { parseHostList } from "../ssh/host_file.ts";
 import { checkParams, type ConnectionParams } from "../ssh/params.ts";
-import { type TransferOptions, TransferTarget } from "../ssh/transfer.ts";
+import { checkTransferSources, type TransferOptions, TransferTarget } from "../ssh/transfer.ts";
 import { Group } from "./group.ts";
 import { GroupCommand } from "./group_command.ts";
 
@@ -88,12 +90,16 @@ export class Hosts extends Group<Host> implements AsyncDisposable {
 
   /**
    * Copies local files and folders (recursively, modes kept) into a folder on every host,
-   * in parallel. The folder is created; `{host}` in paths is filled per host.
+   * in parallel. The folder is created; `{host}` in paths is filled per host. Each path lands
+   * under its own name (`dir` and `dir/` both give `remoteDir/dir/...`), with scp and rsync
+   * alike; remote folders are relative to the login folder unless absolute.
    *
    * @param localPaths Files and folders here.
    * @param remoteDir The folder on each host.
    * @param options `rsync: true` to use rsync; `extraArgs`.
    * @returns A lazy group command: await it for every host's result.
+   * @throws {TypeError} If two paths have the same name (they would land on one another), or
+   *   a path names no file or folder of its own (`/`).
    */
   put(
     localPaths: string | readonly string[],
@@ -105,13 +111,17 @@ export class Hosts extends Group<Host> implements AsyncDisposable {
 
   /**
    * Copies files and folders from every host into a local folder, in parallel. Use `{host}`
-   * in `localDir` (e.g. `results/{host}/`) to keep hosts apart; folders are created.
+   * in `localDir` (e.g. `results/{host}/`) to keep hosts apart; folders are created. Remote
+   * paths are literal (`a*b` is the file named `a*b`, never a pattern) and land under their
+   * own names, as with {@linkcode Hosts.put}.
    *
    * @param remotePaths Paths on each host.
    * @param localDir The local folder (per host with `{host}`).
    * @param options `rsync: true` to use rsync; `extraArgs`.
    * @returns A lazy group command: await it for every host's result.
-   * @throws {TypeError} If several hosts would write into the same folder without `{host}`.
+   * @throws {TypeError} If several hosts would write into the same folder: without `{host}`
+   *   in `localDir`, or hosts with the same name (give them distinct names, or use `{i}`);
+   *   if two paths have the same name, or a path names no file or folder (`.`, `/`).
    */
   get(
     remotePaths: string | readonly string[],
@@ -123,6 +133,26 @@ export class Hosts extends Group<Host> implements AsyncDisposable {
         `get() from ${this.length} hosts into one folder "${localDir}" would mix their files: put {host} in it, e.g. "results/{host}/"`,
       );
     }
+    // Hosts with one name (same address, other users or ports) would fill `{host}` alike and
+    // copy over one another: refuse before anything is copied.
+    const seen = new Map<string, Host>();
+    this.targets.forEach((h, i) => {
+      let folder: string;
+      try {
+        folder = resolve(fillPlaceholders(localDir, { host: h.name, i: String(i) }));
+      } catch {
+        return; // An unknown placeholder: each host's launch reports it.
+      }
+      const other = seen.get(folder);
+      if (other) {
+        throw new TypeError(
+          `get() would copy hosts ${describeHost(other)} and ${
+            describeHost(h)
+          } into the same folder '${folder}': give each host a distinct 'name' (e.g. { address: "${h.address}", user: "bob", name: "bob@${h.address}" }) or put {i} in the folder`,
+        );
+      }
+      seen.set(folder, h);
+    });
     return this.#transfer("get", remotePaths, localDir, options);
   }
 
@@ -138,6 +168,8 @@ export class Hosts extends Group<Host> implements AsyncDisposable {
         `${direction}() needs at least one ${direction === "put" ? "local" : "remote"} path`,
       );
     }
+    const refused = checkTransferSources(direction, paths);
+    if (refused !== null) throw new TypeError(refused);
     const targets = this.targets.map((h) => new TransferTarget(h, direction, paths, dest, options));
     return new GroupCommand(targets, (t) => t.describe()).quiet();
   }
@@ -167,6 +199,13 @@ export class Hosts extends Group<Host> implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** `"h1" (bob@10.0.0.1:2222)`: a host's name and where it logs in, for messages. */
+function describeHost(h: Host): string {
+  const p = h.params;
+  const addr = h.address.includes(":") ? `[${h.address}]` : h.address;
+  return `"${h.name}" (${p.user ? `${p.user}@` : ""}${addr}${p.port ? `:${p.port}` : ""})`;
 }
 
 /**

@@ -4,7 +4,10 @@
  * @module
  */
 
-import { parse as parseYaml } from "yaml";
+// A full specifier, not a bare "yaml" from deno.json's import map: that map applies only in
+// this repository, and a script or installed `dexp` elsewhere could not resolve it.
+// deno-lint-ignore no-import-prefix
+import { parse as parseYaml } from "npm:yaml@^2.8.1";
 import type { HostInput, HostSpec } from "./host.ts";
 import { checkParams, type ConnectionParams } from "./params.ts";
 
