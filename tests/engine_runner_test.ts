@@ -343,14 +343,14 @@ Deno.test("the progress display is a pure state machine", () => {
   const frame = m.render({ now: 4000, width: 120 });
   assertEquals(
     frame,
-    "grid [############------------------]  40% 4/10 ok 1 failed 1 left 6 elapsed 4.0s eta 12.0s\n" +
+    "grid [############------------------]  40% 1 done, 1 failed, 6 left, 2 before, elapsed 4.0s, eta 5.0s\n" +
       "  #1 a=2 (attempt 2) | [local] hello world",
   );
   assertEquals(m.render({ now: 4000, width: 30 }).split("\n").map((l) => l.length <= 30), [
     true,
     true,
   ]);
-  assertStringIncludes(m.render({ now: 4000, width: 120, color: true }), "\x1b[31mfailed 1\x1b[0m");
+  assertStringIncludes(m.render({ now: 4000, width: 120, color: true }), "\x1b[31m1 failed\x1b[0m");
   assert(!m.render({ now: 4000, width: 120 }).includes("\x1b"));
   assertEquals(new ProgressModel().eta(0), undefined);
 });
@@ -418,6 +418,6 @@ Deno.test("the terminal renderer redraws frames in place and respects NO_COLOR",
   assertStringIncludes(text, "#0 a=1");
   assertStringIncludes(text, "\x1b[1F\x1b[J"); // the two-line frame is erased before the log line
   assertStringIncludes(text, "a=1 FAILED\n");
-  assertStringIncludes(text, "1/2 ok 0 failed 1 left 1");
+  assertStringIncludes(text, "0 done, 1 failed, 1 left");
   assert(!text.includes("\x1b[31m"));
 });
