@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { oneLine } from "../action/_one_line.ts";
 import type { Combination, JsonValue } from "./_sweep.ts";
 import { readJsonMaybe, writeFileAtomic } from "./atomic.ts";
 import type { Row } from "./context.ts";
@@ -176,7 +177,8 @@ export function toCsv(table: RunTable): string {
 }
 
 /**
- * A table as aligned plain text.
+ * A table as aligned plain text, one line per row: line breaks in a cell show as `⏎`, other
+ * control characters are escaped, and long cells are cut with `…`.
  *
  * @param table The table.
  * @param maxWidth Cells are cut to this many characters (default 30).
@@ -194,11 +196,17 @@ export function toText(table: RunTable, maxWidth = 30): string {
       : typeof v === "object"
       ? JSON.stringify(v)
       : String(v);
-    return s.length > maxWidth ? s.slice(0, maxWidth - 1) + "~" : s;
+    return oneLine(s, maxWidth);
   };
-  const grid = [table.columns, ...table.rows.map((r) => table.columns.map((c) => cell(r[c])))];
-  const widths = table.columns.map((_, i) => Math.max(...grid.map((row) => row[i].length)));
-  return grid.map((row) => row.map((s, i) => s.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+  const grid = [
+    table.columns.map((c) => oneLine(c)),
+    ...table.rows.map((r) => table.columns.map((c) => cell(r[c]))),
+  ];
+  const len = (s: string) => [...s].length;
+  const widths = table.columns.map((_, i) => Math.max(...grid.map((row) => len(row[i]))));
+  return grid.map((row) =>
+    row.map((s, i) => s + " ".repeat(widths[i] - len(s))).join("  ").trimEnd()
+  ).join("\n");
 }
 
 /**
