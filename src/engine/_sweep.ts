@@ -1,9 +1,12 @@
 // The one place the engine imports the sweep layer from (its public mod.ts only).
 export {
+  type Branch,
+  type BranchMap,
   type Combination,
   combinationId,
   combinationName,
   type InferCombination,
+  type InferValue,
   type JsonValue,
   ParamSweeper,
   Sweep,
