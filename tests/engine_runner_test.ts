@@ -229,7 +229,7 @@ Deno.test("filters by name glob or tag, and plans names like grid__a=1_b=2", () 
     defineExperiment("net-lat", { tags: ["net"], params: { a: [1], b: [2] } }, () => {}),
     defineExperiment("cpu", { tags: ["compute"] }, () => {}),
   ];
-  assertEquals(planExperiments(es).map((p) => p.id), ["net-lat__a=1_b=2", "cpu___"]);
+  assertEquals(planExperiments(es).map((p) => p.id), ["net-lat__a=1_b=2", "cpu"]);
   assertEquals(planExperiments(es, { filter: ["net-*"] }).map((p) => p.experiment), ["net-lat"]);
   assertEquals(planExperiments(es, { filter: ["compute"] }).map((p) => p.experiment), ["cpu"]);
 });
@@ -293,14 +293,14 @@ Deno.test("rows from regex and JSON lines; report writes CSV and JSON lines", as
   const s = await runExperiments([e], { results: tmp.path, ...quiet });
   const dir = s.experiments[0].runDir;
   const t = await writeReport(dir);
-  assertEquals(t.columns, ["n", "ops", "outcome", "attempts", "duration_ms"]);
-  assertEquals(t.rows.map((r) => [r.n, r.ops, r.outcome]), [[1, 10, "ok"], [1, 11, "ok"], [
+  assertEquals(t.columns, ["n", "ops", "state", "attempts", "duration_ms"]);
+  assertEquals(t.rows.map((r) => [r.n, r.ops, r.state]), [[1, 10, "done"], [1, 11, "done"], [
     2,
     20,
-    "ok",
-  ], [2, 21, "ok"]]);
+    "done",
+  ], [2, 21, "done"]]);
   const csv = await Deno.readTextFile(join(dir, "results.csv"));
-  assertMatch(csv, /^n,ops,outcome,attempts,duration_ms\n1,10,ok,1,\d+\n/);
+  assertMatch(csv, /^n,ops,state,attempts,duration_ms\n1,10,done,1,\d+\n/);
   assertEquals((await Deno.readTextFile(join(dir, "results.jsonl"))).trim().split("\n").length, 4);
   assertEquals((await collectRun(dir)).rows.length, 4);
 });

@@ -2,13 +2,18 @@
 export {
   type Branch,
   type BranchMap,
+  type ClaimInfo,
   type Combination,
   combinationId,
   combinationName,
+  currentOwner,
   type InferCombination,
   type InferValue,
+  isAlive,
   type JsonValue,
+  liveness,
   ParamSweeper,
   Sweep,
   type SweepSpec,
+  sweepStatus,
 } from "../sweep/mod.ts";
