@@ -96,7 +96,7 @@ async function until(stream: ReadableStream<Uint8Array>, text: string): Promise<
   return got;
 }
 
-Deno.test("report lists every combination with its parameters and state during a run; log -f waits", async () => {
+Deno.test("report lists every combination with its parameters and state during a run", async () => {
   await using tmp = await tempDir();
   const results = join(tmp.path, "res");
   const fixture = await slowFixture(tmp.path);
@@ -117,6 +117,20 @@ Deno.test("report lists every combination with its parameters and state during a
       text.stdout,
       /^i\s+state\s+attempts\s+duration_ms\n0\s+done\s+1\s+\d+\n1\s+running\s+0\n2\s+pending\s+0\n?$/,
     );
+  } finally {
+    await Deno.writeTextFile(join(tmp.path, "release"), "");
+    const r = await child.output();
+    assertEquals(r.code, 0, dec.decode(r.stderr));
+  }
+});
+
+Deno.test("log takes an experiment folder, and -f waits for a combination not started", async () => {
+  await using tmp = await tempDir();
+  const results = join(tmp.path, "res");
+  const fixture = await slowFixture(tmp.path);
+  const child = dexp(["run", "--no-progress", "-r", results, fixture]).spawn();
+  try {
+    await waitFor("i=1 to start", () => exists(join(tmp.path, "started-1")));
     // Following a combination that has not started waits for it instead of failing.
     const follow = dexp(["log", "-f", join(results, "slow"), "i=2"]).spawn();
     const stdout = follow.stdout;
