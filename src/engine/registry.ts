@@ -30,11 +30,6 @@ export type ExperimentFn<H extends Group = Group, P extends Combination = Combin
 /** What `params` of an experiment may be. */
 export type ExperimentParams = SweepSpec | Sweep | Iterable<Combination>;
 
-// `true` if a value of a spec makes sub-parameters (a branch), whose names the type cannot know.
-type BranchIn<V> = V extends BranchMap ? true
-  : V extends readonly (infer E)[] ? (E extends Branch ? true : never)
-  : never;
-
 /**
  * The type of one combination of an experiment's `params`. For a spec it has exactly the
  * spec's parameters, with no index signature, so a misspelt name (`p.sise` for `size`) is a
@@ -44,7 +39,13 @@ export type ParamsOf<S> = S extends Sweep<infer C> ? C
   : S extends Iterable<infer C> ? (C extends Combination ? C : Combination)
   : S extends SweepSpec ? (
       string extends keyof S ? Combination
-        : true extends BranchIn<S[keyof S]> ? InferCombination<S>
+        // A branch makes sub-parameters whose names the type cannot know.
+        : true extends {
+          [K in keyof S]: S[K] extends BranchMap ? true
+            : S[K] extends readonly (infer E)[]
+              ? ([Extract<E, Branch>] extends [never] ? false : true)
+            : false;
+        }[keyof S] ? InferCombination<S>
         : { -readonly [K in keyof S]: InferValue<S[K]> }
     )
   : Combination;
