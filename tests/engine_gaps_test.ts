@@ -159,7 +159,7 @@ experiment(${JSON.stringify(name)}, { params: { k: ${JSON.stringify(ks)} } }, as
     }
   }
   ctx.log(\`released \${p.k}\`);
-  if (p.k === "b") throw new Error("b fails");
+  if ((p.k as string) === "b") throw new Error("b fails");
 });
 `,
   );

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml } from "npm:yaml@^2.8.1";
 import type { HostInput, HostSpec } from "./host.ts";
 import { checkParams, type ConnectionParams } from "./params.ts";
 
