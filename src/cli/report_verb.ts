@@ -13,7 +13,10 @@ const HELP = `Usage: dexp report [options] RUN_DIR
 
 Reads every combination of RUN_DIR (<results>/<experiment>/<run-id>; an experiment folder
 means its latest run), prints a table (parameters as columns, then the rows each combination
-added, outcome, attempts, duration) and writes RUN_DIR/results.csv and RUN_DIR/results.jsonl.
+added, state, attempts, duration) and writes RUN_DIR/results.csv and RUN_DIR/results.jsonl.
+Every combination of the run is listed, also during the run, with its state: pending,
+running (held by a live runner), done or failed. Cells stay on one line: line breaks show
+as ⏎, long values are cut with ….
 
 Options:
       --json      Print the rows as JSON instead of a table
