@@ -78,8 +78,8 @@ Deno.test("dry-run lists folders recursively in order, filtered by name or tag, 
   const all = await run(["run", "--dry-run", join(FIX, "dir"), join(FIX, "flaky.ts")]);
   assertEquals(all.code, 0, all.stderr);
   assertEquals(all.stdout.trim().split("\n"), [
-    "dir-a___",
-    "dir-a2___",
+    "dir-a",
+    "dir-a2",
     "dir-b__x=1",
     "dir-b__x=2",
     "flaky__k=good",
@@ -88,7 +88,7 @@ Deno.test("dry-run lists folders recursively in order, filtered by name or tag, 
   ]);
   const tagged = await run(["run", "-n", "--json", "-f", "t2", "-f", "dir-a2", join(FIX, "dir")]);
   assertEquals(JSON.parse(tagged.stdout).map((p: { id: string }) => p.id), [
-    "dir-a2___",
+    "dir-a2",
     "dir-b__x=1",
     "dir-b__x=2",
   ]);
@@ -125,11 +125,11 @@ Deno.test("a failing combination gives exit 1; report, status and log read the r
   const runDir = runs[0].runDir as string;
   const report = await run(["report", runDir]);
   assertEquals(report.code, 0, report.stderr);
-  assertMatch(report.stdout, /^k\s+k2\s+value\s+outcome\s+attempts\s+duration_ms\n/);
-  assertMatch(report.stdout, /once\s+once-row\s+2\s+ok\s+2/);
+  assertMatch(report.stdout, /^k\s+k2\s+value\s+state\s+attempts\s+duration_ms\n/);
+  assertMatch(report.stdout, /once\s+once-row\s+2\s+done\s+2/);
   assertMatch(
     await Deno.readTextFile(join(runDir, "results.csv")),
-    /^k,k2,value,outcome,attempts,duration_ms\ngood,good-row,1,ok,1,\d+\nonce,once-row,2,ok,2,\d+\nnever,,,failed,2,\d+\n$/,
+    /^k,k2,value,state,attempts,duration_ms\ngood,good-row,1,done,1,\d+\nonce,once-row,2,done,2,\d+\nnever,,,failed,2,\d+\n$/,
   );
   const log = await run(["log", runDir, "k=once", "-f"]);
   assertEquals(log.code, 0);

@@ -159,7 +159,7 @@ experiment(${JSON.stringify(name)}, { params: { k: ${JSON.stringify(ks)} } }, as
     }
   }
   ctx.log(\`released \${p.k}\`);
-  if (p.k === "b") throw new Error("b fails");
+  if ((p.k as string) === "b") throw new Error("b fails");
 });
 `,
   );
@@ -258,15 +258,15 @@ Deno.test("on a terminal, 'dexp run' shows a live display: bar, counts, combinat
   const fixture = await writeFixture(tmp.path, "live", ["a", "b", "c"]);
   const args = ["-j", "3", "-r", join(tmp.path, "res"), fixture];
   const busy = (t: string) =>
-    t.includes("0/3 ok 0 failed 0 left 3") &&
+    t.includes("0 done, 0 failed, 3 left") &&
     ["a", "b", "c"].every((k) => new RegExp(`#\\d k=${k} \\| working on ${k}`).test(t));
 
   // Colours (NO_COLOR unset), and a terminal whose size was never set: 80 columns assumed.
   const colour = await onTerminal(tmp.path, args, "unset NO_COLOR;", busy);
   assertEquals(colour.code, 1, colour.out);
-  assertMatch(colour.out, /live \[-+\] {3}0% 0\/3 ok 0 failed 0 left 3 elapsed/);
+  assertMatch(colour.out, /live \[-+\] {3}0% 0 done, 0 failed, 3 left, elapsed/);
   // deno-lint-ignore no-control-regex
-  assertMatch(colour.out, /live \[#+\] 100% 3\/3 ok 2 \x1b\[31mfailed 1\x1b\[0m left 0 elapsed/);
+  assertMatch(colour.out, /live \[#+\] 100% 2 done, \x1b\[31m1 failed\x1b\[0m, 0 left, elapsed/);
   assertMatch(colour.out, CURSOR);
   assertStringIncludes(colour.out, "[k=b] FAILED after 1 attempt(s): b fails\n");
   assertStringIncludes(colour.out, "experiment live: 2 ok, 1 failed, 0 remaining\n");
@@ -276,7 +276,7 @@ Deno.test("on a terminal, 'dexp run' shows a live display: bar, counts, combinat
   // NO_COLOR: the same display without a colour code; cursor movement remains.
   const plain = await onTerminal(tmp.path, args, "stty cols 200; export NO_COLOR=1;", busy);
   assertEquals(plain.code, 1, plain.out);
-  assertMatch(plain.out, /live \[#{30}\] 100% 3\/3 ok 2 failed 1 left 0 elapsed \S+ eta \S+/);
+  assertMatch(plain.out, /live \[#{30}\] 100% 2 done, 1 failed, 0 left, elapsed \S+, eta \S+/);
   assertMatch(plain.out, CURSOR);
   assertStringIncludes(plain.out, "experiment live: 2 ok, 1 failed, 0 remaining\n");
   assert(!SGR.test(plain.out), JSON.stringify(plain.out));

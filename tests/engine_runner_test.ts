@@ -229,7 +229,7 @@ Deno.test("filters by name glob or tag, and plans names like grid__a=1_b=2", () 
     defineExperiment("net-lat", { tags: ["net"], params: { a: [1], b: [2] } }, () => {}),
     defineExperiment("cpu", { tags: ["compute"] }, () => {}),
   ];
-  assertEquals(planExperiments(es).map((p) => p.id), ["net-lat__a=1_b=2", "cpu___"]);
+  assertEquals(planExperiments(es).map((p) => p.id), ["net-lat__a=1_b=2", "cpu"]);
   assertEquals(planExperiments(es, { filter: ["net-*"] }).map((p) => p.experiment), ["net-lat"]);
   assertEquals(planExperiments(es, { filter: ["compute"] }).map((p) => p.experiment), ["cpu"]);
 });
@@ -293,14 +293,14 @@ Deno.test("rows from regex and JSON lines; report writes CSV and JSON lines", as
   const s = await runExperiments([e], { results: tmp.path, ...quiet });
   const dir = s.experiments[0].runDir;
   const t = await writeReport(dir);
-  assertEquals(t.columns, ["n", "ops", "outcome", "attempts", "duration_ms"]);
-  assertEquals(t.rows.map((r) => [r.n, r.ops, r.outcome]), [[1, 10, "ok"], [1, 11, "ok"], [
+  assertEquals(t.columns, ["n", "ops", "state", "attempts", "duration_ms"]);
+  assertEquals(t.rows.map((r) => [r.n, r.ops, r.state]), [[1, 10, "done"], [1, 11, "done"], [
     2,
     20,
-    "ok",
-  ], [2, 21, "ok"]]);
+    "done",
+  ], [2, 21, "done"]]);
   const csv = await Deno.readTextFile(join(dir, "results.csv"));
-  assertMatch(csv, /^n,ops,outcome,attempts,duration_ms\n1,10,ok,1,\d+\n/);
+  assertMatch(csv, /^n,ops,state,attempts,duration_ms\n1,10,done,1,\d+\n/);
   assertEquals((await Deno.readTextFile(join(dir, "results.jsonl"))).trim().split("\n").length, 4);
   assertEquals((await collectRun(dir)).rows.length, 4);
 });
@@ -343,14 +343,14 @@ Deno.test("the progress display is a pure state machine", () => {
   const frame = m.render({ now: 4000, width: 120 });
   assertEquals(
     frame,
-    "grid [############------------------]  40% 4/10 ok 1 failed 1 left 6 elapsed 4.0s eta 12.0s\n" +
+    "grid [############------------------]  40% 1 done, 1 failed, 6 left, 2 before, elapsed 4.0s, eta 5.0s\n" +
       "  #1 a=2 (attempt 2) | [local] hello world",
   );
   assertEquals(m.render({ now: 4000, width: 30 }).split("\n").map((l) => l.length <= 30), [
     true,
     true,
   ]);
-  assertStringIncludes(m.render({ now: 4000, width: 120, color: true }), "\x1b[31mfailed 1\x1b[0m");
+  assertStringIncludes(m.render({ now: 4000, width: 120, color: true }), "\x1b[31m1 failed\x1b[0m");
   assert(!m.render({ now: 4000, width: 120 }).includes("\x1b"));
   assertEquals(new ProgressModel().eta(0), undefined);
 });
@@ -418,6 +418,6 @@ Deno.test("the terminal renderer redraws frames in place and respects NO_COLOR",
   assertStringIncludes(text, "#0 a=1");
   assertStringIncludes(text, "\x1b[1F\x1b[J"); // the two-line frame is erased before the log line
   assertStringIncludes(text, "a=1 FAILED\n");
-  assertStringIncludes(text, "1/2 ok 0 failed 1 left 1");
+  assertStringIncludes(text, "0 done, 1 failed, 1 left");
   assert(!text.includes("\x1b[31m"));
 });

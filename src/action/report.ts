@@ -6,6 +6,7 @@
  */
 
 import { ProcessResult } from "../process/result.ts";
+import { oneLine } from "./_one_line.ts";
 import { CompositeResult, FunctionResult, type StepResult } from "./compose.ts";
 import { GroupResult } from "./group_result.ts";
 
@@ -161,17 +162,21 @@ export class Report {
     const shown = rows.slice(0, maxRows);
     const cells = [
       ["target", "status", "code", "duration", "command"],
+      // Every row on one line: a multi-line command shows its line breaks as ⏎.
       ...shown.map((r) => [
-        r.target,
+        oneLine(r.target, 60),
         r.status,
         r.exitCode === null ? "-" : String(r.exitCode),
         seconds(r.duration),
-        r.command.length > 60 ? r.command.slice(0, 57) + "..." : r.command,
+        oneLine(r.command, 60),
       ]),
     ];
-    const widths = cells[0].map((_, c) => Math.max(...cells.map((row) => row[c].length)));
+    const widths = cells[0].map((_, c) => Math.max(...cells.map((row) => [...row[c]].length)));
     for (const row of cells) {
-      lines.push(row.map((v, c) => c === row.length - 1 ? v : v.padEnd(widths[c])).join("  "));
+      lines.push(
+        row.map((v, c) => c === row.length - 1 ? v : v + " ".repeat(widths[c] - [...v].length))
+          .join("  "),
+      );
     }
     if (rows.length > shown.length) lines.push(`... ${rows.length - shown.length} more rows`);
     return lines.join("\n");

@@ -1,5 +1,6 @@
 // Argument parsing shared by the engine verbs: node:util parseArgs, with errors as usage errors.
 
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 
@@ -46,4 +47,29 @@ export async function guard(verb: string, body: () => Promise<number>): Promise<
 // A file URL for an absolute path.
 export function toFileUrl(path: string): string {
   return pathToFileURL(path).href;
+}
+
+// A run folder given as itself or as its experiment folder (which means its latest run).
+export async function latestRun(dir: string): Promise<string> {
+  try {
+    await Deno.stat(join(dir, "run.json"));
+    return dir;
+  } catch { /* maybe an experiment folder */ }
+  const ids: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isDirectory && /^\d{8}-/.test(e.name)) ids.push(e.name);
+    }
+  } catch {
+    throw new UsageError(
+      `No such run folder: '${dir}': give <results>/<experiment>/<run-id> or <results>/<experiment>`,
+    );
+  }
+  const last = ids.sort().at(-1);
+  if (!last) {
+    throw new UsageError(
+      `'${dir}' is not a run folder: give <results>/<experiment>/<run-id> or <results>/<experiment>`,
+    );
+  }
+  return join(dir, last);
 }

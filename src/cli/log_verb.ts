@@ -5,14 +5,16 @@
  */
 
 import { join } from "node:path";
-import { guard, parse, UsageError } from "./_common_verb.ts";
+import { type RunJson, runLiveness } from "../engine/mod.ts";
+import { guard, latestRun, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./main.ts";
 
 const HELP = `Usage: dexp log [options] RUN_DIR [COMBINATION]
 
 Prints the log of a run (RUN_DIR/log.txt) or of one of its combinations (by folder name,
-e.g. a=1_b=2). With -f, keeps printing what is appended until the run (or the combination)
-has finished, or Ctrl-C.
+e.g. a=1_b=2). RUN_DIR is <results>/<experiment>/<run-id>; an experiment folder means its
+latest run. With -f, keeps printing what is appended until the run (or the combination) has
+finished, or Ctrl-C; a combination that has not started yet is waited for.
 
 Options:
   -f, --follow    Follow the log as it grows
@@ -20,16 +22,70 @@ Options:
 
 Exit status: 0, or 2 for bad usage or a missing log.`;
 
-async function finished(runDir: string, combo: string | undefined): Promise<boolean> {
+async function readRunJson(runDir: string): Promise<RunJson | undefined> {
   try {
-    if (combo) {
+    return JSON.parse(await Deno.readTextFile(join(runDir, "run.json")));
+  } catch {
+    return undefined;
+  }
+}
+
+// False while the run has a live runner; a run recorded as running whose runners all died
+// has ended too (nothing more will be written).
+async function runEnded(runDir: string): Promise<boolean> {
+  const rj = await readRunJson(runDir);
+  if (!rj) return false;
+  return (await runLiveness(runDir, rj)).state !== "running";
+}
+
+async function finished(runDir: string, combo: string | undefined): Promise<boolean> {
+  if (combo) {
+    try {
       await Deno.stat(join(runDir, combo, "result.json"));
       return true;
+    } catch { /* not finished */ }
+  }
+  return await runEnded(runDir);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// Opens the log; with `follow`, waits for the log of a combination that has not started.
+async function openLog(
+  runDir: string,
+  combo: string | undefined,
+  follow: boolean,
+  signal: AbortSignal,
+): Promise<Deno.FsFile | undefined> {
+  const path = combo ? join(runDir, combo, "log.txt") : join(runDir, "log.txt");
+  const missing = () =>
+    new UsageError(
+      combo
+        ? `No log for combination '${combo}' in '${runDir}': run 'dexp report ${runDir}' to see the combinations`
+        : `No run log in '${runDir}': give <results>/<experiment>/<run-id>`,
+    );
+  if (follow && combo) {
+    const rj = await readRunJson(runDir);
+    const names = rj?.combinations.map((c) => c.name) ?? [];
+    if (names.length > 0 && !names.includes(combo)) throw missing();
+  }
+  for (let polls = 0;; polls++) {
+    try {
+      return await Deno.open(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
-    const rj = JSON.parse(await Deno.readTextFile(join(runDir, "run.json")));
-    return rj.state !== "running";
-  } catch {
-    return false;
+    if (!follow || !combo || await runEnded(runDir)) {
+      // Created between the two looks: the run just wrote it.
+      try {
+        return await Deno.open(path);
+      } catch {
+        throw missing();
+      }
+    }
+    if (polls === 0) console.error(`dexp log: waiting for '${combo}' to start`);
+    if (signal.aborted) return undefined;
+    await sleep(200);
   }
 }
 
@@ -47,27 +103,16 @@ async function run(args: string[]): Promise<number> {
       `Expected RUN_DIR and at most one combination: received ${positionals.length} arguments`,
     );
   }
-  const [runDir, combo] = positionals;
-  const path = combo ? join(runDir, combo, "log.txt") : join(runDir, "log.txt");
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new UsageError(
-        combo
-          ? `No log for combination '${combo}' in '${runDir}': run 'dexp report ${runDir}' to see the combinations`
-          : `No run log in '${runDir}': give <results>/<experiment>/<run-id>`,
-      );
-    }
-    throw e;
-  }
-  using f = file;
+  const [given, combo] = positionals;
+  const runDir = await latestRun(given);
   const buf = new Uint8Array(64 * 1024);
   const ac = new AbortController();
   const stop = () => ac.abort();
   if (v.follow) Deno.addSignalListener("SIGINT", stop);
   try {
+    const file = await openLog(runDir, combo, v.follow === true, ac.signal);
+    if (!file) return 0;
+    using f = file;
     for (;;) {
       const n = await f.read(buf);
       if (n !== null && n > 0) {
@@ -83,7 +128,7 @@ async function run(args: string[]): Promise<number> {
         }
         break;
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
   } finally {
     if (v.follow) Deno.removeSignalListener("SIGINT", stop);

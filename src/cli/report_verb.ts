@@ -6,40 +6,23 @@
 
 import { join } from "node:path";
 import { toText, writeReport } from "../engine/mod.ts";
-import { guard, parse, UsageError } from "./_common_verb.ts";
+import { guard, latestRun, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./main.ts";
 
 const HELP = `Usage: dexp report [options] RUN_DIR
 
 Reads every combination of RUN_DIR (<results>/<experiment>/<run-id>; an experiment folder
 means its latest run), prints a table (parameters as columns, then the rows each combination
-added, outcome, attempts, duration) and writes RUN_DIR/results.csv and RUN_DIR/results.jsonl.
+added, state, attempts, duration) and writes RUN_DIR/results.csv and RUN_DIR/results.jsonl.
+Every combination of the run is listed, also during the run, with its state: pending,
+running (held by a live runner), done or failed. Cells stay on one line: line breaks show
+as ⏎, long values are cut with ….
 
 Options:
       --json      Print the rows as JSON instead of a table
   -h, --help      Show this help
 
 Exit status: 0, or 2 for bad usage or a folder that is not a run.`;
-
-async function latestRun(dir: string): Promise<string> {
-  try {
-    await Deno.stat(join(dir, "run.json"));
-    return dir;
-  } catch { /* maybe an experiment folder */ }
-  const ids: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      if (e.isDirectory && /^\d{8}-/.test(e.name)) ids.push(e.name);
-    }
-  } catch {
-    throw new UsageError(`No such run folder: '${dir}': give <results>/<experiment>/<run-id>`);
-  }
-  const last = ids.sort().at(-1);
-  if (!last) {
-    throw new UsageError(`'${dir}' is not a run folder: give <results>/<experiment>/<run-id>`);
-  }
-  return join(dir, last);
-}
 
 async function run(args: string[]): Promise<number> {
   const { values: v, positionals } = parse("report", args, {

@@ -11,7 +11,10 @@ import type { Verb } from "./main.ts";
 const HELP = `Usage: dexp status [options] [RESULTS_DIR]
 
 Lists the runs in RESULTS_DIR (default ./results): experiment, run id, state, combinations
-ok / failed / remaining, start.
+done / failed / left, start. A run is 'running' only while one of its runners lives (same
+host: its pid exists with its start time; other hosts: the lease of one of its claims is
+valid); a run recorded as running whose runners all died is 'interrupted' (finish it with
+'dexp run --resume').
 
 Options:
       --json      Print the list as JSON
@@ -42,14 +45,14 @@ async function run(args: string[]): Promise<number> {
     return 0;
   }
   console.log(toText({
-    columns: ["experiment", "run", "state", "ok", "failed", "remaining", "total", "start"],
+    columns: ["experiment", "run", "state", "done", "failed", "left", "total", "start"],
     rows: runs.map((r) => ({
       experiment: r.experiment,
       run: r.runId,
       state: r.state,
-      ok: r.ok,
+      done: r.ok,
       failed: r.failed,
-      remaining: r.remaining,
+      left: r.remaining,
       total: r.total,
       start: r.start,
     })),

@@ -6,11 +6,13 @@
  */
 
 import { join } from "node:path";
+import { oneLine } from "../action/_one_line.ts";
 import type { Combination, JsonValue } from "./_sweep.ts";
 import { readJsonMaybe, writeFileAtomic } from "./atomic.ts";
 import type { Row } from "./context.ts";
 import type { CombinationRecord, RunJson } from "./runner.ts";
-import { RESULT_JSON, RUN_JSON } from "./rundir.ts";
+import { comboFolderName, RESULT_JSON, RUN_JSON } from "./rundir.ts";
+import { runLiveness } from "./status.ts";
 
 const NUM = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 
@@ -83,9 +85,12 @@ export function rowsFromJsonLines(text: string): Row[] {
 /** One row of a run's table: parameters, the combination's rows' columns, outcome, duration. */
 export type ReportRow = Record<string, JsonValue>;
 
+/** The state of a combination in a run's table. */
+export type ComboState = "pending" | "running" | "done" | "failed";
+
 /** The table of a run (made by {@linkcode collectRun}). */
 export interface RunTable {
-  /** The column names: parameters first, then result columns, then `outcome`, `attempts`, `duration_ms`. */
+  /** The column names: parameters first, then result columns, then `state`, `attempts`, `duration_ms`. */
   columns: string[];
   /** The rows, in sweep order (a combination with several result rows gives several rows). */
   rows: ReportRow[];
@@ -93,8 +98,9 @@ export interface RunTable {
 
 /**
  * Reads a run folder into a table: one row per result row of each combination (or one row
- * if it has none), with its parameters as columns plus `outcome`, `attempts` and
- * `duration_ms`. Combinations not finished have outcome `pending`.
+ * if it has none), with its parameters as columns plus `state`, `attempts` and
+ * `duration_ms`. Every combination of the run is listed, also during the run: its state is
+ * `done` or `failed` once finished, `running` while a live runner holds it, else `pending`.
  *
  * @param runDir `<results>/<experiment>/<run-id>`.
  * @returns The table.
@@ -114,6 +120,8 @@ export async function collectRun(runDir: string): Promise<RunTable> {
     );
   }
   const names = run.combinations.length > 0 ? run.combinations : await scanCombos(runDir);
+  const { claims } = await runLiveness(runDir, run);
+  const running = new Set(claims.map((c) => comboFolderName(c.combination)));
   const paramCols: string[] = [];
   const resultCols: string[] = [];
   const add = (cols: string[], k: string) => {
@@ -124,8 +132,15 @@ export async function collectRun(runDir: string): Promise<RunTable> {
     const rec = await readJsonMaybe<CombinationRecord>(join(runDir, c.name, RESULT_JSON));
     const params: Combination = rec?.params ?? c.params;
     for (const k of Object.keys(params)) add(paramCols, k);
+    const state: ComboState = rec?.outcome === "ok"
+      ? "done"
+      : rec?.outcome === "failed"
+      ? "failed"
+      : running.has(c.name)
+      ? "running"
+      : "pending";
     const tail: ReportRow = {
-      outcome: rec?.outcome ?? "pending",
+      state,
       attempts: rec?.attempts ?? 0,
       duration_ms: rec?.duration ?? null,
     };
@@ -139,7 +154,7 @@ export async function collectRun(runDir: string): Promise<RunTable> {
       rows.push({ ...params, ...r, ...tail });
     }
   }
-  return { columns: [...paramCols, ...resultCols, "outcome", "attempts", "duration_ms"], rows };
+  return { columns: [...paramCols, ...resultCols, "state", "attempts", "duration_ms"], rows };
 }
 
 async function scanCombos(runDir: string): Promise<{ name: string; params: Combination }[]> {
@@ -176,7 +191,8 @@ export function toCsv(table: RunTable): string {
 }
 
 /**
- * A table as aligned plain text.
+ * A table as aligned plain text, one line per row: line breaks in a cell show as `⏎`, other
+ * control characters are escaped, and long cells are cut with `…`.
  *
  * @param table The table.
  * @param maxWidth Cells are cut to this many characters (default 30).
@@ -194,11 +210,17 @@ export function toText(table: RunTable, maxWidth = 30): string {
       : typeof v === "object"
       ? JSON.stringify(v)
       : String(v);
-    return s.length > maxWidth ? s.slice(0, maxWidth - 1) + "~" : s;
+    return oneLine(s, maxWidth);
   };
-  const grid = [table.columns, ...table.rows.map((r) => table.columns.map((c) => cell(r[c])))];
-  const widths = table.columns.map((_, i) => Math.max(...grid.map((row) => row[i].length)));
-  return grid.map((row) => row.map((s, i) => s.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+  const grid = [
+    table.columns.map((c) => oneLine(c)),
+    ...table.rows.map((r) => table.columns.map((c) => cell(r[c]))),
+  ];
+  const len = (s: string) => [...s].length;
+  const widths = table.columns.map((_, i) => Math.max(...grid.map((row) => len(row[i]))));
+  return grid.map((row) =>
+    row.map((s, i) => s + " ".repeat(widths[i] - len(s))).join("  ").trimEnd()
+  ).join("\n");
 }
 
 /**

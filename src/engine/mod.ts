@@ -31,11 +31,12 @@ export {
   type RunJson,
 } from "./runner.ts";
 export { type ComboOutcome, type RunEvent, type RunListener } from "./events.ts";
-export { ProgressModel, type RenderOptions } from "./progress.ts";
+export { estimateEta, type EtaInput, ProgressModel, type RenderOptions } from "./progress.ts";
 export { type Logger, type LogLevel } from "./log.ts";
 export { notify, type NotifyPayload, notifyPayload } from "./notify.ts";
 export {
   collectRun,
+  type ComboState,
   type ReportRow,
   rowsFromJsonLines,
   rowsFromRegex,
@@ -44,5 +45,5 @@ export {
   toText,
   writeReport,
 } from "./collect.ts";
-export { listRuns, type RunInfo } from "./status.ts";
+export { listRuns, type RunInfo, type RunLiveness, runLiveness } from "./status.ts";
 export { type AtomicWriteOptions, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";

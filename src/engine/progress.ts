@@ -11,6 +11,54 @@ interface WorkerState {
   name: string;
   attempt: number;
   last: string;
+  /** When the combination's first attempt started (ms since the epoch). */
+  since: number;
+}
+
+/** What {@linkcode estimateEta} needs: counts and times of a run, and the current time. */
+export interface EtaInput {
+  /** The current time, ms since the epoch. */
+  now: number;
+  /** Combinations that finished in this process. */
+  finished: number;
+  /** Sum of their durations, in ms. */
+  finishedDuration: number;
+  /** When each combination running now started, ms since the epoch. */
+  running: readonly number[];
+  /** Combinations not finished yet, the running ones included. */
+  remaining: number;
+  /** Combinations run at once (at least 1). */
+  workers: number;
+}
+
+/**
+ * Estimates the time left of a run, in ms: every combination is expected to take the mean
+ * duration of those finished so far; a running one has already spent its elapsed time, the
+ * pending ones share the workers. Between two completions the estimate never grows as time
+ * passes. A pure function: the time is an input.
+ *
+ * @param input Counts, durations, start times of the running combinations, and the time.
+ * @returns The estimate, or undefined before the first combination finished.
+ * @example
+ * ```ts
+ * import { estimateEta } from "./progress.ts";
+ * const input = { finished: 2, finishedDuration: 2000, remaining: 3, workers: 1 };
+ * // One second per combination; the running one started 400 ms ago: 0.6 s + 2 x 1 s.
+ * console.log(estimateEta({ ...input, now: 10_400, running: [10_000] })); // 2600
+ * ```
+ */
+export function estimateEta(input: EtaInput): number | undefined {
+  if (input.finished <= 0) return undefined;
+  if (input.remaining <= 0) return 0;
+  const mean = input.finishedDuration / input.finished;
+  const running = input.running.slice(0, input.remaining);
+  const left = running.map((since) => Math.max(0, mean - Math.max(0, input.now - since)));
+  const pending = input.remaining - running.length;
+  const work = left.reduce((a, b) => a + b, 0) + pending * mean;
+  const workers = Math.max(1, input.workers);
+  // With as many workers as combinations the longest one bounds the time; otherwise the
+  // work is shared.
+  return Math.max(left.length ? Math.max(...left) : 0, pending > 0 ? mean : 0, work / workers);
 }
 
 /** Options of {@linkcode ProgressModel.render}. */
@@ -38,6 +86,7 @@ export class ProgressModel {
   /** Combinations that finished in this process. */
   #durations = 0;
   #start = 0;
+  #parallel = 1;
   #workers = new Map<number, WorkerState>();
 
   /**
@@ -55,11 +104,16 @@ export class ProgressModel {
         this.failed = 0;
         this.#durations = 0;
         this.#start = e.at;
+        this.#parallel = e.workers;
         this.#workers.clear();
         break;
-      case "combo-start":
-        this.#workers.set(e.worker, { name: e.name, attempt: e.attempt, last: "" });
+      case "combo-start": {
+        // A restart keeps the start of the combination's first attempt.
+        const prev = this.#workers.get(e.worker);
+        const since = prev?.name === e.name ? prev.since : e.at;
+        this.#workers.set(e.worker, { name: e.name, attempt: e.attempt, last: "", since });
         break;
+      }
       case "output": {
         const w = this.#workers.get(e.worker);
         if (w) w.last = e.line;
@@ -85,16 +139,22 @@ export class ProgressModel {
   }
 
   /**
-   * The estimated time left in ms, from the combinations finished in this process, or
-   * undefined before the first one.
+   * The estimated time left in ms (see {@linkcode estimateEta}): from the durations of the
+   * combinations finished in this process and the time already spent by the running ones;
+   * undefined before the first one finished.
    *
    * @param now The current time.
    * @returns The estimate.
    */
   eta(now: number): number | undefined {
-    const finished = this.ok + this.failed;
-    if (finished === 0) return undefined;
-    return ((now - this.#start) / finished) * this.remaining;
+    return estimateEta({
+      now,
+      finished: this.ok + this.failed,
+      finishedDuration: this.#durations,
+      running: [...this.#workers.values()].map((w) => w.since),
+      remaining: this.remaining,
+      workers: this.#parallel,
+    });
   }
 
   /**
@@ -112,15 +172,15 @@ export class ProgressModel {
     const filled = Math.round(frac * barWidth);
     const bar = "#".repeat(filled) + "-".repeat(barWidth - filled);
     const eta = this.eta(options.now);
-    const stats =
-      `${finished}/${this.total} ok ${this.ok} failed ${this.failed} left ${this.remaining}` +
-      ` elapsed ${fmtDuration(options.now - this.#start)} eta ${
+    const before = this.previously > 0 ? `, ${this.previously} before` : "";
+    const stats = `${this.ok} done, ${this.failed} failed, ${this.remaining} left${before}` +
+      `, elapsed ${fmtDuration(options.now - this.#start)}, eta ${
         eta === undefined ? "?" : fmtDuration(eta)
       }`;
     const head = `${this.experiment} [${bar}] ${String(Math.floor(frac * 100)).padStart(3)}% `;
     const lines = [fit(head + stats, width)];
     if (options.color) {
-      lines[0] = lines[0].replace(/failed (\d+)/, (m, n) => n === "0" ? m : c("31", m));
+      lines[0] = lines[0].replace(/(\d+) failed/, (m, n) => n === "0" ? m : c("31", m));
     }
     for (const [i, w] of [...this.#workers.entries()].sort((a, b) => a[0] - b[0])) {
       const attempt = w.attempt > 1 ? ` (attempt ${w.attempt})` : "";

@@ -6,7 +6,15 @@
 
 import type { Group } from "../action/group.ts";
 import { local } from "../action/group.ts";
-import { type Combination, type InferCombination, Sweep, type SweepSpec } from "./_sweep.ts";
+import {
+  type Branch,
+  type BranchMap,
+  type Combination,
+  type InferCombination,
+  type InferValue,
+  Sweep,
+  type SweepSpec,
+} from "./_sweep.ts";
 import type { ExperimentContext } from "./context.ts";
 
 /** What an experiment function may return: `"restart"` asks for another attempt. */
@@ -22,10 +30,24 @@ export type ExperimentFn<H extends Group = Group, P extends Combination = Combin
 /** What `params` of an experiment may be. */
 export type ExperimentParams = SweepSpec | Sweep | Iterable<Combination>;
 
-/** The type of one combination of an experiment's `params`. */
+/**
+ * The type of one combination of an experiment's `params`. For a spec it has exactly the
+ * spec's parameters, with no index signature, so a misspelt name (`p.sise` for `size`) is a
+ * type error; a spec with branches keeps an index signature for their sub-parameters.
+ */
 export type ParamsOf<S> = S extends Sweep<infer C> ? C
   : S extends Iterable<infer C> ? (C extends Combination ? C : Combination)
-  : S extends SweepSpec ? InferCombination<S>
+  : S extends SweepSpec ? (
+      string extends keyof S ? Combination
+        // A branch makes sub-parameters whose names the type cannot know.
+        : true extends {
+          [K in keyof S]: S[K] extends BranchMap ? true
+            : S[K] extends readonly (infer E)[]
+              ? ([Extract<E, Branch>] extends [never] ? false : true)
+            : false;
+        }[keyof S] ? InferCombination<S>
+        : { -readonly [K in keyof S]: InferValue<S[K]> }
+    )
   : Combination;
 
 /** Options of {@linkcode experiment}. */
@@ -151,7 +173,7 @@ function checkParams(name: string, params: unknown): Iterable<Combination> {
  */
 export function defineExperiment<
   H extends Group = Group,
-  const S extends ExperimentParams = SweepSpec,
+  const S extends ExperimentParams = Record<never, never>,
 >(
   name: string,
   options: ExperimentOptions<H> & { params?: S },
@@ -221,7 +243,7 @@ export function defineExperiment<
  */
 export function experiment<
   H extends Group = Group,
-  const S extends ExperimentParams = SweepSpec,
+  const S extends ExperimentParams = Record<never, never>,
 >(
   name: string,
   options: ExperimentOptions<H> & { params?: S },

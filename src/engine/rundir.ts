@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { type Combination, combinationName } from "./_sweep.ts";
 
 /** Name of the per-run description file. */
 export const RUN_JSON = "run.json";
@@ -15,6 +16,26 @@ export const RESULT_JSON = "result.json";
 export const LOG_TXT = "log.txt";
 /** Name of the sweep checkpoint folder inside a run. */
 export const SWEEP_DIR = ".sweep";
+
+/** The folder of the combination of an experiment without parameters. */
+export const NO_PARAMS_FOLDER = "default";
+
+/**
+ * The folder name of a combination in its run: `a=1_b=2` (see `combinationName`), or
+ * `default` for the one combination of an experiment without parameters (a name with
+ * parameters always holds `=`, so the two cannot clash).
+ *
+ * @param combination The parameters.
+ * @returns The folder name.
+ * @example
+ * ```ts
+ * import { comboFolderName } from "./rundir.ts";
+ * console.log(comboFolderName({ b: 2, a: 1 }), comboFolderName({})); // a=1_b=2 default
+ * ```
+ */
+export function comboFolderName(combination: Combination): string {
+  return Object.keys(combination).length === 0 ? NO_PARAMS_FOLDER : combinationName(combination);
+}
 
 /**
  * A new run id: UTC date and time (sortable), then 4 random hex digits.

@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import type { Group } from "../action/group.ts";
 import type { LineInfo } from "../process/options.ts";
 import { type ClaimStore, openStore } from "./_claims.ts";
-import { type Combination, combinationName } from "./_sweep.ts";
+import { type Combination, currentOwner } from "./_sweep.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
 import { ExperimentContext, RestartRequest } from "./context.ts";
 import { type ComboOutcome, describeEvent, type RunEvent, type RunListener } from "./events.ts";
@@ -17,7 +17,14 @@ import { LogFile, makeLogger, stamp } from "./log.ts";
 import { notify } from "./notify.ts";
 import { TerminalProgress } from "./progress.ts";
 import { type Experiment, registeredExperiments } from "./registry.ts";
-import { chooseRunDir, LOG_TXT, RESULT_JSON, RUN_JSON, SWEEP_DIR } from "./rundir.ts";
+import {
+  chooseRunDir,
+  comboFolderName,
+  LOG_TXT,
+  RESULT_JSON,
+  RUN_JSON,
+  SWEEP_DIR,
+} from "./rundir.ts";
 import { DEXP_VERSION } from "./version.ts";
 
 /** How a run shows itself on the console. */
@@ -138,8 +145,11 @@ export interface RunJson {
   end?: string;
   /** The hosts of the experiment (labels). */
   hosts: string[];
-  /** Every process that worked on the run. */
-  runners: { host: string; pid: number; start: string }[];
+  /**
+   * Every process that worked on the run; `boot` (kernel boot id) and `ticks` (process start
+   * time) tell whether it still lives, as for a sweep's claim owner.
+   */
+  runners: { host: string; pid: number; start: string; boot?: string; ticks?: number }[];
   /** Number of combinations. */
   total: number;
   /** Counts by outcome. */
@@ -161,7 +171,7 @@ export interface PlannedCombination {
   experiment: string;
   /** The combination's folder name, e.g. `a=1_b=2`. */
   name: string;
-  /** distexprunner-style full name, e.g. `grid__a=1_b=2`. */
+  /** distexprunner-style full name, e.g. `grid__a=1_b=2` (just `grid` without parameters). */
   id: string;
   /** The parameters. */
   params: Combination;
@@ -201,7 +211,7 @@ export function filterExperiments<E extends Experiment>(
 
 function combosOf(e: Experiment): { combos: Combination[]; names: string[] } {
   const combos = [...e.params];
-  const names = combos.map((c) => combinationName(c));
+  const names = combos.map((c) => comboFolderName(c));
   const seen = new Map<string, number>();
   names.forEach((n, i) => {
     const j = seen.get(n);
@@ -240,7 +250,7 @@ export function planExperiments(
       out.push({
         experiment: e.name,
         name: names[i],
-        id: `${e.name}__${names[i]}`,
+        id: Object.keys(c).length === 0 ? e.name : `${e.name}__${names[i]}`,
         params: c,
         tags: e.tags,
       })
@@ -367,6 +377,7 @@ export async function runExperiments(
     continueTo = { runDir, runId: basename(runDir) };
   }
   for (const e of list) combosOf(e); // fail before anything runs
+  const groups = new Map(list.map((e) => [e, makeHosts(e)]));
   const start = new Date();
   const out = new Output(options);
   const summaries: ExperimentSummary[] = [];
@@ -374,7 +385,9 @@ export async function runExperiments(
   try {
     for (const e of list) {
       if (signal.aborted) break;
-      summaries.push(await runOne(e, options, results, continueTo, parallel, out, signal));
+      summaries.push(
+        await runOne(e, groups.get(e)!, options, results, continueTo, parallel, out, signal),
+      );
     }
   } finally {
     out.close();
@@ -398,8 +411,32 @@ export async function runExperiments(
   return summary;
 }
 
+// The hosts of an experiment, made before anything runs: a hosts() function that throws is
+// an error of the experiment file, reported with the experiment's name.
+function makeHosts(e: Experiment): Group {
+  let hosts: unknown;
+  try {
+    hosts = typeof e.hosts === "function" ? e.hosts() : e.hosts;
+  } catch (err) {
+    throw new TypeError(
+      `'hosts' of experiment '${e.name}' threw: ${errorText(err)}: fix the hosts function`,
+      { cause: err },
+    );
+  }
+  const targets = (hosts as { targets?: unknown } | null | undefined)?.targets;
+  if (!Array.isArray(targets)) {
+    throw new TypeError(
+      `'hosts' of experiment '${e.name}' must be a group of hosts, e.g. hosts("n1", "n2"): received ${
+        hosts instanceof Promise ? "a promise (hosts() must not be async)" : typeof hosts
+      }`,
+    );
+  }
+  return hosts as Group;
+}
+
 async function runOne(
   e: Experiment,
+  hosts: Group,
   options: RunExperimentsOptions,
   results: string,
   continueTo: { runDir: string; runId: string } | undefined,
@@ -408,7 +445,6 @@ async function runOne(
   signal: AbortSignal,
 ): Promise<ExperimentSummary> {
   const { combos, names } = combosOf(e);
-  const hosts = typeof e.hosts === "function" ? e.hosts() : e.hosts;
   const where = continueTo
     ? { ...continueTo, existed: true }
     : await chooseRunDir(results, e.name, options.resume ?? false);
@@ -419,7 +455,14 @@ async function runOne(
   const run: ExperimentRun = { e, hosts, runId, runDir, combos, names, store, log, ranHere: 0 };
   const nowIso = new Date().toISOString();
   try {
-    const me = { host: Deno.hostname(), pid: Deno.pid, start: nowIso };
+    const owner = currentOwner();
+    const me = {
+      host: Deno.hostname(),
+      pid: Deno.pid,
+      start: nowIso,
+      boot: owner.boot,
+      ticks: owner.start,
+    };
     const before = await store.stats();
     // run.json is read, changed and written under a lock: several runners may share the run.
     await withRunLock(runDir, async () => {
@@ -434,7 +477,9 @@ async function runOne(
             failed: before.failed,
             remaining: before.total - before.done - before.failed,
           },
-          combinations: prev?.combinations ?? [],
+          // Every combination from the start, with its parameters, so that 'dexp report' lists
+          // those not started yet.
+          combinations: startCombinations(run, prev),
         } satisfies RunJson,
       );
     });
@@ -518,6 +563,13 @@ async function runOne(
   }
 }
 
+function startCombinations(run: ExperimentRun, prev: RunJson | undefined): RunJson["combinations"] {
+  const known = new Map((prev?.combinations ?? []).map((c) => [c.name, c]));
+  return run.combos.map((params, i) =>
+    known.get(run.names[i]) ?? { name: run.names[i], params, outcome: "pending" as const }
+  );
+}
+
 async function withRunLock<T>(runDir: string, fn: () => Promise<T>): Promise<T> {
   using lock = await Deno.open(join(runDir, ".run.lock"), { write: true, create: true });
   await lock.lock(true);
@@ -588,7 +640,7 @@ async function runCombination(
   stopGrace: number,
 ): Promise<void> {
   const { e } = run;
-  const name = combinationName(params);
+  const name = comboFolderName(params);
   const dir = join(run.runDir, name);
   await Deno.mkdir(dir, { recursive: true });
   // A result left by an earlier, interrupted owner of this combination is stale.
