@@ -203,6 +203,7 @@ export class JournalStore {
   #queueKey: string;
   #pending: Promise<unknown> = Promise.resolve();
   #epoch = -1;
+  #created = 0;
   #offset = 0;
   #headerLen = 0;
   /** The format of the journal read last (1 or 2); compactions keep it. */
@@ -456,7 +457,11 @@ export class JournalStore {
     const header = this.#readHeader(jf);
     this.#version = header.version;
     const size = jf.statSync().size;
-    if (header.epoch !== this.#epoch || size < this.#offset) this.#reload(state, header);
+    // A journal started over (dexp sweep reset --all on a lost history) may reuse an epoch
+    // number: its creation time differs.
+    if (header.epoch !== this.#epoch || header.created !== this.#created || size < this.#offset) {
+      this.#reload(state, header);
+    }
     this.#readFrom(state, exclusive, size);
   }
 
@@ -492,6 +497,7 @@ export class JournalStore {
       );
     }
     this.#epoch = header.epoch;
+    this.#created = header.created;
     this.#headerLen = header.length;
     this.#offset = start;
   }
@@ -744,6 +750,7 @@ export class JournalStore {
     const header = journalHeader(this.#epoch + 1, state.created, this.#version);
     this.#replace("journal", (w) => w.add(header));
     this.#epoch++;
+    this.#created = state.created;
     this.#headerLen = encoder.encode(header).length;
     this.#offset = this.#headerLen;
     this.compactions++;
