@@ -27,7 +27,7 @@ function cannot(why: string): null {
   return null;
 }
 
-async function mount(args: string[], dir: string, undo: () => Promise<void>): Promise<boolean> {
+async function mount(args: string[], undo: () => Promise<void>): Promise<boolean> {
   const r = await sh("mount", ...args);
   if (r.code === 0) return true;
   await undo();
@@ -41,7 +41,6 @@ async function tmpfs(size: string): Promise<Mount | null> {
   const path = await Deno.makeTempDir({ prefix: "dexp-sweep-tmpfs-" });
   const ok = await mount(
     ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path],
-    path,
     () => Deno.remove(path),
   );
   if (!ok) return null;
@@ -59,13 +58,13 @@ async function tmpfs(size: string): Promise<Mount | null> {
 async function readOnlyView(src: string): Promise<Mount | null> {
   if (Deno.uid() !== 0) return cannot(`running as uid ${Deno.uid()}`);
   const path = await Deno.makeTempDir({ prefix: "dexp-sweep-ro-" });
-  if (!await mount(["--bind", src, path], path, () => Deno.remove(path))) return null;
+  if (!await mount(["--bind", src, path], () => Deno.remove(path))) return null;
   const unmount = async () => {
     const r = await sh("umount", path);
     assertEquals(r.code, 0, `umount ${path}: ${r.err}`);
     await Deno.remove(path);
   };
-  if (!await mount(["-o", "remount,ro,bind", path], path, unmount)) return null;
+  if (!await mount(["-o", "remount,ro,bind", path], unmount)) return null;
   return { path, [Symbol.asyncDispose]: unmount };
 }
 
