@@ -437,6 +437,8 @@ export class ParamSweeper<C extends object = Combination>
    *
    * @returns The combination, or null if none is todo (some may still be in progress).
    * @throws {SweepFormatError} If the directory is damaged or from a newer dexp.
+   * @throws {SweepWriteError} If the claim could not be written (disk full): nothing was
+   * claimed.
    * @example
    * ```ts
    * import { ParamSweeper } from "./param_sweeper.ts";
@@ -480,6 +482,8 @@ export class ParamSweeper<C extends object = Combination>
    * @returns True if recorded; false if the rule rejected it (already finished, or claimed by
    * someone else).
    * @throws {RangeError} If the combination is not part of the sweep.
+   * @throws {SweepWriteError} If the record could not be written (disk full): nothing was
+   * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
    * import { ParamSweeper } from "./param_sweeper.ts";
@@ -517,6 +521,8 @@ export class ParamSweeper<C extends object = Combination>
    * @param reason Why, shown by `dexp sweep status` (default "").
    * @returns True if recorded (same rule as {@linkcode ParamSweeper.done}).
    * @throws {RangeError} If the combination is not part of the sweep.
+   * @throws {SweepWriteError} If the record could not be written (disk full): nothing was
+   * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
    * import { ParamSweeper } from "./param_sweeper.ts";
@@ -555,6 +561,8 @@ export class ParamSweeper<C extends object = Combination>
    * @param reason Why it failed, shown by `dexp sweep status` (default "").
    * @returns True if recorded (same rule as {@linkcode ParamSweeper.done}).
    * @throws {RangeError} If the combination is not part of the sweep.
+   * @throws {SweepWriteError} If the record could not be written (disk full): nothing was
+   * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
    * import { ParamSweeper } from "./param_sweeper.ts";
@@ -592,6 +600,8 @@ export class ParamSweeper<C extends object = Combination>
    * @param combination The combination.
    * @returns True if it was in progress under this sweeper's claim and is now todo.
    * @throws {RangeError} If the combination is not part of the sweep.
+   * @throws {SweepWriteError} If the record could not be written (disk full): nothing was
+   * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
    * import { ParamSweeper } from "./param_sweeper.ts";
