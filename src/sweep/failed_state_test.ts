@@ -139,3 +139,26 @@ Deno.test("a format-1 directory stays format 1 until its first failure, then bec
   assertEquals(formatOf(tmp2.path, "journal"), "2");
   assertEquals((await sweepStatus(tmp2.path)).done, 1);
 });
+
+Deno.test("the format-1 fixture keeps every record when its first failure upgrades it", async () => {
+  const fixture = new URL("../../tests/fixtures/sweep/v1", import.meta.url).pathname;
+  await using tmp = await tempDir();
+  for (const f of ["journal", "snapshot", "combos"]) {
+    Deno.copyFileSync(`${fixture}/${f}`, `${tmp.path}/${f}`);
+  }
+  const combos = sweep({ a: [1, 2, 3], b: ["x", "y"] });
+  {
+    await using s = await ParamSweeper.open(tmp.path, combos);
+    assertEquals(await s.fail({ a: 3, b: "x" }, "exit 2"), true);
+    assertEquals(formatOf(tmp.path, "journal"), "2");
+  }
+  const st = await sweepStatus(tmp.path);
+  // The crashed owner's lease expired long ago: its claim went back to todo on the way.
+  assertEquals([st.total, st.done, st.skipped, st.failed, st.todo], [6, 2, 1, 1, 2]);
+  assertEquals(st.outsideSet, 1);
+  assertEquals(st.skips, [{ combination: { a: 1, b: "y" }, reason: "out of memory" }]);
+  assertEquals(st.failures, [{ combination: { a: 3, b: "x" }, reason: "exit 2" }]);
+  assertEquals(st.claims, []);
+  await using t = await ParamSweeper.open(tmp.path, sweep({ a: [9], b: ["x"] }));
+  assertEquals(await t.stateOf({ a: 9, b: "x" }), { state: "done" });
+});
