@@ -311,3 +311,31 @@ Deno.test("the runner's claim store records a failure as failed, with its reason
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("disk full: a for-await loop that cannot record a completion keeps the claim", async () => {
+  await using fs = await tmpfs("256k");
+  if (!fs) return;
+  const dir = `${fs.path}/sweep`;
+  await using s = await ParamSweeper.open(dir, big());
+  let filler = "";
+  let first: { i: number; pad: string } | undefined;
+  let error: unknown;
+  try {
+    for await (const c of s) {
+      first = c;
+      filler = fill(fs.path); // the body completes; recording it fails
+    }
+  } catch (e) {
+    error = e;
+  }
+  assertEquals((error as Error)?.name, "SweepWriteError");
+  assertJournalClean(dir);
+  assertEquals(first, big()[0]);
+  assertEquals(await s.stateOf(first!), { state: "inprogress" });
+  Deno.removeSync(filler);
+  assertEquals(await s.done(first!), true, "the completed work could not be recorded");
+  const rest = [];
+  for await (const c of s) rest.push(c.i);
+  assertEquals(rest, [1, 2, 3]);
+  assertEquals((await sweepStatus(dir)).done, 4);
+});

@@ -659,7 +659,10 @@ export class ParamSweeper<C extends object = Combination>
    * Claims combinations one at a time; each is marked done when the loop body completes and
    * the loop asks for the next one (both in one locked write). If the loop exits early, the
    * current combination is cancelled (or skipped, see {@linkcode ClaimsOptions}). If the body
-   * calls `done`, `skip` or `cancel` itself, that decision stands.
+   * calls `done`, `skip` or `cancel` itself, that decision stands. If the completion cannot be
+   * recorded (a `SweepWriteError`: disk full), the loop throws and the combination stays
+   * claimed by this sweeper: `done(c)` records it once the cause is fixed, `close()` puts it
+   * back to todo.
    *
    * @param options See {@linkcode ClaimsOptions}.
    * @returns An async iterator of claimed combinations.
@@ -684,7 +687,15 @@ export class ParamSweeper<C extends object = Combination>
     let current = -1;
     try {
       for (;;) {
-        const { next } = await this.#step(current, "D", "");
+        let next: number;
+        try {
+          next = (await this.#step(current, "D", "")).next;
+        } catch (e) {
+          // The body of `current` completed but that could not be recorded: keep the claim,
+          // so that done() can record it once the cause is fixed (close() puts it back).
+          current = -1;
+          throw e;
+        }
         current = next;
         if (next < 0) return;
         yield this.#combo(next);
