@@ -339,3 +339,22 @@ Deno.test("disk full: a for-await loop that cannot record a completion keeps the
   assertEquals(rest, [1, 2, 3]);
   assertEquals((await sweepStatus(dir)).done, 4);
 });
+
+Deno.test("disk full: opening a new sweep fails clearly and leaves nothing half-written", async () => {
+  await using fs = await tmpfs("256k");
+  if (!fs) return;
+  const dir = `${fs.path}/sweep`;
+  const filler = fill(fs.path);
+  let error: unknown;
+  try {
+    await (await ParamSweeper.open(dir, big())).close();
+  } catch (e) {
+    error = e;
+  }
+  assertEquals((error as Error)?.name, "SweepWriteError");
+  assert((error as Error).message.includes("No space left on device"), String(error));
+  assertEquals([...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".tmp")), []);
+  Deno.removeSync(filler);
+  await using s = await ParamSweeper.open(dir, big());
+  assertEquals(await s.next(), big()[0]);
+});
