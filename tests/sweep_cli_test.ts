@@ -23,7 +23,11 @@ async function capture(
 
 async function prepared(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "dexp-sweep-cli-" });
-  const s = await ParamSweeper.open(dir, sweep({ n: [1, 2, 3, 4], impl: ["a"] }));
+  // A clock one second apart per write: two completions within one millisecond would leave
+  // no throughput to show.
+  let clock = Date.now() - 60_000;
+  const now = () => (clock += 1000);
+  const s = await ParamSweeper.open(dir, sweep({ n: [1, 2, 3, 4], impl: ["a"] }), { now });
   await s.done((await s.next())!);
   await s.done((await s.next())!);
   await s.skip({ n: 4, impl: "a" }, "no node");

@@ -6,23 +6,32 @@
 
 import { parseArgs } from "node:util";
 import type { Verb } from "./main.ts";
-import { formatSweepStatus, resetSweep, SweepFormatError, sweepStatus } from "../sweep/mod.ts";
+import {
+  formatSweepStatus,
+  resetSweep,
+  SweepFormatError,
+  sweepStatus,
+  SweepWriteError,
+} from "../sweep/mod.ts";
 
 const USAGE = `Usage:
   dexp sweep status DIR [--json] [--claims N]
-  dexp sweep reset DIR --inprogress|--skipped|--all
+  dexp sweep reset DIR --inprogress|--skipped|--failed|--all
 
-status   counts (todo, in progress, done, skipped), claims in progress with their owners
-         (host, pid) and ages, throughput over the last 1000 completions, and ETA.
-         Takes a shared lock and writes nothing.
+status   counts (todo, in progress, done, skipped, failed), claims in progress with their
+         owners (host, pid) and ages, failed and skipped combinations with their reasons,
+         throughput over the last 1000 completions, and ETA.
+         Takes a shared lock and writes nothing (works on a read-only file system).
   --json       print the status as JSON
-  --claims N   list at most N claims (default 20)
+  --claims N   list at most N claims, N failed and N skipped combinations (default 20)
 
 reset    puts combinations back to todo for every process sharing DIR:
   --inprogress  release all claims (workers still running may still record their results
                 if nobody claimed the combination since)
   --skipped     give skipped combinations another chance
-  --all         start over: done ones too
+  --failed      give failed combinations another chance
+  --all         start over: done ones too; also starts over a directory whose history is
+                missing or inconsistent (a removed journal), which everything else refuses
 
 Claims of dead owners go back to todo by themselves (same host: pid gone; other hosts:
 lease expired): reset --inprogress is never needed after a crash.`;
@@ -55,7 +64,16 @@ async function status(args: string[]): Promise<number> {
   }
   const st = await sweepStatus(positionals[0]);
   if (values.json) {
-    console.log(JSON.stringify({ ...st, claims: st.claims.slice(0, maxClaims) }, null, 2));
+    console.log(JSON.stringify(
+      {
+        ...st,
+        claims: st.claims.slice(0, maxClaims),
+        skips: st.skips.slice(0, maxClaims),
+        failures: st.failures.slice(0, maxClaims),
+      },
+      null,
+      2,
+    ));
   } else {
     console.log(formatSweepStatus(st, { maxClaims }));
   }
@@ -69,6 +87,7 @@ async function reset(args: string[]): Promise<number> {
     options: {
       inprogress: { type: "boolean", default: false },
       skipped: { type: "boolean", default: false },
+      failed: { type: "boolean", default: false },
       all: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -80,10 +99,10 @@ async function reset(args: string[]): Promise<number> {
   if (positionals.length !== 1) {
     return usageError(`'reset' takes one directory: received ${positionals.length} arguments`);
   }
-  const chosen = (["inprogress", "skipped", "all"] as const).filter((k) => values[k]);
+  const chosen = (["inprogress", "skipped", "failed", "all"] as const).filter((k) => values[k]);
   if (chosen.length !== 1) {
     return usageError(
-      `'reset' needs exactly one of --inprogress, --skipped, --all: received ${
+      `'reset' needs exactly one of --inprogress, --skipped, --failed, --all: received ${
         chosen.length === 0 ? "none" : chosen.map((k) => `--${k}`).join(" ")
       }`,
     );
@@ -109,8 +128,16 @@ export const sweepVerb: Verb = {
       if (e instanceof TypeError && (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
         return usageError(e.message);
       }
-      if (e instanceof Deno.errors.NotFound || e instanceof SweepFormatError) {
+      if (
+        e instanceof Deno.errors.NotFound || e instanceof SweepFormatError ||
+        e instanceof SweepWriteError
+      ) {
         console.error(`dexp sweep ${sub}: ${e.message}`);
+        return 1;
+      }
+      if (e instanceof Deno.errors.PermissionDenied || (e as { code?: string })?.code) {
+        // A system error (no permission, I/O error): the message names the file.
+        console.error(`dexp sweep ${sub}: ${(e as Error).message}`);
         return 1;
       }
       throw e;

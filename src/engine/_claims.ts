@@ -30,7 +30,7 @@ export async function openStore(dir: string, combos: Combination[]): Promise<Cla
       await sw.done(c);
     },
     async fail(c, reason) {
-      await sw.skip(c, `failed: ${reason}`);
+      await sw.fail(c, reason);
     },
     async cancel(c) {
       await sw.cancel(c);
@@ -40,7 +40,8 @@ export async function openStore(dir: string, combos: Combination[]): Promise<Cla
       return {
         total: s.total,
         done: s.done,
-        failed: s.skipped,
+        // The runner never skips; directories of earlier versions recorded failures as skipped.
+        failed: s.failed + s.skipped,
         todo: s.todo,
         inprogress: s.inProgress,
       };

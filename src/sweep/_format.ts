@@ -1,4 +1,9 @@
-// Text encoding of journal records, snapshots and the combinations file (format version 1).
+// Text encoding of journal records, snapshots and the combinations file (format version 2).
+//
+// Format 2 adds the failed state: "F" records, "Z failed", and state 4 in snapshot entries.
+// Everything else is format 1, which this version still reads. A directory stays in format 1
+// (readable by older dexp) until its first record that format 1 cannot hold: then its journal
+// is compacted into format 2 first, so an older dexp refuses it instead of misreading it.
 //
 // journal:   "dexp-sweep-journal\t1\t<epoch>\t<created ms>\n", then one record per line:
 //            fields separated by tabs, the last field an 8-hex-digit FNV-1a checksum of the
@@ -6,21 +11,25 @@
 //              C <token> <at> <owner> <id>        claim
 //              D <token> <at> <id>                done
 //              S <token> <at> <reason JSON> <id>  skipped
+//              F <token> <at> <reason JSON> <id>  failed (format 2)
 //              X <token> <at> <id>                cancel (back to todo)
 //              L <at> <owner> <lease until>       lease renewal
 //              R <at> <owner> <why>               the owner's claims go back to todo
-//              Z <at> <inprogress|skipped|all>    admin reset
+//              Z <at> <inprogress|skipped|failed|all>    admin reset ("failed": format 2)
 // snapshot:  "dexp-sweep-snapshot\t1\t<meta JSON>\n", then
-//              E <state 0-3> <token> <owner or -> <claimed at> <reason JSON or -> <id>
+//              E <state 0-4> <token> <owner or -> <claimed at> <reason JSON or -> <id>
 //              O <owner> <lease until>
 //            and "end\t<number of E lines>\n". meta.covers = {epoch, offset}: the journal
 //            position the snapshot includes.
-// combos:    "dexp-sweep-combos\t1\t<count>\t<set hash>\n", then one identity per line.
+// combos:    "dexp-sweep-combos\t1\t<count>\t<set hash>\n", then one identity per line (its
+//            format is still 1).
 
 import { checksum } from "./_hash.ts";
 import type { Rec, ResetWhat } from "./_state.ts";
 
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
+/** The format of the combinations file, unchanged since format 1. */
+export const COMBOS_VERSION = 1;
 export const JOURNAL_MAGIC = "dexp-sweep-journal";
 export const SNAPSHOT_MAGIC = "dexp-sweep-snapshot";
 export const COMBOS_MAGIC = "dexp-sweep-combos";
@@ -36,7 +45,8 @@ export function encodeRec(r: Rec): string {
       body = `${r.op}\t${r.t}\t${r.at}\t${r.id}`;
       break;
     case "S":
-      body = `S\t${r.t}\t${r.at}\t${JSON.stringify(r.reason)}\t${r.id}`;
+    case "F":
+      body = `${r.op}\t${r.t}\t${r.at}\t${JSON.stringify(r.reason)}\t${r.id}`;
       break;
     case "L":
       body = `L\t${r.at}\t${r.owner}\t${r.until}`;
@@ -72,8 +82,9 @@ export function decodeRec(line: string): Rec | undefined {
       case "X":
         return { op: f[0], t: num(f[1]), at: num(f[2]), id: f.slice(3).join("\t") };
       case "S":
+      case "F":
         return {
-          op: "S",
+          op: f[0],
           t: num(f[1]),
           at: num(f[2]),
           reason: String(JSON.parse(f[3])),
@@ -84,7 +95,9 @@ export function decodeRec(line: string): Rec | undefined {
       case "R":
         return { op: "R", at: num(f[1]), owner: f[2], why: f[3] ?? "" };
       case "Z":
-        if (f[2] !== "inprogress" && f[2] !== "skipped" && f[2] !== "all") return undefined;
+        if (
+          f[2] !== "inprogress" && f[2] !== "skipped" && f[2] !== "failed" && f[2] !== "all"
+        ) return undefined;
         return { op: "Z", at: num(f[1]), what: f[2] as ResetWhat };
       default:
         return undefined;
@@ -94,8 +107,13 @@ export function decodeRec(line: string): Rec | undefined {
   }
 }
 
-export function journalHeader(epoch: number, created: number): string {
-  return `${JOURNAL_MAGIC}\t${FORMAT_VERSION}\t${epoch}\t${created}\n`;
+/** Whether format 1 cannot hold the record. */
+export function needsFormat2(r: Rec): boolean {
+  return r.op === "F" || (r.op === "Z" && r.what === "failed");
+}
+
+export function journalHeader(epoch: number, created: number, version = 1): string {
+  return `${JOURNAL_MAGIC}\t${version}\t${epoch}\t${created}\n`;
 }
 
 export interface JournalHeader {

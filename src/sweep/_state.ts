@@ -6,7 +6,7 @@
 //
 // The rule for claims and completions (each combination remembers the token of its last claim):
 //   C t owner id   accepted if the combination is todo; it becomes inprogress with token t.
-//   D/S t id       accepted if the combination is inprogress with token t, or todo and
+//   D/S/F t id     accepted if the combination is inprogress with token t, or todo and
 //                  (t is 0, or t is its last claim's token: the claim was reaped but nobody
 //                  claimed it again). Rejected if done or skipped, or claimed by someone else
 //                  since (its token differs): a presumed-dead worker cannot finish a
@@ -14,7 +14,8 @@
 //   X t id         (cancel) accepted if inprogress with token t; back to todo.
 //   L owner until  the owner's lease lasts until `until` (ms since the epoch).
 //   R owner why    every combination the owner holds goes back to todo (dead or closed).
-//   Z what         admin reset: inprogress, skipped or all back to todo.
+//   F t reason id  (failed) like S, but the combination is failed, not skipped (format 2).
+//   Z what         admin reset: inprogress, skipped, failed or all back to todo.
 
 import type { IdIndex } from "./_id_index.ts";
 
@@ -22,18 +23,22 @@ export const TODO = 0;
 export const INPROGRESS = 1;
 export const DONE = 2;
 export const SKIPPED = 3;
+export const FAILED = 4;
+/** The number of states. */
+export const NSTATES = 5;
 
 export type Rec =
   | { op: "C"; t: number; at: number; owner: string; id: string }
   | { op: "D"; t: number; at: number; id: string }
   | { op: "S"; t: number; at: number; reason: string; id: string }
+  | { op: "F"; t: number; at: number; reason: string; id: string }
   | { op: "X"; t: number; at: number; id: string }
   | { op: "L"; at: number; owner: string; until: number }
   | { op: "R"; at: number; owner: string; why: string }
   | { op: "Z"; at: number; what: ResetWhat };
 
 /** What an admin reset puts back to todo. */
-export type ResetWhat = "inprogress" | "skipped" | "all";
+export type ResetWhat = "inprogress" | "skipped" | "failed" | "all";
 
 export interface ClaimRec {
   owner: string;
@@ -47,6 +52,12 @@ export interface OwnerRec {
 
 const RING = 1000;
 
+/** Whether a reset of `what` (other than "inprogress") puts a combination in state `s` back. */
+function resets(what: ResetWhat, s: number): boolean {
+  if (what === "all") return s === SKIPPED || s === FAILED || s === DONE;
+  return (what === "skipped" && s === SKIPPED) || (what === "failed" && s === FAILED);
+}
+
 export class SweepState {
   readonly index: IdIndex;
   /** Indexes below `known` are the combinations of the current set; the rest only have records. */
@@ -56,8 +67,8 @@ export class SweepState {
   readonly claims: Map<number, ClaimRec> = new Map();
   readonly reasons: Map<number, string> = new Map();
   readonly owners: Map<string, OwnerRec> = new Map();
-  /** Counts of todo, inprogress, done, skipped among the known combinations. */
-  readonly counts: number[] = [0, 0, 0, 0];
+  /** Counts of todo, inprogress, done, skipped, failed among the known combinations. */
+  readonly counts: number[] = [0, 0, 0, 0, 0];
   nextToken = 1;
   /** Times of the last accepted completions of known combinations (a ring). */
   doneTimes: number[] = [];
@@ -84,7 +95,7 @@ export class SweepState {
     this.claims.clear();
     this.reasons.clear();
     this.owners.clear();
-    this.counts.splice(0, 4, this.known, 0, 0, 0);
+    this.counts.splice(0, NSTATES, this.known, 0, 0, 0, 0);
     this.nextToken = 1;
     this.doneTimes = [];
     this.#ringPos = 0;
@@ -161,7 +172,7 @@ export class SweepState {
       this.claims.set(i, claim);
       this.owner(claim.owner).claims.add(i);
     }
-    if (s === SKIPPED && reason !== null) this.reasons.set(i, reason);
+    if ((s === SKIPPED || s === FAILED) && reason !== null) this.reasons.set(i, reason);
   }
 
   /** Applies one record; returns false if the rule rejects it (and then changes nothing). */
@@ -178,7 +189,8 @@ export class SweepState {
         return true;
       }
       case "D":
-      case "S": {
+      case "S":
+      case "F": {
         const i = this.indexOf(r.id);
         const s = this.st[i];
         if (s === INPROGRESS) {
@@ -193,7 +205,7 @@ export class SweepState {
           this.#set(i, DONE);
           if (i < this.known) this.pushDoneTime(r.at);
         } else {
-          this.#set(i, SKIPPED);
+          this.#set(i, r.op === "S" ? SKIPPED : FAILED);
           this.reasons.set(i, r.reason);
         }
         return true;
@@ -227,13 +239,14 @@ export class SweepState {
           this.claims.clear();
           for (const o of this.owners.values()) o.claims.clear();
         }
-        if (r.what === "skipped" || r.what === "all") {
+        if (r.what !== "inprogress") {
           const n = this.index.size;
           for (let i = 0; i < n; i++) {
-            const s = this.st[i];
-            if (s === SKIPPED || (r.what === "all" && s === DONE)) this.#set(i, TODO);
+            if (resets(r.what, this.st[i])) {
+              this.#set(i, TODO);
+              this.reasons.delete(i);
+            }
           }
-          this.reasons.clear();
         }
         if (r.what === "all") {
           this.doneTimes = [];
@@ -250,10 +263,7 @@ export class SweepState {
     if (what === "inprogress") return n;
     n = what === "all" ? n : 0;
     const size = this.index.size;
-    for (let i = 0; i < size; i++) {
-      const s = this.st[i];
-      if (s === SKIPPED || (what === "all" && s === DONE)) n++;
-    }
+    for (let i = 0; i < size; i++) if (resets(what, this.st[i])) n++;
     return n;
   }
 

@@ -15,6 +15,7 @@
 
 import {
   COMBOS_MAGIC,
+  COMBOS_VERSION,
   decodeRec,
   encodeRec,
   FORMAT_VERSION,
@@ -24,7 +25,7 @@ import {
   SNAPSHOT_MAGIC,
   type SnapshotMeta,
 } from "./_format.ts";
-import { INPROGRESS, type Rec, SKIPPED, type SweepState, TODO } from "./_state.ts";
+import { FAILED, INPROGRESS, type Rec, SKIPPED, type SweepState, TODO } from "./_state.ts";
 
 /**
  * A sweep directory cannot be read: written by a newer dexp, or damaged beyond what dexp
@@ -40,6 +41,61 @@ export class SweepFormatError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "SweepFormatError";
+  }
+}
+
+/**
+ * The history of a sweep directory is missing or inconsistent (a journal removed, files from
+ * different times): refused, never started over silently. `dexp sweep reset DIR --all` (or
+ * {@linkcode JournalStore.startOver}) starts over.
+ */
+export class SweepHistoryError extends SweepFormatError {
+  /**
+   * Makes the error.
+   *
+   * @param dir The sweep directory.
+   * @param what What is wrong, naming the file.
+   * @param restore How to restore it, if there is a way.
+   */
+  constructor(dir: string, what: string, restore: string) {
+    super(
+      `The sweep in '${dir}' ${what}: ${restore}, or start the sweep over with 'dexp sweep reset ${dir} --all' (or remove the directory)`,
+    );
+    this.name = "SweepHistoryError";
+  }
+}
+
+/**
+ * Something could not be written to a sweep directory (disk full, read-only file system, no
+ * permission). Nothing of the operation that failed was recorded: the claims and the state
+ * are as before it, and the same operation can be tried again once the cause is fixed.
+ */
+export class SweepWriteError extends Error {
+  /** The error code of the system, e.g. `"ENOSPC"` or `"EROFS"`, if known. */
+  readonly code: string | undefined;
+  /**
+   * Makes the error.
+   *
+   * @param dir The sweep directory.
+   * @param file The file that could not be written.
+   * @param cause The error of the system.
+   */
+  constructor(dir: string, file: string, cause: unknown) {
+    const code = (cause as { code?: string })?.code;
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const fix = code === "EROFS"
+      ? "the file system is read-only: remount it read-write, or copy the directory to a writable place"
+      : code === "ENOSPC" || code === "EDQUOT"
+      ? "free some space and try again"
+      : cause instanceof Deno.errors.PermissionDenied || code === "EACCES" || code === "EPERM"
+      ? "give this user write permission on the directory"
+      : "fix the cause and try again";
+    super(
+      `Could not write '${file}' of the sweep in '${dir}': ${why}: nothing was recorded; ${fix}`,
+      { cause },
+    );
+    this.name = "SweepWriteError";
+    this.code = code;
   }
 }
 
@@ -65,6 +121,23 @@ function readAt(f: Deno.FsFile, offset: number, length: number): Uint8Array {
 
 function isNotFound(e: unknown): boolean {
   return e instanceof Deno.errors.NotFound;
+}
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (e) {
+    if (isNotFound(e)) return false;
+    throw e;
+  }
+}
+
+/** Whether opening a file to write failed because writing is not possible at all here. */
+function cannotWrite(e: unknown): boolean {
+  const code = (e as { code?: string })?.code;
+  return e instanceof Deno.errors.PermissionDenied || code === "EROFS" || code === "EACCES" ||
+    code === "EPERM";
 }
 
 /** Writes chunks of text to a file, encoding about a megabyte at a time. */
@@ -103,6 +176,14 @@ export interface JournalStoreOptions {
 // file lock (which, with a blocking wait, would freeze the thread that must release it).
 const queues = new Map<string, Promise<unknown>>();
 
+/** Options of {@linkcode JournalStore.transact}. */
+export interface TransactOptions {
+  /** The records may need format 2: upgrade a format-1 journal first. */
+  format2?: boolean;
+  /** Called once the records reached the disk, still under the lock. */
+  commit?: () => void;
+}
+
 /** Gives one record to the state; if the rule accepts it, it will be appended. */
 export type Emit = (r: Rec) => boolean;
 
@@ -116,19 +197,30 @@ export class JournalStore {
   compactions = 0;
   /** Wait for the lock in the calling thread instead of a helper thread. */
   blockingLock = false;
-  #lockFile: Deno.FsFile;
+  #lockFile: Deno.FsFile | null;
+  /** Why this store cannot write (the lock file could only be opened to read), if so. */
+  #readOnly: unknown;
   #queueKey: string;
   #pending: Promise<unknown> = Promise.resolve();
   #epoch = -1;
+  #created = 0;
   #offset = 0;
   #headerLen = 0;
+  /** The format of the journal read last (1 or 2); compactions keep it. */
+  #version = 1;
   #snapshotBytes = 0;
   #jf: Deno.FsFile | null = null;
   #closed = false;
 
-  private constructor(dir: string, lockFile: Deno.FsFile, compactBytes: number) {
+  private constructor(
+    dir: string,
+    lockFile: Deno.FsFile | null,
+    readOnly: unknown,
+    compactBytes: number,
+  ) {
     this.dir = dir;
     this.#lockFile = lockFile;
+    this.#readOnly = readOnly;
     this.compactBytes = compactBytes;
     let key = dir;
     try {
@@ -145,15 +237,26 @@ export class JournalStore {
    * @param dir The directory.
    * @param options See {@linkcode JournalStoreOptions}.
    * @returns The store.
+   * Without `create`, a directory where this process cannot write (read-only file system, no
+   * permission) opens for reading: writing transactions then fail with a
+   * {@linkcode SweepWriteError}; if it has no lock file, reads take no lock.
+   *
    * @throws {Deno.errors.NotFound} If `create` is false and there is no sweep in `dir`.
+   * @throws {SweepWriteError} If `create` is true and the directory cannot be written.
    */
   static async open(dir: string, options: JournalStoreOptions = {}): Promise<JournalStore> {
     const create = options.create ?? true;
     if (create) {
-      await Deno.mkdir(dir, { recursive: true });
+      try {
+        await Deno.mkdir(dir, { recursive: true });
+      } catch (e) {
+        throw new SweepWriteError(dir, dir, e);
+      }
     } else {
       const found = await Promise.all(
-        ["journal", "snapshot"].map((f) => Deno.stat(`${dir}/${f}`).then(() => true, () => false)),
+        ["journal", "snapshot", "combos"].map((f) =>
+          Deno.stat(`${dir}/${f}`).then(() => true, () => false)
+        ),
       );
       if (!found.some((x) => x)) {
         throw new Deno.errors.NotFound(
@@ -161,14 +264,23 @@ export class JournalStore {
         );
       }
     }
-    let lock: Deno.FsFile;
+    let lock: Deno.FsFile | null = null;
+    let readOnly: unknown = undefined;
     try {
       lock = await Deno.open(`${dir}/lock`, { read: true, write: true, create: true });
     } catch (e) {
-      if (!(e instanceof Deno.errors.PermissionDenied) || create) throw e;
-      lock = await Deno.open(`${dir}/lock`, { read: true });
+      if (create || !cannotWrite(e)) {
+        throw cannotWrite(e) ? new SweepWriteError(dir, `${dir}/lock`, e) : e;
+      }
+      readOnly = e;
+      try {
+        lock = await Deno.open(`${dir}/lock`, { read: true });
+      } catch (e2) {
+        // Nobody can have written here since the lock file would exist: read without a lock.
+        if (!isNotFound(e2)) throw e2;
+      }
     }
-    const store = new JournalStore(dir, lock, options.compactBytes ?? 1 << 20);
+    const store = new JournalStore(dir, lock, readOnly, options.compactBytes ?? 1 << 20);
     store.blockingLock = options.blockingLock ?? false;
     return store;
   }
@@ -178,16 +290,26 @@ export class JournalStore {
    * fsyncs the records it emitted and the rule accepted; compacts when the journal is large.
    * Calls on one store run one at a time, in call order.
    */
-  transact<T>(state: SweepState, exclusive: boolean, fn: (emit: Emit) => T): Promise<T> {
+  transact<T>(
+    state: SweepState,
+    exclusive: boolean,
+    fn: (emit: Emit) => T,
+    options: TransactOptions = {},
+  ): Promise<T> {
     const run = async (): Promise<T> => {
       if (this.#closed) throw new Error(`The sweep in '${this.dir}' is closed: open it again`);
-      if (this.blockingLock) this.#lockFile.lockSync(exclusive);
-      else await this.#lockFile.lock(exclusive);
+      if (exclusive && this.#readOnly !== undefined) {
+        throw new SweepWriteError(this.dir, `${this.dir}/lock`, this.#readOnly);
+      }
+      const lock = this.#lockFile;
+      if (lock && this.blockingLock) lock.lockSync(exclusive);
+      else if (lock) await lock.lock(exclusive);
       try {
         const lines: string[] = [];
         let result: T;
         try {
           this.#begin(state, exclusive);
+          if (exclusive && options.format2 && this.#version < 2) this.#upgrade(state);
           result = fn((r) => {
             if (!exclusive) throw new Error("Internal error: write in a shared transaction");
             if (!state.apply(r)) return false;
@@ -195,6 +317,7 @@ export class JournalStore {
             return true;
           });
           if (lines.length > 0) this.#append(lines);
+          options.commit?.();
         } catch (e) {
           this.#epoch = -1; // memory may be ahead of the files: reload next time
           throw e;
@@ -214,7 +337,7 @@ export class JournalStore {
       } finally {
         this.#jf?.close();
         this.#jf = null;
-        this.#lockFile.unlockSync();
+        lock?.unlockSync();
       }
     };
     const key = this.#queueKey;
@@ -233,7 +356,7 @@ export class JournalStore {
     if (this.#closed) return;
     await this.#pending;
     this.#closed = true;
-    this.#lockFile.close();
+    this.#lockFile?.close();
   }
 
   #path(name: string): string {
@@ -256,18 +379,27 @@ export class JournalStore {
   /** Writes `name` atomically: `name.tmp`, fsync, rename, fsync the directory. */
   #replace(name: string, write: (w: ChunkWriter) => void): number {
     const tmp = this.#path(name + ".tmp");
-    const f = Deno.openSync(tmp, { write: true, create: true, truncate: true });
-    let bytes: number;
+    let bytes = 0;
     try {
-      const w = new ChunkWriter(f);
-      write(w);
-      w.flush();
-      f.syncSync();
-      bytes = w.bytes;
-    } finally {
-      f.close();
+      const f = Deno.openSync(tmp, { write: true, create: true, truncate: true });
+      try {
+        const w = new ChunkWriter(f);
+        write(w);
+        w.flush();
+        f.syncSync();
+        bytes = w.bytes;
+      } finally {
+        f.close();
+      }
+      Deno.renameSync(tmp, this.#path(name));
+    } catch (e) {
+      try {
+        Deno.removeSync(tmp); // give back the space a half-written file holds
+      } catch {
+        // It may not exist.
+      }
+      throw new SweepWriteError(this.dir, this.#path(name), e);
     }
-    Deno.renameSync(tmp, this.#path(name));
     this.#syncDir();
     return bytes;
   }
@@ -277,8 +409,12 @@ export class JournalStore {
     const nl = head.indexOf("\n");
     const header = nl < 0 ? undefined : parseJournalHeader(head.slice(0, nl));
     if (!header) {
-      throw new SweepFormatError(
-        `The journal of the sweep in '${this.dir}' has no valid header: it was not written by dexp, or was damaged; move the directory away to start over`,
+      throw new SweepHistoryError(
+        this.dir,
+        `has a journal '${
+          this.#path("journal")
+        }' with no valid header (not written by dexp, or damaged)`,
+        "restore it from a backup",
       );
     }
     if (header.version > FORMAT_VERSION) {
@@ -294,7 +430,21 @@ export class JournalStore {
     try {
       jf = Deno.openSync(this.#path("journal"), { read: true, write: exclusive });
     } catch (e) {
-      if (!isNotFound(e)) throw e;
+      if (!isNotFound(e)) {
+        throw cannotWrite(e) ? new SweepWriteError(this.dir, this.#path("journal"), e) : e;
+      }
+      // The journal is created first and only ever replaced by a rename: if it is missing
+      // beside other files of the sweep, its history was lost. Never start over silently.
+      const others = ["snapshot", "combos"].filter((f) => existsSync(this.#path(f)));
+      if (others.length > 0) {
+        throw new SweepHistoryError(
+          this.dir,
+          `has lost its history: '${this.#path("journal")}' is missing beside ${
+            others.map((f) => `'${f}'`).join(" and ")
+          }, so what it recorded would be lost and run again`,
+          "restore the journal from a backup",
+        );
+      }
       if (!exclusive) {
         state.clear();
         this.#epoch = -1;
@@ -305,8 +455,13 @@ export class JournalStore {
     }
     this.#jf = jf;
     const header = this.#readHeader(jf);
+    this.#version = header.version;
     const size = jf.statSync().size;
-    if (header.epoch !== this.#epoch || size < this.#offset) this.#reload(state, header);
+    // A journal started over (dexp sweep reset --all on a lost history) may reuse an epoch
+    // number: its creation time differs.
+    if (header.epoch !== this.#epoch || header.created !== this.#created || size < this.#offset) {
+      this.#reload(state, header);
+    }
     this.#readFrom(state, exclusive, size);
   }
 
@@ -317,8 +472,12 @@ export class JournalStore {
     let start: number;
     if (!meta) {
       if (header.epoch !== 1) {
-        throw new SweepFormatError(
-          `The sweep in '${this.dir}' has a journal of epoch ${header.epoch} but no snapshot: the snapshot file was removed; restore it or move the directory away`,
+        throw new SweepHistoryError(
+          this.dir,
+          `has a journal of epoch ${header.epoch} but no snapshot: '${
+            this.#path("snapshot")
+          }' was removed`,
+          "restore it from a backup",
         );
       }
       start = header.length;
@@ -327,11 +486,18 @@ export class JournalStore {
     } else if (meta.covers.epoch + 1 === header.epoch) {
       start = header.length;
     } else {
-      throw new SweepFormatError(
-        `The sweep in '${this.dir}' has a snapshot of journal epoch ${meta.covers.epoch} and a journal of epoch ${header.epoch}: files from different times were mixed; restore them together`,
+      throw new SweepHistoryError(
+        this.dir,
+        `has a snapshot '${
+          this.#path("snapshot")
+        }' of journal epoch ${meta.covers.epoch} and a journal '${
+          this.#path("journal")
+        }' of epoch ${header.epoch}: files from different times were mixed`,
+        "restore them together from one backup",
       );
     }
     this.#epoch = header.epoch;
+    this.#created = header.created;
     this.#headerLen = header.length;
     this.#offset = start;
   }
@@ -357,18 +523,54 @@ export class JournalStore {
     if (last + 1 < buf.length && exclusive) {
       // A torn last line: its writer died before finishing it (writers fsync before unlock),
       // so nobody acted on it. Cut it off so the next record starts on a line of its own.
-      jf.truncateSync(this.#offset);
-      jf.syncDataSync();
+      try {
+        jf.truncateSync(this.#offset);
+        jf.syncDataSync();
+      } catch (e) {
+        throw new SweepWriteError(this.dir, this.#path("journal"), e);
+      }
     }
   }
 
+  /**
+   * Appends whole lines and fsyncs them. If that fails (disk full), cuts the journal back to
+   * where it was, so that nothing of the failed write counts and the next append starts on a
+   * line of its own.
+   */
   #append(lines: string[]): void {
     const jf = this.#jf!;
     const data = encoder.encode(lines.join(""));
-    jf.seekSync(this.#offset, Deno.SeekMode.Start);
-    writeAll(jf, data);
-    jf.syncDataSync();
+    try {
+      jf.seekSync(this.#offset, Deno.SeekMode.Start);
+      writeAll(jf, data);
+      jf.syncDataSync();
+    } catch (e) {
+      try {
+        jf.truncateSync(this.#offset);
+        jf.syncDataSync();
+      } catch {
+        // The next writer cuts a torn last line; the reload sees what reached the disk.
+      }
+      throw new SweepWriteError(this.dir, this.#path("journal"), e);
+    }
     this.#offset += data.length;
+  }
+
+  /**
+   * Compacts a format-1 journal into format 2 before the first record format 1 cannot hold,
+   * so an older dexp refuses the directory instead of misreading it.
+   */
+  #upgrade(state: SweepState): void {
+    const old = this.#version;
+    this.#version = FORMAT_VERSION;
+    try {
+      this.#compact(state);
+    } catch (e) {
+      this.#version = old;
+      throw e;
+    }
+    this.#jf?.close();
+    this.#jf = Deno.openSync(this.#path("journal"), { read: true, write: true });
   }
 
   #readSnapshot(state: SweepState): SnapshotMeta | undefined {
@@ -384,8 +586,10 @@ export class JournalStore {
     }
     this.#snapshotBytes = text.length;
     const damaged = (why: string) =>
-      new SweepFormatError(
-        `The snapshot of the sweep in '${this.dir}' is damaged (${why}): restore it from a backup or move the directory away`,
+      new SweepHistoryError(
+        this.dir,
+        `has a damaged snapshot '${this.#path("snapshot")}' (${why})`,
+        "restore it from a backup",
       );
     let nl = text.indexOf("\n");
     const head = text.slice(0, nl).split("\t");
@@ -425,12 +629,13 @@ export class JournalStore {
         b = line.indexOf("\t", a);
         const reason = line.slice(a, b);
         const i = state.indexOf(line.slice(b + 1));
+        if (!(s >= 0 && s <= FAILED)) throw damaged(`unknown state ${s}`);
         state.load(
           i,
           s,
           t,
           s === INPROGRESS ? { owner, at } : null,
-          s === SKIPPED && reason !== "-" ? String(JSON.parse(reason)) : null,
+          (s === SKIPPED || s === FAILED) && reason !== "-" ? String(JSON.parse(reason)) : null,
         );
         entries++;
       } else if (kind === 79 /* O */) {
@@ -449,6 +654,68 @@ export class JournalStore {
     return meta;
   }
 
+  /**
+   * Starts a sweep directory over whose history is missing or inconsistent (what
+   * `dexp sweep reset DIR --all` does when the directory cannot be read): writes an empty
+   * snapshot and a journal of a new epoch, so that every process reloads. Claim tokens go on
+   * above any used before, so a worker still holding an old claim cannot complete a new one.
+   */
+  async startOver(state: SweepState): Promise<void> {
+    if (this.#readOnly !== undefined) {
+      throw new SweepWriteError(this.dir, `${this.dir}/lock`, this.#readOnly);
+    }
+    const lock = this.#lockFile!;
+    await lock.lock(true);
+    try {
+      let epoch = 0;
+      let offset = 0;
+      let token = 0;
+      try {
+        const f = Deno.openSync(this.#path("journal"), { read: true });
+        try {
+          const h = parseJournalHeader(decoder.decode(readAt(f, 0, 128)).split("\n")[0]);
+          if (h) {
+            epoch = h.epoch;
+            offset = f.statSync().size;
+          }
+        } finally {
+          f.close();
+        }
+      } catch {
+        // Missing or unreadable: start above what the snapshot says.
+      }
+      try {
+        const head = Deno.readTextFileSync(this.#path("snapshot")).split("\n", 1)[0].split("\t");
+        const meta = JSON.parse(head.slice(2).join("\t")) as SnapshotMeta;
+        if (meta.covers.epoch > epoch) {
+          epoch = meta.covers.epoch;
+          offset = 0;
+        }
+        token = meta.nextToken;
+      } catch {
+        // Missing or damaged.
+      }
+      const created = Date.now();
+      const meta: SnapshotMeta = {
+        covers: { epoch, offset },
+        // The journal that held the last tokens may be lost: the clock is above any count.
+        nextToken: Math.max(token, created),
+        created,
+        doneTimes: [],
+        badLines: 0,
+      };
+      this.#replace("snapshot", (w) => {
+        w.add(`${SNAPSHOT_MAGIC}\t1\t${JSON.stringify(meta)}\n`);
+        w.add(`end\t0\n`);
+      });
+      this.#replace("journal", (w) => w.add(journalHeader(epoch + 1, created)));
+      state.clear();
+      this.#epoch = -1;
+    } finally {
+      lock.unlockSync();
+    }
+  }
+
   #compact(state: SweepState): void {
     const meta: SnapshotMeta = {
       covers: { epoch: this.#epoch, offset: this.#offset },
@@ -461,13 +728,13 @@ export class JournalStore {
     const n = ids.length;
     const { st, tok } = state;
     this.#snapshotBytes = this.#replace("snapshot", (w) => {
-      w.add(`${SNAPSHOT_MAGIC}\t${FORMAT_VERSION}\t${JSON.stringify(meta)}\n`);
+      w.add(`${SNAPSHOT_MAGIC}\t${this.#version}\t${JSON.stringify(meta)}\n`);
       let entries = 0;
       for (let i = 0; i < n; i++) {
         const s = st[i];
         if (s === TODO && tok[i] === 0) continue;
         const claim = s === INPROGRESS ? state.claims.get(i) : undefined;
-        const reason = s === SKIPPED ? state.reasons.get(i) : undefined;
+        const reason = s === SKIPPED || s === FAILED ? state.reasons.get(i) : undefined;
         w.add(
           `E\t${s}\t${tok[i]}\t${claim?.owner ?? "-"}\t${claim?.at ?? 0}\t${
             reason === undefined ? "-" : JSON.stringify(reason)
@@ -480,9 +747,10 @@ export class JournalStore {
       }
       w.add(`end\t${entries}\n`);
     });
-    const header = journalHeader(this.#epoch + 1, state.created);
+    const header = journalHeader(this.#epoch + 1, state.created, this.#version);
     this.#replace("journal", (w) => w.add(header));
     this.#epoch++;
+    this.#created = state.created;
     this.#headerLen = encoder.encode(header).length;
     this.#offset = this.#headerLen;
     this.compactions++;
@@ -493,7 +761,7 @@ export class JournalStore {
    * transactions only). Status and reset read it to know the whole set.
    */
   writeCombos(ids: readonly string[], count: number, setHash: string): boolean {
-    const want = `${COMBOS_MAGIC}\t${FORMAT_VERSION}\t${count}\t${setHash}`;
+    const want = `${COMBOS_MAGIC}\t${COMBOS_VERSION}\t${count}\t${setHash}`;
     try {
       const f = Deno.openSync(this.#path("combos"), { read: true });
       try {
@@ -533,11 +801,11 @@ export class JournalStore {
         `The combinations file of the sweep in '${dir}' is damaged: open the sweep with ParamSweeper.open() to rewrite it`,
       );
     }
-    if (Number(head[1]) > FORMAT_VERSION) {
+    if (Number(head[1]) > COMBOS_VERSION) {
       throw new SweepFormatError(
-        `The sweep in '${dir}' was written in format ${
+        `The combinations file of the sweep in '${dir}' was written in format ${
           head[1]
-        } by a newer dexp; this one reads up to format ${FORMAT_VERSION}: upgrade dexp`,
+        } by a newer dexp; this one reads up to format ${COMBOS_VERSION}: upgrade dexp`,
       );
     }
     const count = Number(head[2]);

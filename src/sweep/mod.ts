@@ -1,6 +1,6 @@
 /**
  * Parameter sweeps: `sweep()` generates combinations lazily in a deterministic order;
- * `ParamSweeper` checkpoints which ones are todo, in progress, done or skipped in a directory
+ * `ParamSweeper` checkpoints which ones are todo, in progress, done, skipped or failed in a directory
  * that many processes on many hosts can share, and survives crashes without manual cleanup.
  *
  * ```ts
@@ -34,9 +34,10 @@ export {
   type RunSummary,
   type SweepStats,
 } from "./param_sweeper.ts";
-export { SweepFormatError } from "./journal.ts";
+export { SweepFormatError, SweepWriteError } from "./journal.ts";
 export type { ResetWhat } from "./_state.ts";
 export {
+  type CombinationReason,
   formatSweepStatus,
   resetSweep,
   type SweepStatus,

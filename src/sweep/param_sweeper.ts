@@ -8,7 +8,7 @@
 import { type Combination, combinationId } from "./combination.ts";
 import { hash32 } from "./_hash.ts";
 import { IdIndex } from "./_id_index.ts";
-import { type ResetWhat, SKIPPED, SweepState } from "./_state.ts";
+import { FAILED, type ResetWhat, SKIPPED, SweepState } from "./_state.ts";
 import { type Emit, JournalStore } from "./journal.ts";
 import {
   currentOwner,
@@ -21,9 +21,9 @@ import {
 } from "./owner.ts";
 
 /** The state of a combination. */
-export type CombinationState = "todo" | "inprogress" | "done" | "skipped";
+export type CombinationState = "todo" | "inprogress" | "done" | "skipped" | "failed";
 
-const STATE_NAMES: CombinationState[] = ["todo", "inprogress", "done", "skipped"];
+const STATE_NAMES: CombinationState[] = ["todo", "inprogress", "done", "skipped", "failed"];
 
 /** Counts and ratios of a sweep's combinations (like execo's `ParamSweeper.stats`). */
 export interface SweepStats {
@@ -37,12 +37,16 @@ export interface SweepStats {
   done: number;
   /** Given up, with a reason. */
   skipped: number;
+  /** Failed, with a reason (see {@linkcode ParamSweeper.fail}). */
+  failed: number;
   /** `todo + inProgress`. */
   remaining: number;
   /** `done / total` (0 when total is 0); likewise the other ratios. */
   doneRatio: number;
   /** `skipped / total`. */
   skippedRatio: number;
+  /** `failed / total`. */
+  failedRatio: number;
   /** `inProgress / total`. */
   inProgressRatio: number;
   /** `todo / total`. */
@@ -129,6 +133,10 @@ export interface RunSummary {
   stale: number;
 }
 
+type FinishOp = "D" | "S" | "F" | "X";
+/** Changes to a sweeper's own claims, applied once a write reached the disk: [index, token or 0]. */
+type Staged = [number, number][];
+
 function checkPositive(name: string, v: number | undefined): void {
   if (v !== undefined && (!Number.isFinite(v) || v <= 0)) {
     throw new RangeError(`'${name}' must be a positive number: received ${v}`);
@@ -138,7 +146,8 @@ function checkPositive(name: string, v: number | undefined): void {
 /** Statistics of a state, as {@linkcode SweepStats}. */
 export function statsOf(counts: readonly number[]): SweepStats {
   const [todo, inProgress, done, skipped] = counts;
-  const total = todo + inProgress + done + skipped;
+  const failed = counts[FAILED] ?? 0;
+  const total = todo + inProgress + done + skipped + failed;
   const r = (x: number) => (total === 0 ? 0 : x / total);
   return {
     total,
@@ -146,9 +155,11 @@ export function statsOf(counts: readonly number[]): SweepStats {
     inProgress,
     done,
     skipped,
+    failed,
     remaining: todo + inProgress,
     doneRatio: r(done),
     skippedRatio: r(skipped),
+    failedRatio: r(failed),
     inProgressRatio: r(inProgress),
     todoRatio: r(todo),
     remainingRatio: r(todo + inProgress),
@@ -188,13 +199,14 @@ export function claimsOf<C>(
 
 /**
  * A checkpointed sweep shared by any number of processes on any number of hosts through one
- * directory (local or NFS). Each combination is todo, inprogress (claimed), done or skipped.
+ * directory (local or NFS). Each combination is todo, inprogress (claimed), done, skipped or
+ * failed (the last two with a reason).
  *
  * - `next()` claims the first todo combination in input order; the claim names its owner
  *   (host, pid, process start time) and carries a lease renewed while the owner lives.
  * - A claim whose owner is dead goes back to todo by itself: on the same host when the pid is
  *   gone or reused, on other hosts when the lease expired. No manual cleanup after a crash.
- * - Exactly once: each claim has a token; a completion (`done`, `skip`) is recorded only if
+ * - Exactly once: each claim has a token; a completion (`done`, `skip`, `fail`) is recorded only if
  *   nobody claimed the combination since the claim it completes, so a worker presumed dead
  *   cannot complete a combination another worker holds. The journal order under the lock
  *   decides.
@@ -367,16 +379,16 @@ export class ParamSweeper<C extends object = Combination>
     return JSON.parse(this.#state.index.ids[i]) as C;
   }
 
-  #finish(emit: Emit, i: number, op: "D" | "S" | "X", reason: string, now: number): boolean {
+  #finish(emit: Emit, i: number, op: FinishOp, reason: string, now: number, m: Staged): boolean {
     const t = this.#mine.get(i) ?? 0;
     if (op === "X" && t === 0) return false;
-    this.#mine.delete(i);
+    m.push([i, 0]);
     const id = this.#state.index.ids[i];
-    if (op === "S") return emit({ op, t, at: now, reason, id });
+    if (op === "S" || op === "F") return emit({ op, t, at: now, reason, id });
     return emit({ op, t, at: now, id });
   }
 
-  #claim(emit: Emit, n: number, now: number): number[] {
+  #claim(emit: Emit, n: number, now: number, m: Staged): number[] {
     const state = this.#state;
     this.#reap(emit, now, false);
     const out: number[] = [];
@@ -392,17 +404,31 @@ export class ParamSweeper<C extends object = Combination>
       if (out.length === 0) this.#renew(emit, now, false);
       const t = state.nextToken;
       emit({ op: "C", t, at: now, owner: this.#key, id: state.index.ids[i] });
-      this.#mine.set(i, t);
+      m.push([i, t]);
       out.push(i);
     }
     return out;
   }
 
-  #write<T>(fn: (emit: Emit, now: number) => T): Promise<T> {
+  /**
+   * One locked write. Changes to this sweeper's own claims (`m`) take effect only once the
+   * records reached the disk: a write that fails (disk full) leaves the claims as they were,
+   * so the same operation can be tried again.
+   */
+  #write<T>(fn: (emit: Emit, now: number, m: Staged) => T, format2 = false): Promise<T> {
     if (this.#closed) {
       return Promise.reject(new Error(`The sweeper of '${this.dir}' is closed: open it again`));
     }
-    return this.#store.transact(this.#state, true, (emit) => fn(emit, this.#now()));
+    const m: Staged = [];
+    return this.#store.transact(this.#state, true, (emit) => fn(emit, this.#now(), m), {
+      format2,
+      commit: () => {
+        for (const [i, t] of m) {
+          if (t === 0) this.#mine.delete(i);
+          else this.#mine.set(i, t);
+        }
+      },
+    });
   }
 
   /**
@@ -411,6 +437,8 @@ export class ParamSweeper<C extends object = Combination>
    *
    * @returns The combination, or null if none is todo (some may still be in progress).
    * @throws {SweepFormatError} If the directory is damaged or from a newer dexp.
+   * @throws {SweepWriteError} If the claim could not be written (disk full): nothing was
+   * claimed.
    * @example
    * ```ts
    * import { ParamSweeper } from "./param_sweeper.ts";
@@ -441,7 +469,7 @@ export class ParamSweeper<C extends object = Combination>
     if (!Number.isInteger(n) || n < 1) {
       throw new RangeError(`'n' must be a positive integer: received ${n}`);
     }
-    const idx = await this.#write((emit, now) => this.#claim(emit, n, now));
+    const idx = await this.#write((emit, now, m) => this.#claim(emit, n, now, m));
     return idx.map((i) => this.#combo(i));
   }
 
@@ -454,6 +482,8 @@ export class ParamSweeper<C extends object = Combination>
    * @returns True if recorded; false if the rule rejected it (already finished, or claimed by
    * someone else).
    * @throws {RangeError} If the combination is not part of the sweep.
+   * @throws {SweepWriteError} If the record could not be written (disk full): nothing was
+   * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
    * import { ParamSweeper } from "./param_sweeper.ts";
@@ -491,6 +521,8 @@ export class ParamSweeper<C extends object = Combination>
    * @param reason Why, shown by `dexp sweep status` (default "").
    * @returns True if recorded (same rule as {@linkcode ParamSweeper.done}).
    * @throws {RangeError} If the combination is not part of the sweep.
+   * @throws {SweepWriteError} If the record could not be written (disk full): nothing was
+   * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
    * import { ParamSweeper } from "./param_sweeper.ts";
@@ -521,11 +553,55 @@ export class ParamSweeper<C extends object = Combination>
   }
 
   /**
+   * Marks a combination failed: like {@linkcode ParamSweeper.skip}, it will not be claimed
+   * again (until `reset("failed")` or `dexp sweep reset DIR --failed`), but it is counted and
+   * listed as failed, not skipped. `dexp sweep status` shows the reason.
+   *
+   * @param combination The combination.
+   * @param reason Why it failed, shown by `dexp sweep status` (default "").
+   * @returns True if recorded (same rule as {@linkcode ParamSweeper.done}).
+   * @throws {RangeError} If the combination is not part of the sweep.
+   * @throws {SweepWriteError} If the record could not be written (disk full): nothing was
+   * recorded and this sweeper still holds its claim, so the same call can be made again.
+   * @example
+   * ```ts
+   * import { ParamSweeper } from "./param_sweeper.ts";
+   * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
+   * const c = await s.next();
+   * console.log(await s.fail(c!, "exit code 3 on n2")); // true
+   * console.log(await s.stateOf(c!)); // { state: "failed", reason: "exit code 3 on n2" }
+   * ```
+   */
+  async fail(combination: C, reason = ""): Promise<boolean> {
+    return (await this.failMany([combination], reason)) === 1;
+  }
+
+  /**
+   * Marks several combinations failed in one locked write.
+   *
+   * @param combinations The combinations.
+   * @param reason Why (default "").
+   * @returns How many were recorded.
+   * @throws {RangeError} If a combination is not part of the sweep.
+   * @example
+   * ```ts
+   * import { ParamSweeper } from "./param_sweeper.ts";
+   * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
+   * console.log(await s.failMany(await s.nextMany(2), "node lost")); // 2
+   * ```
+   */
+  failMany(combinations: Iterable<C>, reason = ""): Promise<number> {
+    return this.#finishMany(combinations, "F", String(reason));
+  }
+
+  /**
    * Puts a combination this sweeper claimed back to todo.
    *
    * @param combination The combination.
    * @returns True if it was in progress under this sweeper's claim and is now todo.
    * @throws {RangeError} If the combination is not part of the sweep.
+   * @throws {SweepWriteError} If the record could not be written (disk full): nothing was
+   * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
    * import { ParamSweeper } from "./param_sweeper.ts";
@@ -556,19 +632,15 @@ export class ParamSweeper<C extends object = Combination>
     return this.#finishMany(combinations, "X", "");
   }
 
-  async #finishMany(
-    combinations: Iterable<C>,
-    op: "D" | "S" | "X",
-    reason: string,
-  ): Promise<number> {
+  async #finishMany(combinations: Iterable<C>, op: FinishOp, reason: string): Promise<number> {
     const idx = [...combinations].map((c) => this.#indexOf(c));
     if (idx.length === 0) return 0;
-    return await this.#write((emit, now) => {
+    return await this.#write((emit, now, m) => {
       this.#reap(emit, now, false);
       let n = 0;
-      for (const i of idx) if (this.#finish(emit, i, op, reason, now)) n++;
+      for (const i of idx) if (this.#finish(emit, i, op, reason, now, m)) n++;
       return n;
-    });
+    }, op === "F");
   }
 
   /**
@@ -576,9 +648,9 @@ export class ParamSweeper<C extends object = Combination>
    * write.
    */
   async #step(prev: number, op: "D" | "S", reason: string): Promise<{ ok: boolean; next: number }> {
-    return await this.#write((emit, now) => {
-      const ok = prev < 0 ? true : this.#finish(emit, prev, op, reason, now);
-      const [next] = this.#claim(emit, 1, now);
+    return await this.#write((emit, now, m) => {
+      const ok = prev < 0 ? true : this.#finish(emit, prev, op, reason, now, m);
+      const [next] = this.#claim(emit, 1, now, m);
       return { ok, next: next ?? -1 };
     });
   }
@@ -587,7 +659,10 @@ export class ParamSweeper<C extends object = Combination>
    * Claims combinations one at a time; each is marked done when the loop body completes and
    * the loop asks for the next one (both in one locked write). If the loop exits early, the
    * current combination is cancelled (or skipped, see {@linkcode ClaimsOptions}). If the body
-   * calls `done`, `skip` or `cancel` itself, that decision stands.
+   * calls `done`, `skip` or `cancel` itself, that decision stands. If the completion cannot be
+   * recorded (a `SweepWriteError`: disk full), the loop throws and the combination stays
+   * claimed by this sweeper: `done(c)` records it once the cause is fixed, `close()` puts it
+   * back to todo.
    *
    * @param options See {@linkcode ClaimsOptions}.
    * @returns An async iterator of claimed combinations.
@@ -612,7 +687,15 @@ export class ParamSweeper<C extends object = Combination>
     let current = -1;
     try {
       for (;;) {
-        const { next } = await this.#step(current, "D", "");
+        let next: number;
+        try {
+          next = (await this.#step(current, "D", "")).next;
+        } catch (e) {
+          // The body of `current` completed but that could not be recorded: keep the claim,
+          // so that done() can record it once the cause is fixed (close() puts it back).
+          current = -1;
+          throw e;
+        }
         current = next;
         if (next < 0) return;
         yield this.#combo(next);
@@ -620,8 +703,8 @@ export class ParamSweeper<C extends object = Combination>
     } finally {
       if (current >= 0 && !this.#closed) {
         const i = current;
-        await this.#write((emit, now) =>
-          this.#finish(emit, i, onExit === "skip" ? "S" : "X", reason, now)
+        await this.#write((emit, now, m) =>
+          this.#finish(emit, i, onExit === "skip" ? "S" : "X", reason, now, m)
         );
       }
     }
@@ -679,7 +762,7 @@ export class ParamSweeper<C extends object = Combination>
       } catch (e) {
         if (onError === "cancel") {
           const i = next;
-          await this.#write((emit, now) => this.#finish(emit, i, "X", "", now));
+          await this.#write((emit, now, m) => this.#finish(emit, i, "X", "", now, m));
           throw e;
         }
         op = "S";
@@ -783,7 +866,32 @@ export class ParamSweeper<C extends object = Combination>
   }
 
   /**
-   * The state of one combination, and the skip reason if skipped.
+   * The combinations skipped or failed, in input order, each with its reason.
+   *
+   * @param state `"skipped"` or `"failed"`.
+   * @returns The combinations and their reasons.
+   * @throws {RangeError} If `state` is not one of the two.
+   * @example
+   * ```ts
+   * import { ParamSweeper } from "./param_sweeper.ts";
+   * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
+   * await s.fail({ a: 2 }, "exit code 1");
+   * console.log(await s.reasons("failed")); // [{ combination: { a: 2 }, reason: "exit code 1" }]
+   * ```
+   */
+  async reasons(state: "skipped" | "failed"): Promise<{ combination: C; reason: string }[]> {
+    if (state !== "skipped" && state !== "failed") {
+      throw new RangeError(
+        `'state' must be "skipped" or "failed": received ${JSON.stringify(state)}`,
+      );
+    }
+    return await this.#read(() =>
+      reasonsOf<C>(this.#state, state === "skipped" ? SKIPPED : FAILED, this.#state.known)
+    );
+  }
+
+  /**
+   * The state of one combination, and the reason if skipped or failed.
    *
    * @param combination The combination.
    * @returns Its state.
@@ -799,8 +907,8 @@ export class ParamSweeper<C extends object = Combination>
     const i = this.#indexOf(combination);
     return await this.#read(() => {
       const s = this.#state.st[i];
-      return s === SKIPPED
-        ? { state: "skipped", reason: this.#state.reasons.get(i) ?? "" }
+      return s === SKIPPED || s === FAILED
+        ? { state: STATE_NAMES[s], reason: this.#state.reasons.get(i) ?? "" }
         : { state: STATE_NAMES[s] };
     });
   }
@@ -810,9 +918,9 @@ export class ParamSweeper<C extends object = Combination>
    * `dexp sweep reset`). Completions of claims reset while their workers still run are
    * still accepted if nobody claimed the combination since.
    *
-   * @param what `"inprogress"`, `"skipped"` or `"all"` (done ones too).
+   * @param what `"inprogress"`, `"skipped"`, `"failed"` or `"all"` (done ones too).
    * @returns How many combinations (including ones no longer in the set) went back to todo.
-   * @throws {RangeError} If `what` is not one of the three.
+   * @throws {RangeError} If `what` is not one of the four.
    * @example
    * ```ts
    * import { ParamSweeper } from "./param_sweeper.ts";
@@ -827,7 +935,7 @@ export class ParamSweeper<C extends object = Combination>
       const n = this.#state.affectedByReset(what);
       emit({ op: "Z", at: now, what });
       return n;
-    });
+    }, what === "failed");
   }
 
   /**
@@ -867,9 +975,25 @@ export class ParamSweeper<C extends object = Combination>
 
 /** Checks a reset target. */
 export function checkResetWhat(what: unknown): asserts what is ResetWhat {
-  if (what !== "inprogress" && what !== "skipped" && what !== "all") {
+  if (what !== "inprogress" && what !== "skipped" && what !== "failed" && what !== "all") {
     throw new RangeError(
-      `'what' must be "inprogress", "skipped" or "all": received ${JSON.stringify(what)}`,
+      `'what' must be "inprogress", "skipped", "failed" or "all": received ${JSON.stringify(what)}`,
     );
   }
+}
+
+/** The combinations in state `s` (SKIPPED or FAILED) below `end`, with their reasons. */
+export function reasonsOf<C>(
+  state: SweepState,
+  s: number,
+  end: number,
+): { combination: C; reason: string }[] {
+  const out: { combination: C; reason: string }[] = [];
+  const { st, index } = state;
+  for (let i = 0; i < end; i++) {
+    if (st[i] === s) {
+      out.push({ combination: JSON.parse(index.ids[i]) as C, reason: state.reasons.get(i) ?? "" });
+    }
+  }
+  return out;
 }

@@ -6,14 +6,15 @@
  */
 
 import { IdIndex } from "./_id_index.ts";
-import { type ResetWhat, SweepState } from "./_state.ts";
-import { JournalStore } from "./journal.ts";
+import { FAILED, NSTATES, type ResetWhat, SKIPPED, SweepState } from "./_state.ts";
+import { JournalStore, SweepHistoryError } from "./journal.ts";
 import { currentOwner, type Owner } from "./owner.ts";
 import type { Combination } from "./combination.ts";
 import {
   checkResetWhat,
   type ClaimInfo,
   claimsOf,
+  reasonsOf,
   statsOf,
   type SweepStats,
 } from "./param_sweeper.ts";
@@ -31,6 +32,10 @@ export interface SweepStatus extends SweepStats {
   setKnown: boolean;
   /** Claims in progress, oldest first, each with its age in ms. */
   claims: (ClaimInfo<Combination> & { ageMs: number })[];
+  /** The skipped combinations with their reasons, in input order. */
+  skips: CombinationReason[];
+  /** The failed combinations with their reasons, in input order. */
+  failures: CombinationReason[];
   /** Combinations with records that are no longer in the set. */
   outsideSet: number;
   /** Journal lines that could not be read (damaged), skipped. */
@@ -41,6 +46,14 @@ export interface SweepStatus extends SweepStats {
   lastDoneAt: number | null;
   /** Estimated time to finish the remaining combinations at `perHour`, in ms, or null. */
   etaMs: number | null;
+}
+
+/** A skipped or failed combination and why. */
+export interface CombinationReason {
+  /** The combination. */
+  combination: Combination;
+  /** The reason recorded with it ("" if none was given). */
+  reason: string;
 }
 
 /** Options of {@linkcode sweepStatus}. */
@@ -69,7 +82,8 @@ async function load(
 
 /**
  * Reads the state of a sweep directory: counts, claims with owners and ages, throughput and
- * an estimate of the time left. Takes only a shared lock and writes nothing.
+ * an estimate of the time left, and the skipped and failed combinations with their reasons.
+ * Takes only a shared lock and writes nothing: it works on a read-only file system.
  *
  * @param dir The sweep directory.
  * @param options See {@linkcode SweepStatusOptions}.
@@ -101,13 +115,16 @@ export async function sweepStatus(
     }
   } else {
     // Without the list, count every combination that has records.
-    counts = [0, 0, 0, 0];
+    counts = new Array(NSTATES).fill(0);
     for (let i = 0; i < state.index.size; i++) counts[state.st[i]]++;
   }
   const me: Owner = currentOwner();
   const all = claimsOf<Combination>(state, me, now, !setKnown);
   const claims = all.map((c) => ({ ...c, ageMs: Math.max(0, now - c.since) }))
     .sort((a, b) => a.since - b.since);
+  const end = setKnown ? state.known : state.index.size;
+  const skips = reasonsOf<Combination>(state, SKIPPED, end);
+  const failures = reasonsOf<Combination>(state, FAILED, end);
   const times = state.orderedDoneTimes();
   let perHour: number | null = null;
   if (times.length >= 2) {
@@ -121,6 +138,8 @@ export async function sweepStatus(
     created: state.created,
     setKnown,
     claims,
+    skips,
+    failures,
     outsideSet,
     badLines: state.badLines,
     perHour,
@@ -136,14 +155,17 @@ export async function sweepStatus(
 /**
  * Puts combinations of a sweep directory back to todo (what `dexp sweep reset` does):
  * `"inprogress"` releases all claims (their workers' completions are still accepted if nobody
- * claimed the combination since), `"skipped"` gives skipped ones another chance, `"all"`
- * starts over (done ones too).
+ * claimed the combination since), `"skipped"` and `"failed"` give skipped or failed ones
+ * another chance, `"all"` starts over (done ones too). `"all"` also starts over a directory
+ * whose history is missing or inconsistent (a removed journal), which everything else refuses;
+ * it then returns 0 (what was lost cannot be counted).
  *
  * @param dir The sweep directory.
  * @param what Which combinations.
  * @returns How many combinations went back to todo.
- * @throws {RangeError} If `what` is not one of the three.
+ * @throws {RangeError} If `what` is not one of the four.
  * @throws {Deno.errors.NotFound} If `dir` holds no sweep.
+ * @throws {SweepWriteError} If the directory cannot be written (read-only, disk full).
  * @example
  * ```ts
  * import { ParamSweeper, resetSweep } from "./mod.ts";
@@ -161,7 +183,11 @@ export async function resetSweep(dir: string, what: ResetWhat): Promise<number> 
       const n = state.affectedByReset(what);
       emit({ op: "Z", at: Date.now(), what });
       return n;
-    });
+    }, { format2: what === "failed" });
+  } catch (e) {
+    if (!(e instanceof SweepHistoryError) || what !== "all") throw e;
+    await store.startOver(state);
+    return 0;
   } finally {
     await store.close();
   }
@@ -177,6 +203,12 @@ function duration(ms: number): string {
   return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, "0")}h`;
 }
 
+/** A reason on one line of the status: newlines shown as "⏎", cut at 200 characters. */
+function oneLine(s: string): string {
+  const t = s.replace(/\r?\n/g, " ⏎ ");
+  return t.length > 200 ? t.slice(0, 199) + "…" : t;
+}
+
 function pct(x: number): string {
   return (x * 100).toFixed(1) + "%";
 }
@@ -185,7 +217,8 @@ function pct(x: number): string {
  * Formats a status as the text `dexp sweep status` prints.
  *
  * @param status A status from {@linkcode sweepStatus}.
- * @param options `maxClaims`: how many claims to list (default 20).
+ * @param options `maxClaims`: how many claims, and how many failed and skipped combinations,
+ * to list (default 20).
  * @returns Several lines of text.
  * @example
  * ```ts
@@ -207,6 +240,7 @@ export function formatSweepStatus(
     }`,
     `  done        ${status.done} (${pct(status.doneRatio)})`,
     `  skipped     ${status.skipped} (${pct(status.skippedRatio)})`,
+    `  failed      ${status.failed} (${pct(status.failedRatio)})`,
     `  in progress ${status.inProgress} (${pct(status.inProgressRatio)})`,
     `  todo        ${status.todo} (${pct(status.todoRatio)})`,
   ];
@@ -237,6 +271,18 @@ export function formatSweepStatus(
       );
     }
     if (status.claims.length > max) lines.push(`  ... and ${status.claims.length - max} more`);
+  }
+  for (const [title, list] of [["failed", status.failures], ["skipped", status.skips]] as const) {
+    if (list.length === 0) continue;
+    lines.push("", `${title}:`);
+    for (const x of list.slice(0, max)) {
+      lines.push(
+        `  ${JSON.stringify(x.combination)}  ${
+          x.reason === "" ? "(no reason given)" : oneLine(x.reason)
+        }`,
+      );
+    }
+    if (list.length > max) lines.push(`  ... and ${list.length - max} more`);
   }
   return lines.join("\n");
 }
