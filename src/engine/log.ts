@@ -151,8 +151,8 @@ const sampleDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
  *
  * @param log The log file.
  * @param info Which target and stream.
- * @param sample Called once per chunk that ends a line, with the last complete line of the
- *   chunk (at most 256 bytes of it): what a display shows.
+ * @param sample Called once per chunk that ends a line, with the last line it ends (its first
+ *   256 bytes at most): what a display shows.
  * @returns The sink.
  */
 export function logOutput(
@@ -165,8 +165,8 @@ export function logOutput(
   let held: Uint8Array[] = [];
   let heldBytes = 0;
   const flush = (more?: Uint8Array) => {
-    if (more) held.push(more);
-    if (held.length > 0) log.writeOutput(source, header, held);
+    const parts = more ? [...held, more] : held;
+    if (parts.length > 0) log.writeOutput(source, header, parts);
     held = [];
     heldBytes = 0;
   };
@@ -179,6 +179,7 @@ export function logOutput(
         if (heldBytes >= HOLD_LIMIT) flush();
         return;
       }
+      const begun = held;
       flush(chunk.subarray(0, nl + 1));
       if (nl + 1 < chunk.length) {
         held.push(chunk.subarray(nl + 1));
@@ -186,9 +187,18 @@ export function logOutput(
       }
       if (sample) {
         const from = nl === 0 ? 0 : chunk.lastIndexOf(LF, nl - 1) + 1;
-        let end = Math.min(nl, from + SAMPLE_BYTES);
-        if (end === nl && end > from && chunk[end - 1] === 13) end--;
-        sample(sampleDecoder.decode(chunk.subarray(from, end)));
+        // The line may have begun in earlier chunks (held until now): show its beginning.
+        const parts = from === 0 ? [...begun, chunk.subarray(0, nl)] : [chunk.subarray(from, nl)];
+        const line = new Uint8Array(SAMPLE_BYTES);
+        let size = 0;
+        for (const p of parts) {
+          const take = Math.min(p.length, SAMPLE_BYTES - size);
+          line.set(p.subarray(0, take), size);
+          size += take;
+          if (size === SAMPLE_BYTES) break;
+        }
+        if (size > 0 && size < SAMPLE_BYTES && line[size - 1] === 13) size--;
+        sample(sampleDecoder.decode(line.subarray(0, size)));
       }
     },
     close(): void {

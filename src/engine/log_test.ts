@@ -1,0 +1,49 @@
+import { join } from "node:path";
+import { assertEquals, assertMatch } from "../../tests/assert.ts";
+import { LogFile, logOutput } from "./log.ts";
+
+const enc = new TextEncoder();
+const STAMP = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`;
+
+Deno.test("logOutput writes raw chunks, a header when the source changes, partial lines held", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dexp-log-" });
+  try {
+    const path = join(dir, "log.txt");
+    const samples: string[] = [];
+    {
+      using log = new LogFile(path);
+      const a = logOutput(
+        log,
+        { target: "h1", stream: "stdout", index: 0 },
+        (l) => samples.push(l),
+      );
+      const b = logOutput(log, { target: "h2", stream: "stderr", index: 1 });
+      a.write(enc.encode("a1\na2 par"));
+      b.write(enc.encode("b1\r\nb2"));
+      a.write(enc.encode("tial\n"));
+      log.write("an event");
+      b.write(enc.encode(" end\n"));
+      // A partial line over 64 KiB is written without waiting for its end.
+      a.write(new Uint8Array(70 * 1024).fill(120));
+      // Another source then starts on a line of its own (a line end is added).
+      b.write(enc.encode("late\n"));
+      b.close();
+      a.write(enc.encode("y\n"));
+      a.close();
+    }
+    const text = await Deno.readTextFile(path);
+    assertMatch(
+      text,
+      new RegExp(
+        `^${STAMP} \\[h1\\] stdout:\\na1\\n${STAMP} \\[h2\\] stderr:\\nb1\\r\\n${STAMP} \\[h1\\] stdout:\\n` +
+          `a2 partial\\nan event\\n${STAMP} \\[h2\\] stderr:\\nb2 end\\n` +
+          `${STAMP} \\[h1\\] stdout:\\nx{${70 * 1024}}\\n${STAMP} \\[h2\\] stderr:\\nlate\\n` +
+          `${STAMP} \\[h1\\] stdout:\\ny\\n$`,
+      ),
+    );
+    // One sample per chunk that ends a line: its last complete line.
+    assertEquals(samples, ["a1", "a2 partial", "y"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
