@@ -32,7 +32,9 @@ export class LineSplitter {
   readonly #max: number;
   #parts: Uint8Array[] = [];
   #held = 0;
-  #cut = false;
+  /** Bytes of the current line beyond the limit (skipped), and the last of them. */
+  #over = 0;
+  #lastOver = 0;
   #scanned = 0;
 
   /**
@@ -88,7 +90,7 @@ export class LineSplitter {
 
   /** Ends the stream: a last line without a line ending is delivered too. */
   flush(): void {
-    if (this.#held > 0 || this.#cut) this.#endLine(true);
+    if (this.#held > 0 || this.#over > 0) this.#endLine(true);
   }
 
   /** Complete lines, none longer than the limit: one decode, then a split of the text. */
@@ -106,24 +108,37 @@ export class LineSplitter {
     }
   }
 
-  /** Complete lines of a chunk larger than the limit: line by line, cut where needed. */
+  /**
+   * Complete lines of a chunk larger than the limit: windows of at most the limit that end
+   * at a line end are decoded at once; a line longer than the limit is cut.
+   */
   #splitBytes(bytes: Uint8Array): void {
+    const max = this.#max;
     let start = 0;
-    for (;;) {
-      const nl = bytes.indexOf(LF, start);
-      const end = nl === -1 ? bytes.length : nl;
-      this.#scanned += end - start + (nl === -1 ? 0 : 1);
+    while (bytes.length - start > max) {
+      const nl = bytes.lastIndexOf(LF, start + max);
+      if (nl >= start) {
+        this.#scanned += start + max - nl + 1;
+        this.#splitDecoded(bytes.subarray(start, nl));
+        start = nl + 1;
+        continue;
+      }
+      this.#scanned += max + 1;
+      const end = bytes.indexOf(LF, start + max);
+      this.#scanned += (end === -1 ? bytes.length : end + 1) - (start + max);
+      if (end === -1) return this.#finishLine(bytes.subarray(start));
       this.#finishLine(bytes.subarray(start, end));
-      if (nl === -1) return;
-      start = nl + 1;
+      start = end + 1;
     }
+    this.#splitDecoded(bytes.subarray(start));
   }
 
   #hold(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
     const room = this.#max - this.#held;
     if (bytes.length > room) {
-      this.#cut = true;
+      this.#over += bytes.length - room;
+      this.#lastOver = bytes[bytes.length - 1];
       bytes = bytes.subarray(0, room);
       if (bytes.length === 0) return;
     }
@@ -152,14 +167,15 @@ export class LineSplitter {
         at += p.length;
       }
     }
-    const cut = this.#cut;
+    // A line of exactly the limit whose `\r\n` was split between chunks is not cut.
+    const cut = this.#over > (stripCR && this.#over === 1 && this.#lastOver === CR ? 1 : 0);
     if (cut) bytes = bytes.subarray(0, completeLength(bytes));
-    else if (stripCR && bytes.length > 0 && bytes[bytes.length - 1] === CR) {
+    else if (stripCR && this.#over === 0 && bytes.length > 0 && bytes[bytes.length - 1] === CR) {
       bytes = bytes.subarray(0, bytes.length - 1);
     }
     this.#parts = [];
     this.#held = 0;
-    this.#cut = false;
+    this.#over = 0;
     this.#onLine(bytes.length === 0 ? "" : decoder.decode(bytes), cut);
   }
 }

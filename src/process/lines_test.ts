@@ -41,8 +41,14 @@ Deno.test("a line longer than the limit is cut at a character boundary and marke
     for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.slice(i, i + size));
     assertEquals(split(chunks, 7), want, `chunks of ${size} bytes`);
   }
-  // Exactly at the limit is not cut.
+  // Exactly at the limit is not cut, also when its \r\n is split between chunks.
   assertEquals(split([enc.encode("1234567\n")], 7), [["1234567", false]]);
+  assertEquals(split([enc.encode("1234567\r"), enc.encode("\nab")], 7), [["1234567", false], [
+    "ab",
+    false,
+  ]]);
+  assertEquals(split([enc.encode("1234567\r")], 7), [["1234567", false]]);
+  assertEquals(split([enc.encode("1234567\r\r"), enc.encode("\n")], 7), [["1234567", true]]);
   let error: unknown;
   try {
     new LineSplitter(() => {}, 0);
@@ -87,4 +93,53 @@ Deno.test("a byte order mark at the start is kept", () => {
     "\uFEFFa",
     false,
   ]]);
+});
+
+Deno.test("a chunk larger than the limit is split in windows, still in linear time", () => {
+  const lines: string[] = [];
+  const cuts: boolean[] = [];
+  const s = new LineSplitter((l, cut) => {
+    lines.push(l);
+    cuts.push(cut);
+  }, 100);
+  const text = "x".repeat(250) + "\n" + "ab\n".repeat(10_000) + "y".repeat(150) + "\nend\n";
+  const bytes = enc.encode(text);
+  s.push(bytes);
+  s.flush();
+  assertEquals(lines.length, 10_003);
+  assertEquals([lines[0], cuts[0]], ["x".repeat(100), true]);
+  assertEquals(lines.slice(1, 10_001).every((l) => l === "ab"), true);
+  assertEquals(cuts.slice(1, 10_001).some((c) => c), false);
+  assertEquals([lines[10_001], cuts[10_001]], ["y".repeat(100), true]);
+  assertEquals([lines[10_002], cuts[10_002]], ["end", false]);
+  assert(s.scanned <= 4 * bytes.length, `scanned ${s.scanned} of ${bytes.length} bytes`);
+});
+
+Deno.test("random lines, chunkings and limits give the reference split", () => {
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  for (let round = 0; round < 200; round++) {
+    const max = 1 + rand(40);
+    let text = "";
+    const lines = 1 + rand(30);
+    for (let i = 0; i < lines; i++) {
+      text += "abc\r".repeat(rand(3)).slice(0, rand(4)) + "z".repeat(rand(90));
+      text += rand(4) === 0 ? "\r\n" : "\n";
+    }
+    if (rand(2) === 0) text += "tail";
+    const want = reference(text).map((l): [string, boolean] =>
+      l.length > max ? [l.slice(0, max), true] : [l, false]
+    );
+    const bytes = enc.encode(text);
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; i < bytes.length;) {
+      const size = 1 + rand(rand(2) === 0 ? 8 : 200);
+      chunks.push(bytes.slice(i, i + size));
+      i += size;
+    }
+    assertEquals(split(chunks, max), want, `round ${round}, max ${max}: ${JSON.stringify(text)}`);
+  }
 });
