@@ -2,9 +2,10 @@
  * Benchmark: output at scale. One 100 MiB line and 100 MiB of short lines, (a) through a line
  * handler on `cmd(...)` and (b) through `dexp run` (an experiment whose combination runs
  * `cat FILE` with `ctx.run`), each next to `cat FILE > out` measured in the same run. Every
- * case is a fresh process; wall time and peak RSS (VmHWM, from `/usr/bin/time -v` when it is
+ * case is a fresh process; wall time and peak RSS (from `/usr/bin/time -f %M` when it is
  * installed, else from the kernel's `/proc/PID/status` polled until the process exits) are
- * reported, median of the rounds, with `cat FILE | cat > out` (the same pipe dexp reads) and
+ * reported, median of the rounds (every round runs each case once, so ratios are taken within a
+ * round), with `cat FILE | cat > out` (the same pipe dexp reads) and
  * the start-up time of each program with no output, which the "net" ratio takes away.
  * Targets: 100 MiB of short lines through `dexp run` within 2x of `cat > file`, peak RSS
  * under 200 MB.
@@ -71,13 +72,6 @@ async function measure(argv: string[], env: Record<string, string> = {}): Promis
   }
 }
 
-async function median(argv: string[], env?: Record<string, string>): Promise<Sample> {
-  const s: Sample[] = [];
-  for (let i = 0; i < rounds; i++) s.push(await measure(argv, env));
-  const mid = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return { ms: mid(s.map((x) => x.ms)), rssKb: mid(s.map((x) => x.rssKb)) };
-}
-
 const dir = await Deno.makeTempDir({ prefix: "dexp-bench-output-" });
 try {
   // The inputs: one line of SIZE bytes, and SIZE bytes of 24-byte lines.
@@ -124,55 +118,80 @@ experiment("output", { params: { file: [Deno.env.get("BENCH_FILE")!] } }, async 
   const deno = [Deno.execPath(), "run", "-A", "--config", join(ROOT, "deno.json")];
   const results = join(dir, "results");
   const dexpRun = [...deno, MAIN, "run", "--no-progress", "-r", results, exp];
-  // What `dexp run` costs with no output at all (Deno start, module load, run folder): the
-  // "net" ratios take it away from the dexp times.
+  // What each program costs with no output at all (Deno start, module load, run folder): the
+  // "net" ratios take it away.
   const emptyFile = join(dir, "empty.txt");
   await Deno.writeTextFile(emptyFile, "");
-  const empty = await median(dexpRun, { BENCH_FILE: emptyFile });
-  const handlerEmpty = await median([...deno, handler, emptyFile]);
-  await Deno.remove(results, { recursive: true });
+  const out = join(dir, "out");
 
+  const mid = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const rows: string[][] = [];
-  const fmt = (s: Sample) => [`${s.ms.toFixed(0)} ms`, `${(s.rssKb / 1024).toFixed(0)} MB`];
-  const ratio = (s: Sample, floor: Sample, start?: Sample) =>
-    start
-      ? [`${(s.ms / floor.ms).toFixed(2)}x`, `${((s.ms - start.ms) / floor.ms).toFixed(2)}x`]
-      : [`${(s.ms / floor.ms).toFixed(2)}x`, ""];
+  const fmt = (xs: Sample[]) => [
+    `${mid(xs.map((x) => x.ms)).toFixed(0)} ms`,
+    `${(mid(xs.map((x) => x.rssKb)) / 1024).toFixed(0)} MB`,
+  ];
+  // Ratios per round (the cases of a round run one after the other, under the same load).
+  const ratios = (xs: Sample[], floor: Sample[], start?: Sample[]) => [
+    `${mid(xs.map((x, r) => x.ms / floor[r].ms)).toFixed(2)}x`,
+    start ? `${mid(xs.map((x, r) => (x.ms - start[r].ms) / floor[r].ms)).toFixed(2)}x` : "",
+  ];
   let shortRun: { gross: number; net: number; rssMb: number } | undefined;
+  const starts = { handler: [] as Sample[], run: [] as Sample[] };
   for (const [what, file] of [["one 100 MiB line", long], ["100 MiB of 32-byte lines", short]]) {
-    const out = join(dir, "out");
-    const floor = await median(["sh", "-c", `cat '${file}' > '${out}'`]);
-    const piped = await median(["sh", "-c", `cat '${file}' | cat > '${out}'`]);
-    const viaHandler = await median([...deno, handler, file]);
-    const viaRun = await median(dexpRun, { BENCH_FILE: file });
-    await Deno.remove(results, { recursive: true });
-    rows.push([`${what}: \`cat FILE > out\``, ...fmt(floor), "1.00x", ""]);
-    rows.push([`${what}: \`cat FILE \\| cat > out\``, ...fmt(piped), ...ratio(piped, floor)]);
+    const s = {
+      floor: [] as Sample[],
+      piped: [] as Sample[],
+      handler: [] as Sample[],
+      handlerEmpty: [] as Sample[],
+      run: [] as Sample[],
+      runEmpty: [] as Sample[],
+    };
+    for (let r = 0; r < rounds; r++) {
+      s.floor.push(await measure(["sh", "-c", `cat '${file}' > '${out}'`]));
+      s.piped.push(await measure(["sh", "-c", `cat '${file}' | cat > '${out}'`]));
+      s.handler.push(await measure([...deno, handler, file]));
+      s.handlerEmpty.push(await measure([...deno, handler, emptyFile]));
+      s.run.push(await measure(dexpRun, { BENCH_FILE: file }));
+      s.runEmpty.push(await measure(dexpRun, { BENCH_FILE: emptyFile }));
+      await Deno.remove(results, { recursive: true });
+    }
+    starts.handler.push(...s.handlerEmpty);
+    starts.run.push(...s.runEmpty);
+    rows.push([`${what}: \`cat FILE > out\``, ...fmt(s.floor), "1.00x", ""]);
+    rows.push([
+      `${what}: \`cat FILE \\| cat > out\``,
+      ...fmt(s.piped),
+      ...ratios(s.piped, s.floor),
+    ]);
     rows.push([
       `${what}: line handler on \`cmd(["cat", FILE])\``,
-      ...fmt(viaHandler),
-      ...ratio(viaHandler, floor, handlerEmpty),
+      ...fmt(s.handler),
+      ...ratios(s.handler, s.floor, s.handlerEmpty),
     ]);
     rows.push([
       `${what}: \`dexp run\`, \`ctx.run(cmd(["cat", FILE]))\``,
-      ...fmt(viaRun),
-      ...ratio(viaRun, floor, empty),
+      ...fmt(s.run),
+      ...ratios(s.run, s.floor, s.runEmpty),
     ]);
     if (file === short) {
       shortRun = {
-        gross: viaRun.ms / floor.ms,
-        net: (viaRun.ms - empty.ms) / floor.ms,
-        rssMb: viaRun.rssKb / 1024,
+        gross: mid(s.run.map((x, r) => x.ms / s.floor[r].ms)),
+        net: mid(s.run.map((x, r) => (x.ms - s.runEmpty[r].ms) / s.floor[r].ms)),
+        rssMb: mid(s.run.map((x) => x.rssKb)) / 1024,
       };
     }
   }
-  rows.push(["no output: `dexp run` (start-up, taken away in net)", ...fmt(empty), "", ""]);
-  rows.push(["no output: line handler script (start-up)", ...fmt(handlerEmpty), "", ""]);
+  rows.push(["no output: `dexp run` (start-up, taken away in net)", ...fmt(starts.run), "", ""]);
+  rows.push(["no output: line handler script (start-up)", ...fmt(starts.handler), "", ""]);
 
   const head = ["case", "wall time", "peak RSS", "vs cat", "net of start-up"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
-  console.log(`rounds: ${rounds} (median), peak RSS from ${haveTime ? TIME + " -f %M" : "VmHWM"}`);
+  console.log(
+    `rounds: ${rounds} (medians; ratios within a round), peak RSS from ${
+      haveTime ? TIME + " -f %M" : "VmHWM"
+    }`,
+  );
   console.log(line(head));
   console.log(`| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`);
   for (const r of rows) console.log(line(r));

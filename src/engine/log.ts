@@ -137,16 +137,17 @@ export function makeLogger(write: (level: LogLevel, line: string) => void): Logg
 }
 
 /** A partial line longer than this is written without waiting for its end. */
-const HOLD_LIMIT = 64 * 1024;
+const HOLD_LIMIT = 8 * 1024;
 /** The most bytes of a line decoded for the display. */
 const SAMPLE_BYTES = 256;
 const sampleDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * A sink that writes one stream of one process to a log file, raw and chunk by chunk: no
- * work per line, whatever the output. What comes after a chunk's last line end waits for
- * the rest of its line (up to 64 KiB), so that the output of several processes writing to
- * the same log is only mixed at line ends; a header line names the source each time it
+ * work per line, whatever the output (at most the last 8 KiB of a chunk are searched for a
+ * line end). What comes after a chunk's last line end waits for the rest of its line (up to
+ * 8 KiB), so that the output of several processes writing to the same log is only mixed at
+ * line ends (a longer line may be split where a chunk ended); a header line names the source each time it
  * changes (see {@linkcode LogFile.writeOutput}).
  *
  * @param log The log file.
@@ -172,13 +173,18 @@ export function logOutput(
   };
   return {
     write(chunk: Uint8Array): void {
-      const nl = chunk.lastIndexOf(LF);
-      if (nl === -1) {
-        held.push(chunk);
-        heldBytes += chunk.length;
-        if (heldBytes >= HOLD_LIMIT) flush();
+      // A partial line that can still be held starts in the last HOLD_LIMIT bytes: look for
+      // the line end there only, so that a chunk costs the same whatever its lines.
+      const lo = Math.max(0, chunk.length - HOLD_LIMIT);
+      const found = chunk.subarray(lo).lastIndexOf(LF);
+      if (found === -1) {
+        if (lo === 0 && heldBytes + chunk.length < HOLD_LIMIT) {
+          held.push(chunk);
+          heldBytes += chunk.length;
+        } else flush(chunk); // a partial line longer than the limit: written now
         return;
       }
+      const nl = lo + found;
       const begun = held;
       flush(chunk.subarray(0, nl + 1));
       if (nl + 1 < chunk.length) {
@@ -186,9 +192,15 @@ export function logOutput(
         heldBytes = chunk.length - nl - 1;
       }
       if (sample) {
-        const from = nl === 0 ? 0 : chunk.lastIndexOf(LF, nl - 1) + 1;
-        // The line may have begun in earlier chunks (held until now): show its beginning.
-        const parts = from === 0 ? [...begun, chunk.subarray(0, nl)] : [chunk.subarray(from, nl)];
+        const near = Math.max(0, nl - HOLD_LIMIT);
+        const prev = nl === 0 ? -1 : chunk.subarray(near, nl).lastIndexOf(LF);
+        // The line may have begun in earlier chunks (held until now): show its beginning;
+        // of a line too long to look for its start, its last bytes.
+        const parts = prev !== -1
+          ? [chunk.subarray(near + prev + 1, nl)]
+          : near === 0
+          ? [...begun, chunk.subarray(0, nl)]
+          : [chunk.subarray(nl - SAMPLE_BYTES, nl)];
         const line = new Uint8Array(SAMPLE_BYTES);
         let size = 0;
         for (const p of parts) {

@@ -47,3 +47,29 @@ Deno.test("logOutput writes raw chunks, a header when the source changes, partia
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("logOutput samples a long line by its last bytes and searches only a chunk's end", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dexp-log-" });
+  try {
+    const path = join(dir, "log.txt");
+    const samples: string[] = [];
+    {
+      using log = new LogFile(path);
+      const a = logOutput(log, { target: "h", stream: "stdout", index: 0 }, (l) => samples.push(l));
+      // The only line end is 20 KiB before the end of the chunk: beyond the searched part.
+      a.write(enc.encode("first\n" + "p".repeat(20 * 1024)));
+      a.write(enc.encode("q".repeat(20 * 1024) + "\nlast\n"));
+      a.write(enc.encode("r".repeat(20 * 1024) + "\n"));
+      a.close();
+    }
+    // No sample for a chunk without a line end; a line too long to find its start shows its end.
+    assertEquals(samples, ["last", "r".repeat(256)]);
+    const text = await Deno.readTextFile(path);
+    assertMatch(
+      text,
+      new RegExp(`^${STAMP} \\[h\\] stdout:\\nfirst\\np{20480}q{20480}\\nlast\\nr{20480}\\n$`),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
