@@ -28,8 +28,14 @@ Deno.test("examples/grid.ts and examples/yes_kill.ts run from the CLI, in argume
     const g = stdout.indexOf("experiment grid: 8 ok");
     const y = stdout.indexOf("experiment yes_kill: 1 combinations");
     assertEquals(g >= 0 && y > g, true, stdout);
-    assertStringIncludes(stdout, "[a=2_b=4_to_file=false] [local] a=2 b=4 product=8");
     const [gridRun] = [...Deno.readDirSync(join(results, "grid"))].filter((e) => e.isDirectory);
+    // Command output is stored once, in the combination's log (the console shows events).
+    assertStringIncludes(
+      await Deno.readTextFile(
+        join(results, "grid", gridRun.name, "a=2_b=4_to_file=false", "log.txt"),
+      ),
+      " [local] stdout:\na=2 b=4 product=8\n",
+    );
     assertEquals(
       await Deno.readTextFile(
         join(results, "grid", gridRun.name, "a=2_b=3_to_file=true", "out.txt"),

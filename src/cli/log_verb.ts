@@ -11,8 +11,9 @@ import type { Verb } from "./main.ts";
 
 const HELP = `Usage: dexp log [options] RUN_DIR [COMBINATION]
 
-Prints the log of a run (RUN_DIR/log.txt) or of one of its combinations (by folder name,
-e.g. a=1_b=2). RUN_DIR is <results>/<experiment>/<run-id>; an experiment folder means its
+Prints the log of a run (RUN_DIR/log.txt: events and ctx.log lines) or of one of its
+combinations (by folder name, e.g. a=1_b=2: its events, ctx.log lines and the raw output of
+its commands). RUN_DIR is <results>/<experiment>/<run-id>; an experiment folder means its
 latest run. With -f, keeps printing what is appended until the run (or the combination) has
 finished, or Ctrl-C; a combination that has not started yet is waited for.
 

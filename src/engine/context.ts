@@ -13,7 +13,7 @@ import {
   type RunningGroup,
 } from "../action/group_command.ts";
 import { Command } from "../process/command.ts";
-import type { LineInfo } from "../process/options.ts";
+import type { OutputSinkFactory } from "../process/options.ts";
 import type { RunningProcess } from "../process/running.ts";
 import type { Target } from "../process/target.ts";
 import type { Combination, JsonValue } from "./_sweep.ts";
@@ -48,7 +48,8 @@ export interface ContextInit<H extends Group> {
   maxRestarts: number;
   signal: AbortSignal;
   log: Logger;
-  output: (line: string, info: LineInfo) => void;
+  /** Where the raw output of `ctx.run` commands goes, per stream of each process. */
+  output: OutputSinkFactory;
 }
 
 type Handle = RunningGroup | RunningProcess;
@@ -75,7 +76,7 @@ export class ExperimentContext<H extends Group = Group> {
   readonly signal: AbortSignal;
   /** Logs to the combination's log, the run's log and the display. */
   readonly log: Logger;
-  readonly #output: (line: string, info: LineInfo) => void;
+  readonly #output: OutputSinkFactory;
   readonly #running = new Set<Handle>();
 
   /**
@@ -98,7 +99,8 @@ export class ExperimentContext<H extends Group = Group> {
   }
 
   /**
-   * Starts a command whose output goes to the combination's log (and the display), and which
+   * Starts a command whose output goes to the combination's log (raw, chunk by chunk; the
+   * display shows a sample of it), and which
    * is stopped when the attempt ends, times out or the run is interrupted. A string, argv or
    * per-host function runs on every host of `ctx.hosts`; a builder (`cmd(...)`,
    * `hosts.where(...).run(...)`) runs as built.
@@ -128,12 +130,12 @@ export class ExperimentContext<H extends Group = Group> {
     const out = this.#output;
     let handle: Handle;
     if (command instanceof Command) {
-      handle = command.onStdout(out).onStderr(out).quiet().spawn();
+      handle = command.onOutput(out).quiet().spawn();
     } else {
       const gc = command instanceof GroupCommand
         ? command
         : (this.hosts.run(command as GroupCommandInput) as GroupCommand<Target>);
-      handle = gc.onStdout(out).onStderr(out).quiet().spawn();
+      handle = gc.onOutput(out).quiet().spawn();
     }
     this.#running.add(handle);
     const forget = () => this.#running.delete(handle);

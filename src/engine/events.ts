@@ -28,7 +28,19 @@ export type RunEvent =
     name: string;
     attempt: number;
   }
-  | { type: "output"; at: number; experiment: string; worker: number; name: string; line: string }
+  | {
+    type: "output";
+    at: number;
+    experiment: string;
+    worker: number;
+    name: string;
+    line: string;
+    /**
+     * True for a sample of a command's output, for the display (the last line of a chunk):
+     * not logged, the output itself is in the combination's log. Absent for `ctx.log` lines.
+     */
+    sampled?: boolean;
+  }
   | {
     type: "attempt-failed";
     at: number;
@@ -78,7 +90,7 @@ export function describeEvent(e: RunEvent): string | undefined {
     case "combo-start":
       return `[${e.name}] start (attempt ${e.attempt})`;
     case "output":
-      return `[${e.name}] ${e.line}`;
+      return e.sampled ? undefined : `[${e.name}] ${e.line}`;
     case "attempt-failed":
       return `[${e.name}] attempt ${e.attempt} failed: ${e.error}${e.retry ? " (restarting)" : ""}`;
     case "combo-end":

@@ -13,7 +13,7 @@ import { type Combination, currentOwner } from "./_sweep.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
 import { ExperimentContext, RestartRequest } from "./context.ts";
 import { type ComboOutcome, describeEvent, type RunEvent, type RunListener } from "./events.ts";
-import { LogFile, makeLogger, stamp } from "./log.ts";
+import { LogFile, logOutput, makeLogger, stamp } from "./log.ts";
 import { notify } from "./notify.ts";
 import { TerminalProgress } from "./progress.ts";
 import { type Experiment, registeredExperiments } from "./registry.ts";
@@ -685,13 +685,16 @@ async function runCombination(
           line: level === "info" ? line : `${level}: ${line}`,
         })
       ),
-      output: (line: string, info: LineInfo) =>
-        emit({
-          type: "output",
-          at: Date.now(),
-          ...base,
-          line: `[${info.target}${info.stream === "stderr" ? " err" : ""}] ${line}`,
-        }),
+      // Output is stored once, raw, in the combination's log; the display gets a sample.
+      output: (info: LineInfo) =>
+        logOutput(comboLog, info, (line) =>
+          out.emit({
+            type: "output",
+            at: Date.now(),
+            ...base,
+            line: `[${info.target}${info.stream === "stderr" ? " err" : ""}] ${line}`,
+            sampled: true,
+          })),
     });
     let error: string | undefined;
     const body = Promise.resolve().then(() => e.fn(ctx, params));

@@ -6,7 +6,7 @@
  */
 
 import { type Duration, toMillis } from "./duration.ts";
-import type { CommandOptions, LineHandler, StdinSpec } from "./options.ts";
+import type { CommandOptions, LineHandler, OutputSinkFactory, StdinSpec } from "./options.ts";
 
 function positiveInt(value: number, what: string): number {
   if (!Number.isInteger(value) || value <= 0) {
@@ -190,5 +190,30 @@ export abstract class OptionsBuilder<Self> {
    */
   captureLimit(bytes: number): Self {
     return this.#with({ captureLimit: positiveInt(bytes, "captureLimit") });
+  }
+
+  /**
+   * Sets the longest line (in bytes) given whole to line handlers, the console and
+   * `expect()` (default 1 MiB), so that memory stays bounded whatever the output. A longer
+   * line is cut: handlers get its first `bytes` bytes with `info.cut` true, and the rest of
+   * it is skipped (files, sinks and the capture still get every byte).
+   *
+   * @param bytes The limit.
+   * @returns A new builder.
+   */
+  maxLineBytes(bytes: number): Self {
+    return this.#with({ maxLineBytes: positiveInt(bytes, "maxLineBytes") });
+  }
+
+  /**
+   * Sends the raw bytes of standard output and standard error, chunk by chunk as they
+   * arrive, to a sink that `factory` makes for each stream of each process. Nothing is
+   * split into lines for it: this is the fast way to store or forward large output.
+   *
+   * @param factory Makes the sink of one stream; `info` says which target and stream.
+   * @returns A new builder.
+   */
+  onOutput(factory: OutputSinkFactory): Self {
+    return this.#with({ outputSinks: [...this.options.outputSinks, factory] });
   }
 }

@@ -4,7 +4,8 @@
  * @module
  */
 
-const decoder = new TextDecoder();
+// Keeps a leading U+FEFF (byte order mark): it is part of the output.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Default number of bytes kept per stream (half head, half tail). */
 export const DEFAULT_CAPTURE_LIMIT = 1024 * 1024;
@@ -75,6 +76,19 @@ export class BoundedCapture {
   }
 
   /**
+   * The most recent bytes kept, in order: everything seen when nothing was dropped (`whole`
+   * true), else the tail (which may start in the middle of a line).
+   *
+   * @returns The bytes, and whether they are the whole stream.
+   */
+  recent(): { bytes: Uint8Array; whole: boolean } {
+    if (this.dropped === 0) return { bytes: concat([...this.#head, ...this.#tail]), whole: true };
+    let tail = concat(this.#tail);
+    if (tail.length > this.#tailLimit) tail = tail.subarray(tail.length - this.#tailLimit);
+    return { bytes: tail, whole: false };
+  }
+
+  /**
    * Decodes what was kept as UTF-8; a marker line stands where bytes were dropped.
    *
    * @returns The captured text.
@@ -93,6 +107,7 @@ export class BoundedCapture {
 
 function concat(chunks: Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0];
+  if (chunks.length === 0) return new Uint8Array(0);
   let size = 0;
   for (const c of chunks) size += c.length;
   const out = new Uint8Array(size);

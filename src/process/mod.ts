@@ -27,6 +27,8 @@ export {
   type FileSink,
   type LineHandler,
   type LineInfo,
+  type OutputSink,
+  type OutputSinkFactory,
   type StdinSpec,
   type StreamName,
 } from "./options.ts";
@@ -48,4 +50,5 @@ export {
   type StreamFilter,
   type Target,
 } from "./target.ts";
+export { DEFAULT_MAX_LINE_BYTES, type LineSink, LineSplitter } from "./lines.ts";
 export { Window } from "./window.ts";

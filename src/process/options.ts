@@ -5,6 +5,7 @@
  */
 
 import { DEFAULT_CAPTURE_LIMIT } from "./capture.ts";
+import { DEFAULT_MAX_LINE_BYTES } from "./lines.ts";
 
 /** Which output stream a line came from. */
 export type StreamName = "stdout" | "stderr";
@@ -17,10 +18,30 @@ export interface LineInfo {
   readonly stream: StreamName;
   /** Index of the target in its group (0 for a single command). */
   readonly index: number;
+  /**
+   * True when the line was longer than the command's `maxLineBytes` (default 1 MiB): the
+   * handler gets its first `maxLineBytes` bytes, the rest of the line is not split out (it
+   * is still in files, `onOutput` sinks and the capture).
+   */
+  readonly cut?: boolean;
 }
 
 /** Receives output line by line, as it arrives. */
 export type LineHandler = (line: string, info: LineInfo) => void;
+
+/** Receives the raw bytes of one output stream of one process, chunk by chunk. */
+export interface OutputSink {
+  /**
+   * Takes the next chunk; called in order, never after `close()`. It may keep the chunk
+   * (it is not reused). A throw counts as lost output: the result fails with `output`.
+   */
+  write(chunk: Uint8Array): void;
+  /** The stream has ended (also after an error). */
+  close(): void;
+}
+
+/** Makes the sink of one stream of one process (called twice per process: stdout, stderr). */
+export type OutputSinkFactory = (info: LineInfo) => OutputSink;
 
 /** Output written to a file as it arrives; `{host}`, `{i}` placeholders are filled per target. */
 export interface FileSink {
@@ -67,6 +88,10 @@ export interface CommandOptions {
   readonly stderrFiles: readonly FileSink[];
   /** Bytes of each stream kept in memory (head and tail). */
   readonly captureLimit: number;
+  /** The longest line given whole to handlers, the console and `expect()`, in bytes. */
+  readonly maxLineBytes: number;
+  /** Receivers of the raw bytes of both streams (no line splitting). */
+  readonly outputSinks: readonly OutputSinkFactory[];
 }
 
 /** Default grace period between TERM and KILL. */
@@ -84,4 +109,6 @@ export const DEFAULT_OPTIONS: CommandOptions = {
   stdoutFiles: [],
   stderrFiles: [],
   captureLimit: DEFAULT_CAPTURE_LIMIT,
+  maxLineBytes: DEFAULT_MAX_LINE_BYTES,
+  outputSinks: [],
 };

@@ -8,7 +8,14 @@ import { dirname } from "node:path";
 import { BoundedCapture } from "./capture.ts";
 import { errorFor, ExpectError } from "./errors.ts";
 import { LineSplitter } from "./lines.ts";
-import type { CommandOptions, FileSink, LineHandler, StreamName } from "./options.ts";
+import type {
+  CommandOptions,
+  FileSink,
+  LineHandler,
+  LineInfo,
+  OutputSink,
+  StreamName,
+} from "./options.ts";
 import { fillPlaceholders } from "./placeholders.ts";
 import { quoteArgv } from "./quote.ts";
 import { type Stoppable, track, untrack } from "./reaper.ts";
@@ -109,6 +116,10 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
   #stopping?: Promise<void>;
   #finished = false;
   #history: { line: string; stream: StreamName }[] = [];
+  #lazy: Partial<
+    Record<StreamName, { capture: BoundedCapture; splitter: LineSplitter | null; ended: boolean }>
+  > = {};
+  #linesWanted = false;
   #waiters = new Set<Waiter>();
   #handlerError = false;
   #sinkError: string | null = null;
@@ -343,21 +354,25 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     const opts = this.#opts;
     const echo = !opts.quiet;
     const keep = this.#ctx.keepLines;
-    const info = { target: this.target, stream: name, index: this.#ctx.index };
+    const info: LineInfo = { target: this.target, stream: name, index: this.#ctx.index };
+    const cutInfo: LineInfo = { ...info, cut: true };
     const console = name === "stdout" ? Deno.stdout : Deno.stderr;
     const prefix = opts.prefix ?? "";
-    const splitter = echo || keep || handlers.length > 0
-      ? new LineSplitter((line) => {
+    const cutMark = ` [... dexp cut this line at ${opts.maxLineBytes} bytes ...]`;
+    // Lines are only made when something asks for lines; expect() alone makes them lazily
+    // from the capture (see #linesFor), so that raw sinks and files do no per-line work.
+    const splitter = echo || handlers.length > 0
+      ? new LineSplitter((line, cut) => {
         if (echo) {
           try {
-            console.writeSync(encoder.encode(prefix + line + "\n"));
+            console.writeSync(encoder.encode(prefix + line + (cut ? cutMark : "") + "\n"));
           } catch {
             // Our own output is closed (`| head`): the process goes on, captured.
           }
         }
         for (const h of handlers) {
           try {
-            h(line, info);
+            h(line, cut ? cutInfo : info);
           } catch (e) {
             if (!this.#handlerError) {
               this.#handlerError = true;
@@ -366,12 +381,34 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
           }
         }
         if (keep) this.#onLine(line, name);
-      })
+      }, opts.maxLineBytes)
       : null;
+    const lazy = keep && !splitter;
+    if (lazy) {
+      this.#lazy[name] = { capture, splitter: null, ended: false };
+      if (this.#linesWanted) this.#startLines();
+    }
+    const sinks: OutputSink[] = [];
+    for (const make of opts.outputSinks) {
+      try {
+        sinks.push(make(info));
+      } catch (e) {
+        this.#sinkError ??= `could not start the ${name} sink: ${(e as Error).message}`;
+      }
+    }
     const take = async (chunk: Uint8Array) => {
       if (chunk.length === 0) return;
       capture.push(chunk);
       splitter?.push(chunk);
+      if (lazy) this.#lazy[name]!.splitter?.push(chunk);
+      for (const s of sinks) {
+        if (this.#sinkError) break;
+        try {
+          s.write(chunk);
+        } catch (e) {
+          this.#sinkError = `could not write ${name} to a sink: ${(e as Error).message}`;
+        }
+      }
       for (const f of files) {
         if (this.#sinkError) break;
         try {
@@ -385,13 +422,49 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     };
     const reader = stream.getReader();
     this.#readers.push(reader);
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      await take(filter ? filter.push(value) : value);
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        await take(filter ? filter.push(value) : value);
+      }
+      if (filter) await take(filter.flush());
+    } finally {
+      for (const s of sinks) {
+        try {
+          s.close();
+        } catch (e) {
+          this.#sinkError ??= `could not close the ${name} sink: ${(e as Error).message}`;
+        }
+      }
     }
-    if (filter) await take(filter.flush());
     splitter?.flush();
+    if (lazy) {
+      const l = this.#lazy[name]!;
+      l.ended = true;
+      l.splitter?.flush();
+    }
+  }
+
+  /**
+   * Starts making lines for expect() from the streams that only keep bytes: the lines still
+   * held by the capture go to the history, the following ones are split as they come.
+   */
+  #startLines(): void {
+    this.#linesWanted = true;
+    for (const name of ["stdout", "stderr"] as const) {
+      const l = this.#lazy[name];
+      if (!l || l.splitter) continue;
+      l.splitter = new LineSplitter((line) => this.#onLine(line, name), this.#opts.maxLineBytes);
+      let { bytes, whole } = l.capture.recent();
+      if (!whole) {
+        // The tail starts in the middle of a line: skip that piece.
+        const nl = bytes.indexOf(10);
+        bytes = nl === -1 ? new Uint8Array(0) : bytes.subarray(nl + 1);
+      }
+      l.splitter.push(bytes);
+      if (l.ended) l.splitter.flush();
+    }
   }
 
   #onLine(line: string, stream: StreamName): void {
@@ -413,7 +486,8 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
 
   /**
    * Waits until a line of output matches `pattern`, e.g. "Server listening". Lines that
-   * arrived before the call count too (the last 1000 are kept).
+   * arrived before the call count too: the last 1000 (with no line handler or console copy,
+   * those still held by the capture, see `captureLimit`).
    *
    * @param pattern A substring or a regular expression.
    * @param options `timeout` in ms and which `stream` to watch.
@@ -422,6 +496,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
    */
   expect(pattern: string | RegExp, options: ExpectOptions = {}): Promise<ExpectMatch> {
     const stream = options.stream ?? "any";
+    this.#startLines();
     const test = typeof pattern === "string"
       ? (l: string) => l.includes(pattern) ? true as const : null
       : (l: string) => {
