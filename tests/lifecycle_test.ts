@@ -314,7 +314,10 @@ experiment("twice", { hosts: n }, async (ctx) => {
       assertEquals((await pidsOf(remote)).length, 2);
       assertEquals((await pidsOf(local)).length, 1);
       child.kill("SIGINT");
-      await waitFor(async () => seen.text.includes("stopping running combinations"), "stopping");
+      await waitFor(
+        () => Promise.resolve(seen.text.includes("stopping running combinations")),
+        "stopping",
+      );
       child.kill("SIGINT");
       const status = await child.status;
       clearTimeout(guard);
