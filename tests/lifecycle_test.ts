@@ -246,6 +246,46 @@ console.log("never");
   });
 }
 
+for (const [signal, code] of [["SIGINT", 130], ["SIGHUP", 129]] as const) {
+  sshTest(`${signal} while commands run stops them here and on the hosts`, async () => {
+    await using tb = await startTestbed({ hosts: 2 });
+    const dir = await Deno.makeTempDir();
+    const remote = uniqueSleep();
+    const local = uniqueSleep();
+    try {
+      const [program, ...args] = await writeProgram(
+        tb,
+        dir,
+        `const r = n.run(${JSON.stringify(`echo up; ${remote}`)}).quiet().spawn();
+const l = cmd(${JSON.stringify(`echo up; ${local}`)}).quiet().spawn();
+await r.expect("up");
+await l.expect("up");
+console.log("ready");
+await r;
+`,
+      );
+      const child = new Deno.Command(program, { args, stdout: "piped", stderr: "piped" }).spawn();
+      const guard = setTimeout(() => kill(child), 120_000);
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      await readUntil(reader, "ready");
+      assertEquals((await pidsOf(remote)).length, 2);
+      const folders = controlDirs(await sshOf(tb, "ControlMaster=yes"));
+      child.kill(signal);
+      const status = await child.status;
+      clearTimeout(guard);
+      await reader.cancel();
+      const err = dec.decode(await new Response(child.stderr).arrayBuffer());
+      assertEquals(status.code, code, err);
+      await waitFor(async () => (await pidsOf(remote)).length === 0, `no '${remote}' left`);
+      await waitFor(async () => (await pidsOf(local)).length === 0, `no '${local}' left`);
+      await waitFor(async () => (await sshOf(tb)).length === 0, "no ssh left");
+      await waitFor(async () => !(await exists(folders[0])), `${folders[0]} removed`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
 sshTest(
   "a second Ctrl-C of dexp run kills everything and records the run interrupted",
   async () => {

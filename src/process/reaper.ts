@@ -97,7 +97,7 @@ function onSignal(name: Deno.Signal): void {
     killEverything().finally(() => Deno.exit(code));
     return;
   }
-  console.error(`dexp: ${name}: stopping ${live.size} running process(es)`);
+  if (live.size > 0) console.error(`dexp: ${name}: stopping ${live.size} running process(es)`);
   const all = Promise.allSettled([...live].map((p) => p.interrupt()));
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise((r) => timer = setTimeout(r, INTERRUPT_DEADLINE));
