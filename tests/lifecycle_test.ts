@@ -176,8 +176,11 @@ ${end}
       const guard = setTimeout(() => kill(child), 120_000);
       const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
       await readUntil(reader, "ready");
-      assertEquals((await pidsOf(sleep)).length, 2);
-      assertEquals((await pidsOf(local)).length, withLocal ? 1 : 0);
+      await waitFor(async () => (await pidsOf(sleep)).length === 2, `sleep running`);
+      await waitFor(
+        async () => (await pidsOf(local)).length === (withLocal ? 1 : 0),
+        `local running`,
+      );
       const folders = controlDirs(await sshOf(tb, "ControlMaster=yes"));
       assertEquals(folders.length, 1);
       const w = child.stdin.getWriter();
@@ -268,7 +271,7 @@ await r;
       const guard = setTimeout(() => kill(child), 120_000);
       const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
       await readUntil(reader, "ready");
-      assertEquals((await pidsOf(remote)).length, 2);
+      await waitFor(async () => (await pidsOf(remote)).length === 2, `remote running`);
       const folders = controlDirs(await sshOf(tb, "ControlMaster=yes"));
       child.kill(signal);
       const status = await child.status;
@@ -351,8 +354,8 @@ experiment("twice", { hosts: n }, async (ctx) => {
         }
       })();
       await waitFor(() => exists(`${dir}/ready`), "the commands to run");
-      assertEquals((await pidsOf(remote)).length, 2);
-      assertEquals((await pidsOf(local)).length, 1);
+      await waitFor(async () => (await pidsOf(remote)).length === 2, `remote running`);
+      await waitFor(async () => (await pidsOf(local)).length === 1, `local running`);
       child.kill("SIGINT");
       await waitFor(
         () => Promise.resolve(seen.text.includes("stopping running combinations")),
