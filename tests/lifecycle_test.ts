@@ -289,6 +289,51 @@ await r;
   });
 }
 
+sshTest("a second SIGINT to a program kills everything at once, here and remotely", async () => {
+  await using tb = await startTestbed({ hosts: 2 });
+  const dir = await Deno.makeTempDir();
+  const remote = uniqueSleep();
+  const local = uniqueSleep();
+  try {
+    // Both ignore SIGTERM and have a long grace period: the first SIGINT alone would wait.
+    const [program, ...args] = await writeProgram(
+      tb,
+      dir,
+      `const r = n.run(${
+        JSON.stringify(`trap '' TERM; echo up; ${remote}`)
+      }).killGrace(600_000).quiet().spawn();
+const l = cmd(${
+        JSON.stringify(`trap '' TERM; echo up; ${local}`)
+      }).killGrace(600_000).quiet().spawn();
+await r.expect("up");
+await l.expect("up");
+console.log("ready");
+await r;
+`,
+    );
+    const child = new Deno.Command(program, { args, stdout: "piped", stderr: "piped" }).spawn();
+    const guard = setTimeout(() => kill(child), 120_000);
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    await readUntil(reader, "ready");
+    await waitFor(async () => (await pidsOf(remote)).length === 2, "remote running");
+    await waitFor(async () => (await pidsOf(local)).length === 1, "local running");
+    const errReader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    child.kill("SIGINT");
+    const err = await readUntil(errReader, "SIGINT: stopping");
+    child.kill("SIGINT");
+    const status = await child.status;
+    clearTimeout(guard);
+    await reader.cancel();
+    await errReader.cancel();
+    assertEquals(status.code, 130, err);
+    await waitFor(async () => (await pidsOf(remote)).length === 0, `no '${remote}' left`);
+    await waitFor(async () => (await pidsOf(local)).length === 0, `no '${local}' left`);
+    await waitFor(async () => (await sshOf(tb)).length === 0, "no ssh left");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 sshTest(
   "a second Ctrl-C of dexp run kills everything and records the run interrupted",
   async () => {

@@ -183,9 +183,13 @@ function hookExit(): void {
   });
 }
 
-/** A shell function that runs a command and SIGKILLs it after a deadline. */
-const DEADLINE_FN = `deadline() { "$@" & p=$!; (sleep ${REMOTE_KILL_DEADLINE}; kill -9 $p) ` +
-  `>/dev/null 2>&1 & w=$!; wait $p; kill $w 2>/dev/null; }`;
+/**
+ * A shell function that runs a command and SIGKILLs it after a deadline; its watchdog leaves
+ * no `sleep` behind when the command ends first.
+ */
+const DEADLINE_FN = `deadline() { "$@" & p=$!; (trap 'kill $s 2>/dev/null; exit 0' TERM; ` +
+  `sleep ${REMOTE_KILL_DEADLINE} & s=$!; wait $s; kill -9 $p) >/dev/null 2>&1 & w=$!; ` +
+  `wait $p; kill $w 2>/dev/null; }`;
 
 function atExit(): void {
   if (exited) return;
