@@ -2,6 +2,7 @@
  * The ssh layer against real sshd processes on loopback (tests/harness/sshd.ts).
  */
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
+import { writeProgram } from "./harness/program.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import {
   closeConnections,
@@ -39,25 +40,6 @@ async function mastersOf(tb: Testbed): Promise<string> {
     args: ["-f", `UserKnownHostsFile=${tb.knownHosts}.*ControlMaster=yes`],
   }).output();
   return new TextDecoder().decode(out.stdout).trim();
-}
-
-/**
- * Writes a program that imports dexp and has `n`, the testbed's hosts, then `body`; returns
- * the argv that runs it.
- */
-async function writeProgram(tb: Testbed, dir: string, body: string): Promise<string[]> {
-  const script = `${dir}/program.ts`;
-  const spec = tb.hosts.map(({ name, address, port }) => ({ name, address, port }));
-  const params = { user: USERS.dash, keyfile: tb.keyfile, knownHosts: tb.knownHosts };
-  await Deno.writeTextFile(
-    script,
-    `import { cmd, hosts } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
-const n = hosts(${JSON.stringify(spec)}).with(${JSON.stringify(params)});
-void cmd;
-${body}`,
-  );
-  const config = new URL("../deno.json", import.meta.url).pathname;
-  return [Deno.execPath(), "run", "-A", `--config=${config}`, script];
 }
 
 const INJECTIONS = ["'; echo INJECTED #", "$(id)", "`id`", "a\nb", "*", "日本語 ü", "", "\\", '"'];

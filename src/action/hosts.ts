@@ -190,12 +190,17 @@ export class Hosts extends Group<Host> implements AsyncDisposable {
     }));
   }
 
-  /** Closes the shared connections of these hosts. */
+  /**
+   * Closes the shared connections of these hosts. Commands still running on these hosts
+   * (spawned and never awaited or killed) are stopped first, as `kill()` does, so that
+   * nothing they started outlives the connection on the hosts.
+   */
   async close(): Promise<void> {
     await closeConnections(this.targets);
   }
 
-  /** Closes the shared connections of these hosts (`await using`). */
+  /** Stops the commands still running on these hosts, then closes their shared connections
+   * (`await using`). */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

@@ -12,7 +12,7 @@ import {
   registeredExperiments,
   runExperiments,
 } from "../engine/mod.ts";
-import { handleSignals } from "../process/reaper.ts";
+import { handleSignals, killEverything } from "../process/reaper.ts";
 import { guard, parse, toFileUrl, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./main.ts";
 
@@ -180,17 +180,28 @@ async function run(args: string[]): Promise<number> {
   const ac = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
-    if (++interrupts > 1) Deno.exit(130);
-    console.error(
-      "dexp run: interrupted: stopping running combinations (Ctrl-C again to quit now)",
-    );
-    ac.abort();
+    interrupts++;
+    if (interrupts === 1) {
+      console.error(
+        "dexp run: interrupted: stopping running combinations (Ctrl-C again to kill them now)",
+      );
+      ac.abort();
+    } else if (interrupts === 2) {
+      // Escalate, not abandon: SIGKILL every process (here and on the hosts), then the run
+      // ends as after the first interrupt and is recorded as interrupted.
+      console.error(
+        "dexp run: interrupted again: killing every running process (SIGKILL); Ctrl-C again to quit without recording the run",
+      );
+      void killEverything();
+    } else {
+      Deno.exit(130);
+    }
   };
   // dexp run stops its own work on a signal (to record it); dexp's default handler would
   // exit before that.
   const previous = handleSignals(false);
-  Deno.addSignalListener("SIGINT", onSigint);
-  Deno.addSignalListener("SIGTERM", onSigint);
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of signals) Deno.addSignalListener(s, onSigint);
   try {
     const summary = await runExperiments(experiments, {
       results: v.results as string | undefined,
@@ -210,8 +221,7 @@ async function run(args: string[]): Promise<number> {
     if (summary.interrupted) return 130;
     return summary.ok ? 0 : 1;
   } finally {
-    Deno.removeSignalListener("SIGINT", onSigint);
-    Deno.removeSignalListener("SIGTERM", onSigint);
+    for (const s of signals) Deno.removeSignalListener(s, onSigint);
     handleSignals(previous);
   }
 }

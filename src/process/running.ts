@@ -242,6 +242,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     this.#child = child;
     track(this);
     this.#resolveStarted();
+    launch.onSpawn?.(() => this.forceKill());
 
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (opts.timeout !== undefined) {
@@ -300,10 +301,10 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     if (this.#timedOut) failure = "timeout";
     else if (this.#killRequested) failure = "killed";
     else if (this.#sinkError) [failure, reason] = ["output", this.#sinkError];
-    else if (status.signal) failure = "signal";
     else if (status.code !== 0) {
+      // A target may know why (a login it gave up on); otherwise a signal is a signal.
       const c = launch.classify?.(status.code, stderrText);
-      failure = c?.failure ?? "exit";
+      failure = c?.failure ?? (status.signal ? "signal" : "exit");
       reason = c?.reason ?? null;
     }
     return this.#finish(
@@ -626,6 +627,22 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
   /** Used on a second Ctrl-C: SIGKILL the local process tree at once. */
   forceKill(): void {
     if (this.#child) signalTree(this.#child.pid, "SIGKILL");
+  }
+
+  /**
+   * The argv that sends `signal` to the command where it really runs (a remote host), for
+   * the end of the program; null for a local command or while not known.
+   *
+   * @param signal The signal.
+   * @returns The argv, or null.
+   */
+  remoteKillArgv(signal: Deno.Signal): string[] | null {
+    return this.#launch?.killArgv?.(signal) ?? null;
+  }
+
+  /** Identity of the shared connection the command uses, if any. */
+  get connection(): string | undefined {
+    return this.#launch?.connection;
   }
 
   /**

@@ -50,6 +50,19 @@ export interface Launch {
    */
   terminate?(signal: Deno.Signal): Promise<void>;
   /**
+   * Synchronous: the argv of a local program that sends `signal` to the command where it
+   * really runs, or null while that is not known (e.g. the remote process group). Used when
+   * the program ends, when nothing can be awaited.
+   */
+  killArgv?(signal: Deno.Signal): string[] | null;
+  /** Identity of the shared connection the command uses: closing it stops the command first. */
+  readonly connection?: string;
+  /**
+   * Called once the local process has started, with a function that SIGKILLs it (used to
+   * give up on a login that stalls).
+   */
+  onSpawn?(kill: () => void): void;
+  /**
    * Classifies an unsuccessful exit, e.g. ssh's 255 as a connection failure.
    * Returns null to use the default classification.
    */

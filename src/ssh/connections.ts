@@ -12,6 +12,7 @@
 
 import { Window } from "../process/window.ts";
 import { quote, quoteArgv } from "../process/quote.ts";
+import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/reaper.ts";
 import { LaunchError } from "../process/target.ts";
 import type { Host } from "./host.ts";
 import { commonOptions, type ConnectionParams, DEFAULT_PARAMS } from "./params.ts";
@@ -22,10 +23,11 @@ interface Master {
   readonly key: string;
   socket: string;
   readonly ssh: string;
-  readonly params: ConnectionParams;
   readonly destination: string;
   ready?: Promise<void>;
   lastUse: number;
+  /** ControlPersist of the master now up (set by the group that set it up), in ms. */
+  persistMs: number;
 }
 
 /** Counters, for tests and benchmarks. */
@@ -44,7 +46,8 @@ const windows = new Map<number, Window>();
 let inFlight = 0;
 let counter = 0;
 const stats = { setups: 0, peakSetups: 0 };
-let unloadHooked = false;
+/** Most time a `-O check` or `-O exit` call to a local master may take, in ms. */
+const CONTROL_DEADLINE = 10_000;
 
 function controlDir(): string {
   if (!dir) {
@@ -56,28 +59,74 @@ function controlDir(): string {
   return dir;
 }
 
-function hookUnload(): void {
-  if (unloadHooked) return;
-  unloadHooked = true;
-  globalThis.addEventListener("unload", () => {
-    // Synchronous context: one background shell asks every master to exit, at once, and
-    // only then removes the folder (the sockets are in it). ControlPersist is the backstop
-    // if this program is killed instead.
-    const exits = [...masters.values()].map((m) =>
-      `${quoteArgv([m.ssh, "-o", `ControlPath=${m.socket}`, "-O", "exit", m.destination])} &`
-    );
-    const script = [...exits, "wait", dir ? `rm -rf -- ${quote(dir)}` : ""].join("\n");
-    try {
-      new Deno.Command("/bin/sh", {
-        args: ["-c", script],
-        stdin: "null",
-        stdout: "null",
-        stderr: "null",
-      }).spawn().unref();
-    } catch {
-      // Nothing more can be done at exit.
+let unhook: (() => void) | undefined;
+
+/**
+ * While a master is up or being set up, the end of the program (also on a signal or an
+ * uncaught error), after the remote commands still running have been killed over them, asks
+ * every master to exit, at once, and only then removes the folder (the sockets are in it).
+ * ControlPersist is the backstop if this program is SIGKILLed. With no master left, the
+ * folder goes at once, and signals are left alone.
+ */
+function syncExitHook(): void {
+  const active = [...masters.values(), ...closing].some((m) => m.ready !== undefined);
+  if (active && !unhook) {
+    unhook = onExit(() => {
+      const exits = [...masters.values(), ...closing].map((m) =>
+        `${quoteArgv([m.ssh, "-o", `ControlPath=${m.socket}`, "-O", "exit", m.destination])} ` +
+        ">/dev/null 2>&1 &"
+      );
+      return [...exits, "wait", dir ? `rm -rf -- ${quote(dir)}` : ""].join("\n");
+    });
+  } else if (!active && unhook) {
+    unhook();
+    unhook = undefined;
+    if (dir) {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // Removed already.
+      }
+      dir = undefined;
     }
-  });
+  }
+}
+
+/** Masters being closed by closeConnections(), still to be exited at the end if need be. */
+const closing = new Set<Master>();
+
+/**
+ * The deadline of a login (TCP connection, banner, key exchange, authentication) in ms:
+ * ssh's ConnectTimeout covers the TCP connection only.
+ *
+ * @param p Effective parameters.
+ * @returns Milliseconds.
+ */
+export function loginDeadline(p: ConnectionParams): number {
+  return ((p.connectTimeout ?? DEFAULT_PARAMS.connectTimeout) * 3 + 5) * 1000;
+}
+
+/** Runs a local ssh control command, SIGKILLed after a deadline; null if it did not run. */
+async function control(ssh: string, args: string[]): Promise<Deno.CommandStatus | null> {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(ssh, { args, stdin: "null", stdout: "null", stderr: "null" })
+      .spawn();
+  } catch {
+    return null;
+  }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Exited meanwhile.
+    }
+  }, CONTROL_DEADLINE);
+  try {
+    return await child.status;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -88,6 +137,18 @@ function hookUnload(): void {
  */
 export function destination(host: Host): string {
   return host.address;
+}
+
+/**
+ * The identity of a host's shared connection: the settings that make a different login.
+ * Settings of how to set it up (connectTimeout, controlPersist, connectWindow) are not part
+ * of it: each group's own apply to its setups.
+ *
+ * @param host The host.
+ * @returns A key, equal for hosts that share a connection.
+ */
+export function connectionKey(host: Host): string {
+  return keyOf(host, host.params);
 }
 
 function keyOf(host: Host, p: ConnectionParams): string {
@@ -113,7 +174,8 @@ export function sshReason(stderr: string): string {
   return lines.at(-1) ?? "ssh exited with code 255 and said nothing";
 }
 
-async function setUp(m: Master, window: number): Promise<void> {
+async function setUp(m: Master, p: ConnectionParams): Promise<void> {
+  const window = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
   let w = windows.get(window);
   if (!w) windows.set(window, w = new Window(window));
   await w.acquire();
@@ -122,7 +184,7 @@ async function setUp(m: Master, window: number): Promise<void> {
   if (inFlight > stats.peakSetups) stats.peakSetups = inFlight;
   const log = `${m.socket}.log`;
   try {
-    const p = m.params;
+    const persist = p.controlPersist ?? DEFAULT_PARAMS.controlPersist;
     const args = [
       ...commonOptions(p),
       ...(p.port ? ["-p", String(p.port)] : []),
@@ -131,7 +193,7 @@ async function setUp(m: Master, window: number): Promise<void> {
       "-o",
       `ControlPath=${m.socket}`,
       "-o",
-      `ControlPersist=${p.controlPersist ?? DEFAULT_PARAMS.controlPersist}`,
+      `ControlPersist=${persist}`,
       "-E",
       log,
       "-N",
@@ -140,7 +202,7 @@ async function setUp(m: Master, window: number): Promise<void> {
     let out: Deno.CommandOutput;
     // ssh's ConnectTimeout covers the TCP connection only; a login that stalls after it
     // (seen here once under load) must not hang the program: give up after a deadline.
-    const deadline = ((p.connectTimeout ?? DEFAULT_PARAMS.connectTimeout) * 3 + 5) * 1000;
+    const deadline = loginDeadline(p);
     let timedOut = false;
     try {
       const child = new Deno.Command(m.ssh, {
@@ -149,6 +211,25 @@ async function setUp(m: Master, window: number): Promise<void> {
         stdout: "null",
         stderr: "piped",
       }).spawn();
+      // A signal during the setup stops it, and the end of the program closes the master.
+      const setup: Stoppable = {
+        interrupt: async () => {
+          try {
+            child.kill("SIGTERM");
+          } catch {
+            // Exited meanwhile.
+          }
+          await child.status;
+        },
+        forceKill: () => {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // Exited meanwhile.
+          }
+        },
+      };
+      track(setup);
       const timer = setTimeout(() => {
         timedOut = true;
         try {
@@ -161,6 +242,7 @@ async function setUp(m: Master, window: number): Promise<void> {
         out = await child.output();
       } finally {
         clearTimeout(timer);
+        untrack(setup);
       }
     } catch (e) {
       throw new LaunchError(
@@ -187,6 +269,7 @@ async function setUp(m: Master, window: number): Promise<void> {
       }
       throw new LaunchError("connect", sshReason(text), text);
     }
+    m.persistMs = persist * 1000;
   } finally {
     try {
       Deno.removeSync(log);
@@ -203,16 +286,12 @@ function forgetIfFailed(m: Master): void {
   const ready = m.ready!;
   ready.catch(() => {
     if (m.ready === ready) m.ready = undefined;
+    syncExitHook();
   });
 }
 
 async function isAlive(m: Master): Promise<boolean> {
-  const r = await new Deno.Command(m.ssh, {
-    args: ["-o", `ControlPath=${m.socket}`, "-O", "check", m.destination],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).output().catch(() => null);
+  const r = await control(m.ssh, ["-o", `ControlPath=${m.socket}`, "-O", "check", m.destination]);
   return r?.code === 0;
 }
 
@@ -232,19 +311,18 @@ export async function connect(host: Host): Promise<string[]> {
   if (!m) {
     m = {
       key,
-      socket: `${controlDir()}/${counter++}`,
+      socket: "",
       ssh: p.ssh ?? DEFAULT_PARAMS.ssh,
-      params: p,
       destination: destination(host),
       lastUse: 0,
+      persistMs: 0,
     };
     masters.set(key, m);
-    hookUnload();
   }
-  const persistMs = (p.controlPersist ?? DEFAULT_PARAMS.controlPersist) * 1000;
-  const window = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
   const master = m;
-  if (master.ready && Date.now() - master.lastUse > persistMs * 0.8) {
+  if (
+    master.ready && master.persistMs > 0 && Date.now() - master.lastUse > master.persistMs * 0.8
+  ) {
     // Idle for most of its ControlPersist, the master may be gone: ask it, and if it is, set
     // up a new one on a new path (ssh refuses to be master on a path in use, and then stays
     // in the foreground as a plain connection). Concurrent callers wait for the same answer.
@@ -252,12 +330,15 @@ export async function connect(host: Host): Promise<string[]> {
     master.ready = master.ready.then(() => isAlive(master), () => false).then((alive) => {
       if (alive) return;
       master.socket = `${controlDir()}/${counter++}`;
-      return setUp(master, window);
+      return setUp(master, p);
     });
     forgetIfFailed(master);
+    syncExitHook();
   } else if (!master.ready) {
-    master.ready = setUp(master, window);
+    master.socket = `${controlDir()}/${counter++}`;
+    master.ready = setUp(master, p);
     forgetIfFailed(master);
+    syncExitHook();
   }
   await m.ready;
   m.lastUse = Date.now();
@@ -265,27 +346,31 @@ export async function connect(host: Host): Promise<string[]> {
 }
 
 /**
- * Closes shared connections: those of the given hosts, or all.
+ * Closes shared connections: those of the given hosts, or all. The commands still running
+ * over them (or, with `reuse: false`, to those hosts) are stopped first, so that nothing they
+ * started outlives them on the hosts.
  *
  * @param hosts Only these hosts' connections (default: every connection).
- * @returns Resolves when the masters have been asked to exit.
+ * @returns Resolves when the commands have ended and the masters have been asked to exit.
  */
 export async function closeConnections(hosts?: Iterable<Host>): Promise<void> {
   // A set: a group may name the same host (and connection) more than once.
-  const keys = new Set(hosts ? [...hosts].map((h) => keyOf(h, h.params)) : masters.keys());
-  await Promise.all([...keys].map(async (k) => {
+  const keys = hosts ? new Set([...hosts].map((h) => keyOf(h, h.params))) : null;
+  await stopTracked((p) => p.connection !== undefined && (keys === null || keys.has(p.connection)));
+  await Promise.all([...(keys ?? new Set(masters.keys()))].map(async (k) => {
     const m = masters.get(k);
     if (!m) return;
     masters.delete(k);
-    const wasUp = m.ready !== undefined && await m.ready.then(() => true, () => false);
-    if (!wasUp) return;
-    await new Deno.Command(m.ssh, {
-      args: ["-o", `ControlPath=${m.socket}`, "-O", "exit", m.destination],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).output().catch(() => {});
+    closing.add(m);
+    try {
+      const wasUp = m.ready !== undefined && await m.ready.then(() => true, () => false);
+      if (!wasUp) return;
+      await control(m.ssh, ["-o", `ControlPath=${m.socket}`, "-O", "exit", m.destination]);
+    } finally {
+      closing.delete(m);
+    }
   }));
+  syncExitHook();
 }
 
 /**

@@ -9,7 +9,7 @@ import { quote } from "../process/quote.ts";
 import type { FailureKind } from "../process/result.ts";
 import type { Launch, LaunchSpec, StreamFilter } from "../process/target.ts";
 import { quoteArgv } from "../process/quote.ts";
-import { connect, destination, sshReason } from "./connections.ts";
+import { connect, connectionKey, destination, loginDeadline, sshReason } from "./connections.ts";
 import type { Host } from "./host.ts";
 import { commonOptions, DEFAULT_PARAMS } from "./params.ts";
 
@@ -117,31 +117,85 @@ export async function launchRemote(host: Host, spec: LaunchSpec): Promise<Launch
   let pgidKnown: (pid: number | null) => void = () => {};
   const pgid = new Promise<number | null>((r) => pgidKnown = r);
   let started = false;
+  let knownPid: number | null = null;
+  let stalled = false;
+  let loginTimer: ReturnType<typeof setTimeout> | undefined;
   const filter = new MarkerFilter(marker, (pid) => {
+    clearTimeout(loginTimer);
     started = pid !== null;
+    knownPid = pid;
     pgidKnown(pid);
   });
   const base = sshArgs(host, control);
   const dest = destination(host);
+  const deadline = loginDeadline(p);
+  const killArgv = (pid: number, signal: Deno.Signal) => [
+    ssh,
+    ...base,
+    "-T",
+    dest,
+    remoteKillCommand(pid, signal),
+  ];
   return {
     program: ssh,
     args: [...base, "-T", dest, remoteScript(spec, marker)],
     stderrFilter: filter,
+    connection: connectionKey(host),
+    onSpawn(kill: () => void): void {
+      // Over a shared connection the login is done; a connection of its own must have logged
+      // in (the remote shell printed its marker) within the deadline, or it is given up.
+      if (control.length > 0 || started) return;
+      loginTimer = setTimeout(() => {
+        if (started) return;
+        stalled = true;
+        kill();
+      }, deadline);
+    },
+    killArgv(signal: Deno.Signal): string[] | null {
+      return knownPid === null ? null : killArgv(knownPid, signal);
+    },
     async terminate(signal: Deno.Signal): Promise<void> {
       const pid = await pgid;
       if (pid === null) return;
-      const sig = signal.replace(/^SIG/, "");
-      await new Deno.Command(ssh, {
-        args: [...base, "-T", dest, `kill -s ${sig} -- -${pid} 2>/dev/null; true`],
+      const [program, ...args] = killArgv(pid, signal);
+      const child = new Deno.Command(program, {
+        args,
         stdin: "null",
         stdout: "null",
         stderr: "null",
-      }).output();
+      }).spawn();
+      const timer = setTimeout(() => child.kill("SIGKILL"), deadline);
+      try {
+        await child.status;
+      } finally {
+        clearTimeout(timer);
+      }
     },
     classify(code: number, stderr: string): { failure: FailureKind; reason: string } | null {
+      clearTimeout(loginTimer);
+      if (stalled) {
+        return {
+          failure: "connect",
+          reason: `ssh did not finish logging in within ${
+            deadline / 1000
+          } s (raise 'connectTimeout' for slow hosts)`,
+        };
+      }
       // 255 before the remote shell printed its marker: ssh itself failed.
       if (code === 255 && !started) return { failure: "connect", reason: sshReason(stderr) };
       return null;
     },
   };
+}
+
+/**
+ * The remote command that sends a signal to a remote command, given the pid its shell
+ * printed behind the marker.
+ *
+ * @param pid The remote shell's pid (its process group).
+ * @param signal The signal.
+ * @returns A shell line for `ssh host LINE`.
+ */
+export function remoteKillCommand(pid: number, signal: Deno.Signal): string {
+  return `kill -s ${signal.replace(/^SIG/, "")} -- -${pid} 2>/dev/null; true`;
 }
