@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type CommandFailure, failureLines } from "./failures.ts";
+
 /** How a combination ended. */
 export type ComboOutcome = "ok" | "failed";
 
@@ -37,6 +39,8 @@ export type RunEvent =
     name: string;
     attempt: number;
     error: string;
+    /** Every failed command, when commands failed. */
+    failures?: CommandFailure[];
     /** True if another attempt follows. */
     retry: boolean;
   }
@@ -50,6 +54,8 @@ export type RunEvent =
     attempts: number;
     duration: number;
     error?: string;
+    /** Every failed command of the last attempt, when commands failed. */
+    failures?: CommandFailure[];
   }
   | { type: "combo-interrupted"; at: number; experiment: string; worker: number; name: string }
   | {
@@ -92,6 +98,20 @@ export function describeEvent(e: RunEvent): string | undefined {
         e.interrupted ? " (interrupted)" : ""
       }`;
   }
+}
+
+/**
+ * The lines that follow an event's line in log files: every failed command with its kind,
+ * exit code or signal, reason and stderr tail. The display shows only the event's line.
+ *
+ * @param e The event.
+ * @returns The lines (none for most events).
+ */
+export function describeDetails(e: RunEvent): string[] {
+  if ((e.type === "attempt-failed" || e.type === "combo-end") && e.failures) {
+    return failureLines(e.failures);
+  }
+  return [];
 }
 
 /**
