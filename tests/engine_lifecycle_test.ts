@@ -339,20 +339,23 @@ async function pgrep(line: string): Promise<number[]> {
   return new TextDecoder().decode(out.stdout).trim().split("\n").filter((l) => l).map(Number);
 }
 
-sshTest(
-  "--resume after a SIGKILL ends the dead attempt's remote command before running again",
-  async () => {
-    await using tb = await startTestbed({ hosts: 1 });
-    await using tmp = await tempDir();
-    const secs = 900_000 + Math.floor(Math.random() * 99_999);
-    const sleep = `sleep ${secs}`;
-    const release = join(tmp.path, "release");
-    const file = join(tmp.path, "orphan.ts");
-    await Deno.writeTextFile(
-      file,
-      `import { experiment, hosts } from ${JSON.stringify(MOD)};
-experiment("orphan", { hosts: ${hostsCode(tb)} }, async (ctx) => {
-  // Logged once the remote sleep runs (exec: the shell becomes the sleep).
+/**
+ * Runs an experiment whose command (`sleep N`, unique) runs on `hostsExpr` (this machine if
+ * undefined), SIGKILLs `dexp run`, and checks that `dexp run --resume` ends the orphan
+ * before the combination runs again, and says so in the log.
+ */
+async function orphanCase(hostsExpr: string | undefined, label: string): Promise<void> {
+  await using tmp = await tempDir();
+  const secs = 900_000 + Math.floor(Math.random() * 99_999);
+  const sleep = `sleep ${secs}`;
+  const release = join(tmp.path, "release");
+  const file = join(tmp.path, "orphan.ts");
+  await Deno.writeTextFile(
+    file,
+    `import { experiment, hosts } from ${JSON.stringify(MOD)};
+void hosts;
+experiment("orphan", { ${hostsExpr ? `hosts: ${hostsExpr}` : ""} }, async (ctx) => {
+  // Logged once the sleep runs (exec: the shell becomes the sleep).
   await ctx.run(${JSON.stringify(`echo up; exec ${sleep}`)}).expect("up");
   ctx.log("started attempt");
   for (;;) {
@@ -365,26 +368,26 @@ experiment("orphan", { hosts: ${hostsCode(tb)} }, async (ctx) => {
   }
 });
 `,
-    );
-    const results = join(tmp.path, "res");
-    const spawn = (args: string[]) =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", MAIN, "run", "--no-progress", "-r", results, ...args, file],
-        env: { NO_COLOR: "1" },
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-    const first = spawn([]);
-    try {
-      await waitFor(async () => (await pgrep(sleep)).length === 1, "the remote sleep");
-    } finally {
-      first.kill("SIGKILL");
-      await first.output();
-    }
-    const [orphan] = await pgrep(sleep);
-    // The dead runner's remote command outlived it.
-    assertEquals(await pgrep(sleep), [orphan]);
+  );
+  const results = join(tmp.path, "res");
+  const spawn = (args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "run", "--no-progress", "-r", results, ...args, file],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  const first = spawn([]);
+  try {
+    await waitFor(async () => (await pgrep(sleep)).length === 1, "the sleep");
+  } finally {
+    first.kill("SIGKILL");
+    await first.output();
+  }
+  try {
+    // The dead runner's command outlived it.
+    assertEquals((await pgrep(sleep)).length, 1);
     const second = spawn(["--resume"]);
     let out: Deno.CommandOutput | undefined;
     try {
@@ -402,14 +405,10 @@ experiment("orphan", { hosts: ${hostsCode(tb)} }, async (ctx) => {
       out = await second.output();
       const text = new TextDecoder().decode(out.stdout);
       assertEquals(out.code, 0, text + new TextDecoder().decode(out.stderr));
-      assertStringIncludes(
-        text,
-        "[_] took over from a previous owner: ended 1 leftover process(es) on h1",
-      );
-      assertMatch(
-        await Deno.readTextFile(log),
-        /took over from a previous owner: ended 1 leftover process\(es\) on h1\n(.*\n)*.*started attempt/,
-      );
+      const took = `took over from a previous owner: ended 1 leftover process(es) on ${label}`;
+      assertStringIncludes(text, `[_] ${took}\n`);
+      const comboLog = await Deno.readTextFile(log);
+      assert(comboLog.indexOf(took) < comboLog.lastIndexOf("started attempt"), comboLog);
       await waitFor(async () => (await pgrep(sleep)).length === 0, "the end of every sleep");
     } finally {
       if (!out) {
@@ -417,5 +416,20 @@ experiment("orphan", { hosts: ${hostsCode(tb)} }, async (ctx) => {
         await second.output();
       }
     }
+  } finally {
+    // Whatever happened, no sleep of this test outlives it.
+    for (const pid of await pgrep(sleep)) Deno.kill(pid, "SIGKILL");
+  }
+}
+
+sshTest(
+  "--resume after a SIGKILL ends the dead attempt's remote command before running again",
+  async () => {
+    await using tb = await startTestbed({ hosts: 1 });
+    await orphanCase(hostsCode(tb), "h1");
   },
 );
+
+Deno.test("--resume after a SIGKILL ends the dead attempt's local command before running again", async () => {
+  await orphanCase(undefined, "local");
+});
