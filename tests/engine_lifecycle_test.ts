@@ -287,7 +287,7 @@ experiment("rec", { params: { i: [0, 1, 2] } }, async (ctx, p) => {
   );
   let n = 0;
   for (const point of ["result-pending", "checkpoint-written", "result-written"]) {
-    for (const at of [1, 3]) {
+    for (const at of [1, 2, 3]) {
       const results = join(tmp.path, `res${n++}`);
       const killed = await dexp(["run", "--no-progress", "-r", results, file], {
         DEXP_TEST_CRASH_AT: `${point}:${at}`,

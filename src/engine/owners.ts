@@ -127,6 +127,8 @@ export interface TakeBack {
   ended: number;
   /** Why it could not make sure none is left, if it could not. */
   error?: string;
+  /** Why it did not try (local processes of a runner on another machine), if it did not. */
+  skipped?: string;
 }
 
 /**
@@ -139,30 +141,46 @@ export interface TakeBack {
  */
 export async function takeBack(hosts: Group, records: readonly OwnerRecord[]): Promise<TakeBack[]> {
   const byHost = new Map<string, Set<string>>();
+  const elsewhere = new Set<string>();
+  const me = Deno.hostname();
   for (const r of records) {
     for (const t of r.targets) {
+      if (LOCAL_LABEL.test(t) && r.host !== me) {
+        elsewhere.add(r.host);
+        continue;
+      }
       const key = LOCAL_LABEL.test(t) ? "local" : t;
       if (!byHost.has(key)) byHost.set(key, new Set());
       byHost.get(key)!.add(r.token);
     }
   }
-  return await Promise.all([...byHost].map(async ([label, tokens]): Promise<TakeBack> => {
-    const group = label === "local" ? local(1) : hosts.where((t) => t.label === label);
-    if (group.targets.length === 0) {
-      return { host: label, ended: 0, error: "the host is not among the experiment's hosts" };
-    }
-    const r = (await group.run(takeBackScript([...tokens])).noThrow().quiet()).results[0];
-    const m = /dexp-takeback ended=(\d+) left=(\d+)/.exec(r.stdout);
-    if (!m) {
-      return {
-        host: label,
-        ended: 0,
-        error: r.reason ?? (r.stderr.trim().split("\n").pop() || `exit code ${r.exitCode}`),
-      };
-    }
-    const ended = Number(m[1]);
-    return m[2] === "0"
-      ? { host: label, ended }
-      : { host: label, ended, error: `${m[2]} process(es) could not be ended` };
+  // A claim of a runner on another machine is taken back when its lease expired: that
+  // machine stopped (or lost the shared folder); its local processes cannot be reached here.
+  const skipped = [...elsewhere].map((h): TakeBack => ({
+    host: `local of ${h}`,
+    ended: 0,
+    skipped: `the runner ran on '${h}', not on this machine`,
   }));
+  return [
+    ...skipped,
+    ...await Promise.all([...byHost].map(async ([label, tokens]): Promise<TakeBack> => {
+      const group = label === "local" ? local(1) : hosts.where((t) => t.label === label);
+      if (group.targets.length === 0) {
+        return { host: label, ended: 0, error: "the host is not among the experiment's hosts" };
+      }
+      const r = (await group.run(takeBackScript([...tokens])).noThrow().quiet()).results[0];
+      const m = /dexp-takeback ended=(\d+) left=(\d+)/.exec(r.stdout);
+      if (!m) {
+        return {
+          host: label,
+          ended: 0,
+          error: r.reason ?? (r.stderr.trim().split("\n").pop() || `exit code ${r.exitCode}`),
+        };
+      }
+      const ended = Number(m[1]);
+      return m[2] === "0"
+        ? { host: label, ended }
+        : { host: label, ended, error: `${m[2]} process(es) could not be ended` };
+    })),
+  ];
 }

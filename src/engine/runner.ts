@@ -690,7 +690,9 @@ async function runCombination(
       const taken = await takeBack(run.hosts, owners);
       for (const t of taken) {
         note(
-          t.error === undefined
+          t.skipped !== undefined
+            ? `warn: took over from a previous owner: cannot end its processes on ${t.host}: ${t.skipped}`
+            : t.error === undefined
             ? `took over from a previous owner: ended ${t.ended} leftover process(es) on ${t.host}`
             : `error: could not end the leftover processes of a previous owner on ${t.host}: ${t.error}`,
         );
