@@ -322,6 +322,86 @@ experiment("rec", { params: { i: [0, 1, 2] } }, async (ctx, p) => {
   }
 });
 
+Deno.test("SIGKILLs at random instants never leave a result that the checkpoint contradicts", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "rnd.ts");
+  const ranFile = join(tmp.path, "ran");
+  const combos = Array.from({ length: 40 }, (_, i) => ({ i }));
+  await Deno.writeTextFile(
+    file,
+    `import { experiment } from ${JSON.stringify(MOD)};
+experiment("rnd", { params: { i: ${JSON.stringify(combos.map((c) => c.i))} } }, async (ctx, p) => {
+  await ctx.run("true");
+  await Deno.writeTextFile(${JSON.stringify(ranFile)}, p.i + "\\n", { append: true });
+  await ctx.addRows([{ i: p.i as number }]);
+});
+`,
+  );
+  const results = join(tmp.path, "res");
+  const ranCount = async (i: number) =>
+    (await Deno.readTextFile(ranFile).catch(() => "")).split("\n").filter((l) => l === `${i}`)
+      .length;
+  // Once the checkpoint says done, the combination never runs again.
+  const doneAt = new Map<number, number>();
+  const check = async (what: string) => {
+    let runDir: string;
+    try {
+      runDir = await onlyRun(results, "rnd");
+    } catch {
+      return; // killed before the run had a folder
+    }
+    if (!(await exists(join(runDir, ".sweep")))) return;
+    const states = await checkpoint(runDir, combos);
+    for (const c of combos) {
+      const rec = JSON.parse(
+        await Deno.readTextFile(join(runDir, `i=${c.i}`, "result.json")).catch(() => "null"),
+      );
+      if (rec !== null) {
+        assertEquals([rec.outcome, states[c.i]], ["ok", "done"], `${what}: i=${c.i}`);
+        assertEquals(await readRows(join(runDir, `i=${c.i}`)), [{ i: c.i }], `${what}: i=${c.i}`);
+      }
+      if (states[c.i] === "done" && !doneAt.has(c.i)) doneAt.set(c.i, await ranCount(c.i));
+    }
+  };
+  for (let round = 0; round < 8; round++) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", MAIN, "run", "--no-progress", "--resume", "-r", results, file],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    // Any instant will do: the checks below hold wherever the kill lands. It lands while
+    // the run works: after a few more combinations ran, plus a random delay.
+    const before = (await Deno.readTextFile(ranFile).catch(() => "")).split("\n").length;
+    const more = 1 + Math.floor(Math.random() * 5);
+    const delay = Math.floor(Math.random() * 20);
+    let ended = false;
+    child.status.then(() => ended = true);
+    await waitFor(
+      async () =>
+        ended ||
+        (await Deno.readTextFile(ranFile).catch(() => "")).split("\n").length >= before + more,
+      "the run to progress",
+    );
+    await new Promise((r) => setTimeout(r, delay));
+    try {
+      child.kill("SIGKILL");
+    } catch { /* ended already */ }
+    await child.status;
+    await check(`round ${round} (killed after ${more} more, +${delay} ms)`);
+  }
+  const last = await dexp(["run", "--no-progress", "--resume", "-r", results, file]);
+  assertEquals(last.code, 0, last.stdout + last.stderr);
+  await check("final");
+  const runDir = await onlyRun(results, "rnd");
+  assertEquals(await checkpoint(runDir, combos), combos.map(() => "done"));
+  for (const c of combos) {
+    assertEquals(await ranCount(c.i), doneAt.get(c.i), `i=${c.i} ran again after done`);
+    assert(!(await exists(join(runDir, `i=${c.i}`, ".result.pending.json"))));
+  }
+});
+
 function hostsCode(tb: Testbed): string {
   const spec = tb.hosts.map(({ name, address, port }) => ({ name, address, port }));
   const params = {
