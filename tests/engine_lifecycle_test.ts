@@ -254,7 +254,10 @@ experiment("two", { hosts: local(2) }, async (ctx) => {
   for (const log of [join(runDir, "log.txt"), join(runDir, "_", "log.txt")]) {
     const text = await Deno.readTextFile(log);
     assertMatch(text, /local\[1\]: exit, exit code 3; command: /);
-    assertMatch(text, /stderr \(last 2 lines\):\n\S+ {7}first\n\S+ {7}disk full\n/);
+    assertMatch(
+      text,
+      /stderr \(last 2 lines\):\n\S+ (\[_\] )? {6}first\n\S+ (\[_\] )? {6}disk full\n/,
+    );
   }
   const body = await got.promise;
   assertStringIncludes(body.text as string, `_: ${summary}`);

@@ -138,7 +138,8 @@ export function failureLines(failures: readonly CommandFailure[]): string[] {
     const code = f.exitCode !== null ? `, exit code ${f.exitCode}` : "";
     const sig = f.signal !== null ? `, signal ${f.signal}` : "";
     const reason = f.reason !== null ? `, reason: ${f.reason}` : "";
-    out.push(`  ${f.host}: ${f.kind}${code}${sig}${reason}; command: ${f.command}`);
+    const command = f.command.replaceAll("\n", "\\n");
+    out.push(`  ${f.host}: ${f.kind}${code}${sig}${reason}; command: ${command}`);
     if (f.stderrTail.length > 0) {
       out.push(`    stderr (last ${f.stderrTail.length} lines):`);
       for (const l of f.stderrTail) out.push(`      ${l}`);

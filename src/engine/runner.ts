@@ -291,7 +291,8 @@ class Output {
     const line = describeEvent(e);
     if (line !== undefined) {
       const stamped = `${stamp(e.at)} ${line}`;
-      const details = describeDetails(e).map((d) => `${stamp(e.at)} ${d}`);
+      const who = "name" in e ? `[${e.name}] ` : "";
+      const details = describeDetails(e).map((d) => `${stamp(e.at)} ${who}${d}`);
       for (const l of this.#logs) for (const x of [stamped, ...details]) l.write(x);
       if (this.#plain) console.log(line);
     }
