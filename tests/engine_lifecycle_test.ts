@@ -473,15 +473,25 @@ experiment("orphan", { ${hostsExpr ? `hosts: ${hostsExpr}` : ""} }, async (ctx) 
     assertEquals((await pgrep(sleep)).length, 1);
     const second = spawn(["--resume"]);
     let out: Deno.CommandOutput | undefined;
+    let ended = false;
+    second.status.then(() => ended = true);
     try {
       const runDir = await onlyRun(results, "orphan");
       const log = join(runDir, "_", "log.txt");
       await waitFor(
         async () =>
+          ended ||
           ((await Deno.readTextFile(log).catch(() => "")).match(/started attempt/g) ?? [])
-            .length === 2,
+              .length === 2,
         "the second attempt",
       );
+      if (ended) {
+        out = await second.output();
+        const d = new TextDecoder();
+        throw new Error(
+          `The resumed run ended early: ${d.decode(out.stdout)}${d.decode(out.stderr)}`,
+        );
+      }
       const now = await pgrep(sleep);
       assertEquals(now.length, 1, `two attempts' sleeps at once: ${now}`);
       await Deno.writeTextFile(release, "");

@@ -91,7 +91,8 @@ export async function clearOwners(dir: string): Promise<void> {
 /**
  * A POSIX sh script that ends every process of this user whose environment holds one of the
  * tokens: it stops them all (so none forks meanwhile), kills them, and repeats until none is
- * left. It prints `dexp-takeback ended=N left=M` and exits 0 when none is left.
+ * left. It prints `dexp-takeback ended=N left=M` (N distinct processes) and exits 0 when none
+ * is left.
  *
  * @param tokens The attempt tokens.
  * @returns The script.
@@ -100,18 +101,29 @@ export function takeBackScript(tokens: readonly string[]): string {
   const pats = tokens.map((t) => `-e ${quote(`DEXP_ATTEMPT=${t}`)}`).join(" ");
   return [
     "me=$$",
-    "find_pids() {",
-    "  for d in /proc/[0-9]*; do",
-    '    p=${d#/proc/}; [ "$p" = "$me" ] && continue',
-    `    if tr '\\000' '\\n' < "$d/environ" 2>/dev/null | grep -qxF ${pats}; then echo "$p"; fi`,
-    "  done",
-    "}",
-    "n=0; i=0",
+    // One grep over every environ file where grep knows -z (GNU, busybox); else one per file.
+    "if printf 'a\\000' | grep -qzx a 2>/dev/null; then",
+    "  find_pids() {",
+    `    grep -lzxF ${pats} /proc/[0-9]*/environ 2>/dev/null |`,
+    `      sed -e 's#^/proc/##' -e 's#/environ$##' | grep -vx "$me"`,
+    "  }",
+    "else",
+    "  find_pids() {",
+    "    for d in /proc/[0-9]*; do",
+    '      p=${d#/proc/}; [ "$p" = "$me" ] && continue',
+    `      if tr '\\000' '\\n' 2>/dev/null < "$d/environ" | grep -qxF ${pats}; then echo "$p"; fi`,
+    "    done",
+    "  }",
+    "fi",
+    'n=0; i=0; seen=" "',
     "while [ $i -lt 50 ]; do",
     '  pids=$(find_pids); [ -z "$pids" ] && break',
-    "  for p in $pids; do n=$((n+1)); kill -STOP $p 2>/dev/null; done",
-    "  for p in $pids; do kill -KILL $p 2>/dev/null; done",
-    "  i=$((i+1)); sleep 0.1",
+    "  for p in $pids; do kill -STOP $p 2>/dev/null; done",
+    "  for p in $pids; do",
+    "    kill -KILL $p 2>/dev/null",
+    '    case "$seen" in *" $p "*) ;; *) seen="$seen$p "; n=$((n+1)) ;; esac',
+    "  done",
+    "  i=$((i+1)); sleep 0.1 2>/dev/null || sleep 1",
     "done",
     "left=$(find_pids | wc -l | tr -d ' ')",
     'echo "dexp-takeback ended=$n left=$left"',
@@ -123,7 +135,7 @@ export function takeBackScript(tokens: readonly string[]): string {
 export interface TakeBack {
   /** The host label (`local` for this machine). */
   host: string;
-  /** Processes ended (counted per round; a process that survived a round counts again). */
+  /** Distinct processes ended. */
   ended: number;
   /** Why it could not make sure none is left, if it could not. */
   error?: string;
