@@ -56,7 +56,11 @@ export interface RunExperimentsOptions {
   signal?: AbortSignal;
   /** Receive every event of the run. */
   listeners?: readonly RunListener[];
-  /** Time given to an experiment body to return after its attempt was stopped (ms, default 5000). */
+  /**
+   * Time given to an experiment body to return after its attempt was stopped (ms, default
+   * 5000). The attempt's commands are ended at once; a body that has not returned by then is
+   * left behind, logged, and can never start commands or write again; the next attempt starts.
+   */
   stopGrace?: number;
 }
 
