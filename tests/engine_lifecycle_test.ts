@@ -266,6 +266,58 @@ experiment("two", { hosts: local(2) }, async (ctx) => {
   assertEquals(sent.map(pick), [failure]);
 });
 
+Deno.test("Ctrl-C then 'dexp run --resume': the interrupted attempt's rows are not added twice", async () => {
+  await using tmp = await tempDir();
+  const file = join(tmp.path, "ctrlc.ts");
+  const first = join(tmp.path, "first");
+  await Deno.writeTextFile(first, "");
+  await Deno.writeTextFile(
+    file,
+    `import { experiment } from ${JSON.stringify(MOD)};
+experiment("ctrlc", { params: { k: [1] } }, async (ctx, p) => {
+  let wait = false;
+  try {
+    await Deno.remove(${JSON.stringify(first)});
+    wait = true;
+  } catch { /* resumed */ }
+  // The first time, the command runs until the interrupt; then the row is added.
+  await ctx.run(wait ? "echo started; sleep 30" : "true");
+  await ctx.addRows([{ k: p.k as number }]);
+});
+`,
+  );
+  const results = join(tmp.path, "res");
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "run", "--no-progress", "-r", results, file],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  let text = "";
+  const d = new TextDecoder();
+  const reader = child.stdout.getReader();
+  try {
+    while (!text.includes("[local] started\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`The run ended before its command started: ${text}`);
+      text += d.decode(value, { stream: true });
+    }
+    child.kill("SIGINT");
+    for (;;) {
+      const { done } = await reader.read();
+      if (done) break;
+    }
+  } finally {
+    reader.releaseLock();
+    await child.stdout.cancel().catch(() => {});
+  }
+  assertEquals((await child.status).code, 130);
+  const resumed = await dexp(["run", "--no-progress", "--resume", "-r", results, file]);
+  assertEquals(resumed.code, 0, resumed.stdout + resumed.stderr);
+  assertEquals(await readRows(join(await onlyRun(results, "ctrlc"), "k=1")), [{ k: 1 }]);
+});
+
 /** Reads the checkpoint of a run: each combination's state. */
 async function checkpoint(runDir: string, combos: { i: number }[]): Promise<string[]> {
   await using sw = await ParamSweeper.open(join(runDir, ".sweep"), combos);
