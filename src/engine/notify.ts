@@ -40,7 +40,9 @@ export function notifyPayload(summary: RunExperimentsSummary): NotifyPayload {
     lines.push(`• ${e.experiment} (${e.runDir}): ${e.ok}/${e.total} ok, ${e.failed} failed`);
     for (const f of e.failures.slice(0, 20)) {
       lines.push(`    ✗ ${f.name}: ${f.error}`);
-      for (const c of f.failures ?? []) lines.push(`        ${c.host}: ${failureText(c)}`);
+      const hosts = f.failures ?? [];
+      for (const c of hosts.slice(0, 5)) lines.push(`        ${c.host}: ${failureText(c)}`);
+      if (hosts.length > 5) lines.push(`        ... and ${hosts.length - 5} more hosts`);
     }
     if (e.failures.length > 20) lines.push(`    ... and ${e.failures.length - 20} more`);
   }
