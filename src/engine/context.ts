@@ -78,13 +78,13 @@ export interface ContextInit<H extends Group> {
   runDir: string;
   attempt: number;
   maxRestarts: number;
-  signal: AbortSignal;
-  log: Logger;
-  output: (line: string, info: LineInfo) => void;
   /** Set as `DEXP_ATTEMPT` in the environment of every command of the attempt. */
   token?: string;
   /** Called before a command starts, with the labels of its targets (records its owner). */
   onCommand?: (targets: string[]) => void;
+  signal: AbortSignal;
+  log: Logger;
+  output: (line: string, info: LineInfo) => void;
 }
 
 type Handle = RunningGroup | RunningProcess;

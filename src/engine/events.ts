@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type CommandFailure, failureLines } from "./failures.ts";
+import type { CommandFailure } from "./failures.ts";
 
 /** How a combination ended. */
 export type ComboOutcome = "ok" | "failed";
@@ -98,20 +98,6 @@ export function describeEvent(e: RunEvent): string | undefined {
         e.interrupted ? " (interrupted)" : ""
       }`;
   }
-}
-
-/**
- * The lines that follow an event's line in log files: every failed command with its kind,
- * exit code or signal, reason and stderr tail. The display shows only the event's line.
- *
- * @param e The event.
- * @returns The lines (none for most events).
- */
-export function describeDetails(e: RunEvent): string[] {
-  if ((e.type === "attempt-failed" || e.type === "combo-end") && e.failures) {
-    return failureLines(e.failures);
-  }
-  return [];
 }
 
 /**

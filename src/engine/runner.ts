@@ -12,18 +12,12 @@ import { type ClaimStore, openStore } from "./_claims.ts";
 import { type Combination, combinationName } from "./_sweep.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
 import { AttemptStoppedError, ExperimentContext, RestartRequest } from "./context.ts";
-import {
-  type ComboOutcome,
-  describeDetails,
-  describeEvent,
-  type RunEvent,
-  type RunListener,
-} from "./events.ts";
-import { type CommandFailure, type ErrorDetail, errorDetail } from "./failures.ts";
-import { clearOwners, readOwners, recordOwner, takeBack } from "./owners.ts";
+import { type ComboOutcome, describeEvent, type RunEvent, type RunListener } from "./events.ts";
 import { LogFile, makeLogger, stamp } from "./log.ts";
 import { notify } from "./notify.ts";
 import { TerminalProgress } from "./progress.ts";
+import { type CommandFailure, describeDetails, type ErrorDetail, errorDetail } from "./failures.ts";
+import { clearOwners, readOwners, recordOwner, takeBack } from "./owners.ts";
 import { type Experiment, registeredExperiments } from "./registry.ts";
 import { chooseRunDir, LOG_TXT, RESULT_JSON, RUN_JSON, SWEEP_DIR } from "./rundir.ts";
 import { DEXP_VERSION } from "./version.ts";
@@ -488,7 +482,6 @@ async function runOne(
   const run: ExperimentRun = { e, hosts, runId, runDir, combos, names, store, log, ranHere: 0 };
   const nowIso = new Date().toISOString();
   try {
-    await rollForward(run);
     const me = { host: Deno.hostname(), pid: Deno.pid, start: nowIso };
     const before = await store.stats();
     // run.json is read, changed and written under a lock: several runners may share the run.
@@ -508,6 +501,7 @@ async function runOne(
         } satisfies RunJson,
       );
     });
+    await rollForward(run);
     out.emit({
       type: "experiment-start",
       at: Date.now(),
@@ -731,6 +725,16 @@ async function runCombination(
       runDir: run.runDir,
       attempt,
       maxRestarts: e.maxRestarts,
+      token,
+      onCommand: (targets) =>
+        recordOwner(dir, {
+          token,
+          attempt,
+          targets,
+          host: Deno.hostname(),
+          pid: Deno.pid,
+          start: new Date().toISOString(),
+        }),
       signal: ac.signal,
       log: makeLogger((level, line) =>
         emit({
@@ -746,16 +750,6 @@ async function runCombination(
           at: Date.now(),
           ...base,
           line: `[${info.target}${info.stream === "stderr" ? " err" : ""}] ${line}`,
-        }),
-      token,
-      onCommand: (targets) =>
-        recordOwner(dir, {
-          token,
-          attempt,
-          targets,
-          host: Deno.hostname(),
-          pid: Deno.pid,
-          start: new Date().toISOString(),
         }),
     });
     let onAbort: (() => void) | undefined;
