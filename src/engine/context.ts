@@ -191,6 +191,25 @@ export class ExperimentContext<H extends Group = Group> {
     });
   }
 
+  /**
+   * The command with the attempt's token in its environment, its owner recorded on disk
+   * before it starts.
+   */
+  #owned(
+    command: GroupCommandInput<Target> | GroupCommand<Target> | Command,
+  ): GroupCommand<Target> | Command {
+    const env = this.#token !== undefined ? { DEXP_ATTEMPT: this.#token } : {};
+    if (command instanceof Command) {
+      this.#onCommand?.([command.target.label]);
+      return command.env(env);
+    }
+    const gc = command instanceof GroupCommand
+      ? command
+      : (this.hosts.run(command as GroupCommandInput) as GroupCommand<Target>);
+    this.#onCommand?.(gc.targets.map((t) => t.label));
+    return gc.env(env);
+  }
+
   /** The handle given to the body: awaiting it rejects once the attempt is stopped. */
   #wrap(h: Handle): Handle {
     const guard = <R>(p: Promise<R>) => this.#guard(p);
@@ -232,22 +251,16 @@ export class ExperimentContext<H extends Group = Group> {
   run(command: GroupCommandInput<Target> | GroupCommand<Target>): RunningGroup;
   run(command: GroupCommandInput<Target> | GroupCommand<Target> | Command): Handle {
     this.#check("starting a command");
+    command = this.#owned(command);
     const out = this.#output;
-    const env = this.#token !== undefined ? { DEXP_ATTEMPT: this.#token } : {};
     let handle: Handle;
     if (command instanceof Command) {
-      const c = command.env(env).onStdout(out).onStderr(out).quiet();
-      this.#onCommand?.([c.target.label]);
-      handle = c.spawn();
+      handle = command.onStdout(out).onStderr(out).quiet().spawn();
     } else {
-      const gc = (command instanceof GroupCommand
+      const gc = command instanceof GroupCommand
         ? command
-        : (this.hosts.run(command as GroupCommandInput) as GroupCommand<Target>))
-        .env(env).onStdout(out).onStderr(out).quiet();
-      this.#onCommand?.(gc.targets.map((t) =>
-        t.label
-      ));
-      handle = gc.spawn();
+        : (this.hosts.run(command as GroupCommandInput) as GroupCommand<Target>);
+      handle = gc.onStdout(out).onStderr(out).quiet().spawn();
     }
     this.#running.add(handle);
     const forget = () => this.#running.delete(handle);
