@@ -270,6 +270,7 @@ Deno.test("Ctrl-C then 'dexp run --resume': the interrupted attempt's rows are n
   await using tmp = await tempDir();
   const file = join(tmp.path, "ctrlc.ts");
   const first = join(tmp.path, "first");
+  const started = join(tmp.path, "started");
   await Deno.writeTextFile(first, "");
   await Deno.writeTextFile(
     file,
@@ -281,7 +282,7 @@ experiment("ctrlc", { params: { k: [1] } }, async (ctx, p) => {
     wait = true;
   } catch { /* resumed */ }
   // The first time, the command runs until the interrupt; then the row is added.
-  await ctx.run(wait ? "echo started; sleep 30" : "true");
+  await ctx.run(wait ? ${JSON.stringify(`touch '${started}'; sleep 30`)} : "true");
   await ctx.addRows([{ k: p.k as number }]);
 });
 `,
@@ -291,26 +292,17 @@ experiment("ctrlc", { params: { k: [1] } }, async (ctx, p) => {
     args: ["run", "-A", MAIN, "run", "--no-progress", "-r", results, file],
     env: { NO_COLOR: "1" },
     stdin: "null",
-    stdout: "piped",
+    stdout: "null",
     stderr: "null",
   }).spawn();
-  let text = "";
-  const d = new TextDecoder();
-  const reader = child.stdout.getReader();
+  let ended = false;
+  child.status.then(() => ended = true);
   try {
-    while (!text.includes("[local] started\n")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`The run ended before its command started: ${text}`);
-      text += d.decode(value, { stream: true });
-    }
+    await waitFor(async () => ended || await exists(started), "the command to start");
+    assert(!ended, "the run ended before its command started");
     child.kill("SIGINT");
-    for (;;) {
-      const { done } = await reader.read();
-      if (done) break;
-    }
   } finally {
-    reader.releaseLock();
-    await child.stdout.cancel().catch(() => {});
+    if (!ended) await child.status;
   }
   assertEquals((await child.status).code, 130);
   const resumed = await dexp(["run", "--no-progress", "--resume", "-r", results, file]);
