@@ -93,44 +93,51 @@ Deno.test("a timed-out attempt that ignores the rejection cannot write into the 
   const secondStarted = Promise.withResolvers<void>();
   const firstTried = Promise.withResolvers<void>();
   const refused: Record<string, unknown> = {};
-  const e = defineExperiment("late", { timeout: 1000, maxRestarts: 1 }, async (ctx) => {
-    if (ctx.attempt === 1) {
-      try {
-        await ctx.run("sleep 30");
-      } catch (err) {
-        refused.await = err;
-      }
-      // Carries on regardless, with plain awaits, until the next attempt runs.
-      await secondStarted.promise;
-      const tries: [string, () => unknown][] = [
-        ["addRows", () => ctx.addRows([{ from: 1 }])],
-        ["writeFile", () => ctx.writeFile("late.txt", "1")],
-        ["writeJson", () => ctx.writeJson("late.json", 1)],
-        ["log", () => ctx.log("late line")],
-        ["run", () => ctx.run("echo late-command")],
-      ];
-      for (const [what, f] of tries) {
+  const e = defineExperiment(
+    "late",
+    { params: { k: [1] }, timeout: 1000, maxRestarts: 1 },
+    async (ctx) => {
+      if (ctx.attempt === 1) {
         try {
-          await f();
+          await ctx.run("sleep 30");
         } catch (err) {
-          refused[what] = err;
+          refused.await = err;
         }
+        // Carries on regardless, with plain awaits, until the next attempt runs.
+        await secondStarted.promise;
+        const tries: [string, () => unknown][] = [
+          ["addRows", () => ctx.addRows([{ from: 1 }])],
+          ["writeFile", () => ctx.writeFile("late.txt", "1")],
+          ["writeJson", () => ctx.writeJson("late.json", 1)],
+          ["log", () => ctx.log("late line")],
+          ["run", () => ctx.run("echo late-command")],
+        ];
+        for (const [what, f] of tries) {
+          try {
+            await f();
+          } catch (err) {
+            refused[what] = err;
+          }
+        }
+        firstTried.resolve();
+        return;
       }
-      firstTried.resolve();
-      return;
-    }
-    secondStarted.resolve();
-    await firstTried.promise;
-    await ctx.addRows([{ from: 2 }]);
-  });
+      secondStarted.resolve();
+      await firstTried.promise;
+      await ctx.addRows([{ from: 2 }]);
+    },
+  );
   const s = await runExperiments([e], { results: tmp.path, stopGrace: 50, ...quiet });
   assert(s.ok, JSON.stringify(s));
-  const dir = join(s.experiments[0].runDir, "_");
+  const dir = join(s.experiments[0].runDir, "k=1");
   assertEquals(await readRows(dir), [{ from: 2 }]);
   for (const what of ["await", "addRows", "writeFile", "writeJson", "log", "run"]) {
     assert(refused[what] instanceof AttemptStoppedError, `${what}: ${String(refused[what])}`);
   }
-  assertMatch(String(refused.addRows), /Attempt 1 of '_' was stopped \(timed out after 1000 ms\)/);
+  assertMatch(
+    String(refused.addRows),
+    /Attempt 1 of 'k=1' was stopped \(timed out after 1000 ms\)/,
+  );
   assert(!(await exists(join(dir, "late.txt"))) && !(await exists(join(dir, "late.json"))));
   const log = await Deno.readTextFile(join(dir, "log.txt"));
   assert(!log.includes("late"), log);
@@ -141,7 +148,7 @@ Deno.test("after the body returns, what it left running is ended and cannot reco
   await using tmp = await tempDir();
   const ended = Promise.withResolvers<void>();
   let late: Promise<unknown> | undefined;
-  const e = defineExperiment("leftover", { hosts: local(2) }, (ctx) => {
+  const e = defineExperiment("leftover", { hosts: local(2), params: { k: [1] } }, (ctx) => {
     const h = ctx.run("sleep 30");
     late = (async () => {
       await ended.promise;
@@ -166,7 +173,7 @@ Deno.test("after the body returns, what it left running is ended and cannot reco
   });
   assert(s.ok);
   const errs = await late! as unknown[];
-  assertEquals(await readRows(join(s.experiments[0].runDir, "_")), []);
+  assertEquals(await readRows(join(s.experiments[0].runDir, "k=1")), []);
   assertEquals(errs.length, 2);
   assert(errs.every((x) => x instanceof AttemptStoppedError), String(errs));
 });
@@ -213,7 +220,7 @@ Deno.test("a group where one host fails: every record names the host, its exit c
   await Deno.writeTextFile(
     file,
     `import { experiment, local } from ${JSON.stringify(MOD)};
-experiment("two", { hosts: local(2) }, async (ctx) => {
+experiment("two", { hosts: local(2), params: { k: [1] } }, async (ctx) => {
   await ctx.run((_, i) => i === 1 ? "echo first >&2; echo 'disk full' >&2; exit 3" : "true");
 });
 `,
@@ -231,7 +238,7 @@ experiment("two", { hosts: local(2) }, async (ctx) => {
   assertEquals(r.code, 1, r.stderr);
   const summary = "1 of 2 commands failed: local[1] exited with code 3: disk full";
   // The display: one line that names the host and the reason.
-  assertStringIncludes(r.stdout, `[_] FAILED after 1 attempt(s): ${summary}\n`);
+  assertStringIncludes(r.stdout, `[k=1] FAILED after 1 attempt(s): ${summary}\n`);
   assert(!r.stdout.includes("stderr (last"), r.stdout);
   const runDir = await onlyRun(results, "two");
   const failure = {
@@ -246,21 +253,21 @@ experiment("two", { hosts: local(2) }, async (ctx) => {
     const { command: _, ...rest } = f;
     return rest;
   };
-  const rec = JSON.parse(await Deno.readTextFile(join(runDir, "_", "result.json")));
+  const rec = JSON.parse(await Deno.readTextFile(join(runDir, "k=1", "result.json")));
   assertEquals(rec.error, summary);
   assertEquals(rec.failures.map(pick), [failure]);
   const rj = JSON.parse(await Deno.readTextFile(join(runDir, "run.json")));
   assertEquals(rj.combinations[0].failures.map(pick), [failure]);
-  for (const log of [join(runDir, "log.txt"), join(runDir, "_", "log.txt")]) {
+  for (const log of [join(runDir, "log.txt"), join(runDir, "k=1", "log.txt")]) {
     const text = await Deno.readTextFile(log);
     assertMatch(text, /local\[1\]: exit, exit code 3; command: /);
     assertMatch(
       text,
-      /stderr \(last 2 lines\):\n\S+ (\[_\] )? {6}first\n\S+ (\[_\] )? {6}disk full\n/,
+      /stderr \(last 2 lines\):\n\S+ (\[k=1\] )? {6}first\n\S+ (\[k=1\] )? {6}disk full\n/,
     );
   }
   const body = await got.promise;
-  assertStringIncludes(body.text as string, `_: ${summary}`);
+  assertStringIncludes(body.text as string, `k=1: ${summary}`);
   const dexpSummary = body.dexp as { experiments: { failures: { failures: unknown[] }[] }[] };
   const sent = dexpSummary.experiments[0].failures[0].failures as Record<string, unknown>[];
   assertEquals(sent.map(pick), [failure]);
@@ -481,7 +488,9 @@ async function orphanCase(hostsExpr: string | undefined, label: string): Promise
     file,
     `import { experiment, hosts } from ${JSON.stringify(MOD)};
 void hosts;
-experiment("orphan", { ${hostsExpr ? `hosts: ${hostsExpr}` : ""} }, async (ctx) => {
+experiment("orphan", { params: { k: [1] }, ${
+      hostsExpr ? `hosts: ${hostsExpr}` : ""
+    } }, async (ctx) => {
   // Logged once the sleep runs (exec: the shell becomes the sleep).
   await ctx.run(${JSON.stringify(`echo up; exec ${sleep}`)}).expect("up");
   ctx.log("started attempt");
@@ -521,7 +530,7 @@ experiment("orphan", { ${hostsExpr ? `hosts: ${hostsExpr}` : ""} }, async (ctx) 
     second.status.then(() => ended = true);
     try {
       const runDir = await onlyRun(results, "orphan");
-      const log = join(runDir, "_", "log.txt");
+      const log = join(runDir, "k=1", "log.txt");
       await waitFor(
         async () =>
           ended ||
@@ -543,7 +552,7 @@ experiment("orphan", { ${hostsExpr ? `hosts: ${hostsExpr}` : ""} }, async (ctx) 
       const text = new TextDecoder().decode(out.stdout);
       assertEquals(out.code, 0, text + new TextDecoder().decode(out.stderr));
       const took = `took over from a previous owner: ended 1 leftover process(es) on ${label}`;
-      assertStringIncludes(text, `[_] ${took}\n`);
+      assertStringIncludes(text, `[k=1] ${took}\n`);
       const comboLog = await Deno.readTextFile(log);
       assert(comboLog.indexOf(took) < comboLog.lastIndexOf("started attempt"), comboLog);
       await waitFor(async () => (await pgrep(sleep)).length === 0, "the end of every sleep");
