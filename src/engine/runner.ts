@@ -797,8 +797,27 @@ async function runCombination(
     }
     if (detail !== undefined && stopReason === "the attempt ended") stopReason = detail.error;
     const leftovers = await ctx.stop(stopReason);
-    // Every command of the attempt has ended: nothing is left to take back.
-    if (!takeBackFailed) await clearOwners(dir);
+    let verified = true;
+    if (leftovers > 0 && !takeBackFailed) {
+      // Commands were still running when the attempt stopped: make sure that none of their
+      // processes outlived the kill (a remote kill may not have got through).
+      const mine = (await readOwners(dir)).filter((r) => r.token === token);
+      for (const t of await takeBack(run.hosts, mine)) {
+        if (t.error !== undefined) {
+          verified = false;
+          note(
+            `warn: could not make sure that attempt ${attempt} left nothing running on ${t.host}: ${t.error}`,
+          );
+        } else if (t.ended > 0) {
+          note(
+            `warn: ended ${t.ended} process(es) of attempt ${attempt} that outlived it on ${t.host}`,
+          );
+        }
+      }
+    }
+    // Every command of the attempt has ended: nothing is left to take back. Otherwise the
+    // records stay, and the next attempt (or the next owner) takes them back first.
+    if (!takeBackFailed && verified) await clearOwners(dir);
     if (leftovers > 0 && detail === undefined) {
       note(`warn: stopped ${leftovers} command(s) still running at the end of the attempt`);
     }
