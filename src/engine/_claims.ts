@@ -16,6 +16,8 @@ export interface ClaimStore {
   done(c: Combination): Promise<void>;
   fail(c: Combination, reason: string): Promise<void>;
   cancel(c: Combination): Promise<void>;
+  /** The combination's state in the checkpoint: `todo`, `inprogress`, or a finished one. */
+  state(c: Combination): Promise<string>;
   stats(): Promise<ClaimStats>;
   close(): Promise<void>;
 }
@@ -34,6 +36,9 @@ export async function openStore(dir: string, combos: Combination[]): Promise<Cla
     },
     async cancel(c) {
       await sw.cancel(c);
+    },
+    async state(c) {
+      return (await sw.stateOf(c)).state;
     },
     async stats() {
       const s = await sw.stats();

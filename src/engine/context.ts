@@ -33,6 +33,38 @@ export class RestartRequest extends Error {
   }
 }
 
+/**
+ * Thrown (or rejected with) when a stopped attempt tries to go on: awaiting a command it
+ * started, starting a new one, adding rows, writing files or logging. An attempt stops when
+ * it times out, the run is interrupted, it asks for a restart, or its body returns.
+ */
+export class AttemptStoppedError extends Error {
+  /** The combination's name. */
+  readonly combination: string;
+  /** The attempt number. */
+  readonly attempt: number;
+  /** Why the attempt was stopped, e.g. `timed out after 300 ms`. */
+  readonly reason: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param combination The combination's name.
+   * @param attempt The attempt number.
+   * @param reason Why the attempt was stopped.
+   * @param refused What was refused, e.g. `adding rows`.
+   */
+  constructor(combination: string, attempt: number, reason: string, refused: string) {
+    super(
+      `Attempt ${attempt} of '${combination}' was stopped (${reason}): ${refused} is refused`,
+    );
+    this.name = "AttemptStoppedError";
+    this.combination = combination;
+    this.attempt = attempt;
+    this.reason = reason;
+  }
+}
+
 /** A row of results: column names mapped to JSON values. */
 export type Row = Record<string, JsonValue>;
 
@@ -46,6 +78,10 @@ export interface ContextInit<H extends Group> {
   runDir: string;
   attempt: number;
   maxRestarts: number;
+  /** Set as `DEXP_ATTEMPT` in the environment of every command of the attempt. */
+  token?: string;
+  /** Called before a command starts, with the labels of its targets (records its owner). */
+  onCommand?: (targets: string[]) => void;
   signal: AbortSignal;
   log: Logger;
   /** Where the raw output of `ctx.run` commands goes, per stream of each process. */
@@ -78,6 +114,11 @@ export class ExperimentContext<H extends Group = Group> {
   readonly log: Logger;
   readonly #output: OutputSinkFactory;
   readonly #running = new Set<Handle>();
+  readonly #pending = new Set<Promise<unknown>>();
+  readonly #token: string | undefined;
+  readonly #onCommand: ((targets: string[]) => void) | undefined;
+  #stopReason: string | null = null;
+  readonly #stoppedAt = Promise.withResolvers<void>();
 
   /**
    * Made by the runner.
@@ -94,8 +135,97 @@ export class ExperimentContext<H extends Group = Group> {
     this.attempt = init.attempt;
     this.maxRestarts = init.maxRestarts;
     this.signal = init.signal;
-    this.log = init.log;
+    const inner = init.log;
+    const guarded = (write: (m: string) => void, m: string) => {
+      this.#check("logging");
+      write(m);
+    };
+    const log = ((m: string) => guarded(inner, m)) as Logger;
+    log.info = (m) => guarded(inner.info, m);
+    log.warn = (m) => guarded(inner.warn, m);
+    log.error = (m) => guarded(inner.error, m);
+    this.log = log;
     this.#output = init.output;
+    this.#token = init.token;
+    this.#onCommand = init.onCommand;
+  }
+
+  /** Why the attempt was stopped, or null while it runs (internal). */
+  get stopReason(): string | null {
+    return this.#stopReason;
+  }
+
+  #check(what: string): void {
+    if (this.#stopReason !== null) {
+      throw new AttemptStoppedError(this.name, this.attempt, this.#stopReason, what);
+    }
+    if (this.signal.aborted) {
+      throw new AttemptStoppedError(this.name, this.attempt, String(this.signal.reason), what);
+    }
+  }
+
+  /** Runs a write of the attempt; stop() waits for the writes in flight. */
+  async #write<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    this.#check(what);
+    const p = fn();
+    this.#pending.add(p);
+    try {
+      return await p;
+    } finally {
+      this.#pending.delete(p);
+    }
+  }
+
+  /** Rejects as soon as the attempt stops, or after `p` if it stopped meanwhile. */
+  #guard<R>(p: Promise<R>): Promise<R> {
+    const stopped = this.#stoppedAt.promise.then((): never => {
+      throw new AttemptStoppedError(
+        this.name,
+        this.attempt,
+        this.#stopReason!,
+        "waiting for a command",
+      );
+    });
+    return Promise.race([p, stopped]).then((v) => {
+      this.#check("waiting for a command");
+      return v;
+    });
+  }
+
+  /**
+   * The command with the attempt's token in its environment, its owner recorded on disk
+   * before it starts.
+   */
+  #owned(
+    command: GroupCommandInput<Target> | GroupCommand<Target> | Command,
+  ): GroupCommand<Target> | Command {
+    const env = this.#token !== undefined ? { DEXP_ATTEMPT: this.#token } : {};
+    if (command instanceof Command) {
+      this.#onCommand?.([command.target.label]);
+      return command.env(env);
+    }
+    const gc = command instanceof GroupCommand
+      ? command
+      : (this.hosts.run(command as GroupCommandInput) as GroupCommand<Target>);
+    this.#onCommand?.(gc.targets.map((t) => t.label));
+    return gc.env(env);
+  }
+
+  /** The handle given to the body: awaiting it rejects once the attempt is stopped. */
+  #wrap(h: Handle): Handle {
+    const guard = <R>(p: Promise<R>) => this.#guard(p);
+    return new Proxy(h, {
+      get(t, k) {
+        if (k === "then") {
+          return (a?: (v: unknown) => unknown, b?: (e: unknown) => unknown) =>
+            guard((t.wait as () => Promise<unknown>)()).then(a, b);
+        }
+        if (k === "wait") return () => guard((t.wait as () => Promise<unknown>)());
+        if (k === "result") return () => guard((t.result as () => Promise<unknown>)());
+        const v = Reflect.get(t, k, t);
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    });
   }
 
   /**
@@ -106,8 +236,9 @@ export class ExperimentContext<H extends Group = Group> {
    * `hosts.where(...).run(...)`) runs as built.
    *
    * @param command The command.
-   * @returns The running handle: await it for the result, or `kill()` it.
-   * @throws {TypeError} If the attempt was already aborted.
+   * @returns The running handle: await it for the result, or `kill()` it. Awaiting it
+   *   rejects with an {@linkcode AttemptStoppedError} once the attempt is stopped.
+   * @throws {AttemptStoppedError} If the attempt was already stopped.
    */
   run(command: Command): RunningProcess;
   /**
@@ -116,17 +247,13 @@ export class ExperimentContext<H extends Group = Group> {
    *
    * @param command The command.
    * @returns The running group: await it for the {@linkcode GroupResult}, or `kill()` it.
-   * @throws {TypeError} If the attempt was already aborted.
+   *   Awaiting it rejects with an {@linkcode AttemptStoppedError} once the attempt is stopped.
+   * @throws {AttemptStoppedError} If the attempt was already stopped.
    */
   run(command: GroupCommandInput<Target> | GroupCommand<Target>): RunningGroup;
   run(command: GroupCommandInput<Target> | GroupCommand<Target> | Command): Handle {
-    if (this.signal.aborted) {
-      throw new TypeError(
-        `Cannot start a command: the attempt of '${this.name}' was stopped (${
-          String(this.signal.reason)
-        })`,
-      );
-    }
+    this.#check("starting a command");
+    command = this.#owned(command);
     const out = this.#output;
     let handle: Handle;
     if (command instanceof Command) {
@@ -139,8 +266,8 @@ export class ExperimentContext<H extends Group = Group> {
     }
     this.#running.add(handle);
     const forget = () => this.#running.delete(handle);
-    (handle as PromiseLike<unknown>).then(forget, forget);
-    return handle;
+    handle.result().then(forget, forget);
+    return this.#wrap(handle);
   }
 
   /**
@@ -180,7 +307,7 @@ export class ExperimentContext<H extends Group = Group> {
    */
   async writeFile(name: string, data: string | Uint8Array): Promise<string> {
     const p = this.path(name);
-    await writeFileAtomic(p, data);
+    await this.#write("writing files", () => writeFileAtomic(p, data));
     return p;
   }
 
@@ -193,35 +320,57 @@ export class ExperimentContext<H extends Group = Group> {
    */
   async writeJson(name: string, value: unknown): Promise<string> {
     const p = this.path(name);
-    await writeJsonAtomic(p, value);
+    await this.#write("writing files", () => writeJsonAtomic(p, value));
     return p;
   }
 
   /**
    * Adds result rows for this combination (`rows.jsonl`), collected by `dexp report`. The
-   * rows of a failed attempt are dropped when a later attempt starts.
+   * rows of an attempt that did not succeed are dropped when a later attempt starts: only
+   * the final attempt's rows count.
    *
    * @param rows Rows of column values.
    * @returns Resolves when written.
+   * @throws {AttemptStoppedError} If the attempt was stopped.
    */
   async addRows(rows: readonly Row[]): Promise<void> {
+    this.#check("adding rows");
     if (rows.length === 0) return;
-    await Deno.writeTextFile(
-      join(this.dir, "rows.jsonl"),
-      rows.map((r) => JSON.stringify(r)).join("\n") + "\n",
-      { append: true },
+    const text = rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
+    await this.#write(
+      "adding rows",
+      () => Deno.writeTextFile(join(this.dir, "rows.jsonl"), text, { append: true }),
     );
   }
 
   /**
-   * Kills every command started by {@linkcode run} that still runs (internal).
+   * Stops the attempt (internal): from now on it cannot start commands, write or log, and
+   * whoever awaits one of its commands gets an {@linkcode AttemptStoppedError}. Kills every
+   * command started by {@linkcode run} that still runs and waits for them to end, and for
+   * writes in flight.
+   *
+   * @param reason Why the attempt stops.
+   * @returns How many commands were still running.
+   */
+  async stop(reason: string): Promise<number> {
+    if (this.#stopReason === null) {
+      this.#stopReason = reason;
+      this.#stoppedAt.resolve();
+    }
+    const handles = [...this.#running];
+    await Promise.all(handles.map((h) => h.kill().catch(() => {})));
+    await Promise.all(handles.map((h) => h.result().catch(() => {})));
+    await Promise.allSettled([...this.#pending]);
+    return handles.length;
+  }
+
+  /**
+   * Kills every command started by {@linkcode run} that still runs (internal); the same as
+   * `stop("the attempt ended")`.
    *
    * @returns How many were running.
    */
-  async stopAll(): Promise<number> {
-    const handles = [...this.#running];
-    await Promise.all(handles.map((h) => h.kill().catch(() => {})));
-    await Promise.all(handles.map((h) => Promise.resolve(h).catch(() => {})));
-    return handles.length;
+  stopAll(): Promise<number> {
+    return this.stop("the attempt ended");
   }
 }

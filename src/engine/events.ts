@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { CommandFailure } from "./failures.ts";
+
 /** How a combination ended. */
 export type ComboOutcome = "ok" | "failed";
 
@@ -49,6 +51,8 @@ export type RunEvent =
     name: string;
     attempt: number;
     error: string;
+    /** Every failed command, when commands failed. */
+    failures?: CommandFailure[];
     /** True if another attempt follows. */
     retry: boolean;
   }
@@ -62,6 +66,8 @@ export type RunEvent =
     attempts: number;
     duration: number;
     error?: string;
+    /** Every failed command of the last attempt, when commands failed. */
+    failures?: CommandFailure[];
   }
   | { type: "combo-interrupted"; at: number; experiment: string; worker: number; name: string }
   | {

@@ -17,7 +17,8 @@ export {
   type ParamsOf,
   registeredExperiments,
 } from "./registry.ts";
-export { ExperimentContext, RestartRequest, type Row } from "./context.ts";
+export { AttemptStoppedError, ExperimentContext, RestartRequest, type Row } from "./context.ts";
+export { type CommandFailure } from "./failures.ts";
 export {
   type CombinationRecord,
   type Display,

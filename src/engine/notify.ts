@@ -4,6 +4,7 @@
  * @module
  */
 
+import { failureText } from "./failures.ts";
 import type { RunExperimentsSummary } from "./runner.ts";
 
 /** The JSON body posted by {@linkcode notify}. */
@@ -37,7 +38,12 @@ export function notifyPayload(summary: RunExperimentsSummary): NotifyPayload {
   const lines = [`dexp run ${verdict}: ${ok} ok, ${failed} failed, ${remaining} remaining`];
   for (const e of summary.experiments) {
     lines.push(`• ${e.experiment} (${e.runDir}): ${e.ok}/${e.total} ok, ${e.failed} failed`);
-    for (const f of e.failures.slice(0, 20)) lines.push(`    ✗ ${f.name}: ${f.error}`);
+    for (const f of e.failures.slice(0, 20)) {
+      lines.push(`    ✗ ${f.name}: ${f.error}`);
+      const hosts = f.failures ?? [];
+      for (const c of hosts.slice(0, 5)) lines.push(`        ${c.host}: ${failureText(c)}`);
+      if (hosts.length > 5) lines.push(`        ... and ${hosts.length - 5} more hosts`);
+    }
     if (e.failures.length > 20) lines.push(`    ... and ${e.failures.length - 20} more`);
   }
   return { text: lines.join("\n"), dexp: summary };

@@ -11,11 +11,13 @@ import type { LineInfo } from "../process/options.ts";
 import { type ClaimStore, openStore } from "./_claims.ts";
 import { type Combination, currentOwner } from "./_sweep.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
-import { ExperimentContext, RestartRequest } from "./context.ts";
+import { AttemptStoppedError, ExperimentContext, RestartRequest } from "./context.ts";
 import { type ComboOutcome, describeEvent, type RunEvent, type RunListener } from "./events.ts";
 import { LogFile, logOutput, makeLogger, stamp } from "./log.ts";
 import { notify } from "./notify.ts";
 import { TerminalProgress } from "./progress.ts";
+import { type CommandFailure, describeDetails, type ErrorDetail, errorDetail } from "./failures.ts";
+import { clearOwners, readOwners, recordOwner, takeBack } from "./owners.ts";
 import { type Experiment, registeredExperiments } from "./registry.ts";
 import {
   chooseRunDir,
@@ -55,7 +57,11 @@ export interface RunExperimentsOptions {
   signal?: AbortSignal;
   /** Receive every event of the run. */
   listeners?: readonly RunListener[];
-  /** Time given to an experiment body to return after its attempt was stopped (ms, default 5000). */
+  /**
+   * Time given to an experiment body to return after its attempt was stopped (ms, default
+   * 5000). The attempt's commands are ended at once; a body that has not returned by then is
+   * left behind, logged, and can never start commands or write again; the next attempt starts.
+   */
   stopGrace?: number;
 }
 
@@ -77,8 +83,10 @@ export interface CombinationRecord {
   end: string;
   /** Duration from the start of the first attempt to the end of the last, in ms. */
   duration: number;
-  /** The error of the last attempt, if it failed. */
+  /** The error of the last attempt, if it failed: one line naming failed hosts and why. */
   error?: string;
+  /** Every failed command of the last attempt, when commands failed. */
+  failures?: CommandFailure[];
   /** The host that ran it. */
   host: string;
   /** The process id of the runner. */
@@ -103,8 +111,8 @@ export interface ExperimentSummary {
   remaining: number;
   /** Combinations this process ran to an outcome. */
   ranHere: number;
-  /** The failed combinations and their errors. */
-  failures: { name: string; error: string }[];
+  /** The failed combinations and their errors (with every failed command, if any). */
+  failures: { name: string; error: string; failures?: CommandFailure[] }[];
   /** True if the run was interrupted. */
   interrupted: boolean;
 }
@@ -162,6 +170,7 @@ export interface RunJson {
     attempts?: number;
     duration?: number;
     error?: string;
+    failures?: CommandFailure[];
   }[];
 }
 
@@ -290,7 +299,9 @@ class Output {
     const line = describeEvent(e);
     if (line !== undefined) {
       const stamped = `${stamp(e.at)} ${line}`;
-      for (const l of this.#logs) l.write(stamped);
+      const who = "name" in e ? `[${e.name}] ` : "";
+      const details = describeDetails(e).map((d) => `${stamp(e.at)} ${who}${d}`);
+      for (const l of this.#logs) for (const x of [stamped, ...details]) l.write(x);
       if (this.#plain) console.log(line);
     }
     if (this.#progress) {
@@ -308,11 +319,63 @@ class Output {
 }
 
 function errorText(err: unknown): string {
-  if (err instanceof Error) return err.message.split("\n")[0] || err.name;
-  return String(err);
+  return errorDetail(err).error;
 }
 
 const STOPPED = Symbol("stopped");
+
+/** The result of a combination whose checkpoint entry is not written yet. */
+const RESULT_PENDING = ".result.pending.json";
+
+type CrashPoint = { point: string; n: number } | undefined;
+
+// Test hook, inert unless DEXP_TEST_CRASH_AT is set (`point` or `point:N`, the Nth time):
+// the runner SIGKILLs itself there, so tests can check what a crash at that instant leaves.
+const CRASH_AT: CrashPoint = (() => {
+  try {
+    const q = Deno.permissions.querySync({ name: "env", variable: "DEXP_TEST_CRASH_AT" });
+    if (q.state !== "granted") return undefined;
+    const v = Deno.env.get("DEXP_TEST_CRASH_AT");
+    if (!v) return undefined;
+    const [point, n] = v.split(":");
+    return { point, n: n === undefined ? 1 : Number(n) };
+  } catch {
+    return undefined;
+  }
+})();
+const crashCounts = new Map<string, number>();
+
+function crashPoint(point: string): void {
+  if (CRASH_AT === undefined || CRASH_AT.point !== point) return;
+  const n = (crashCounts.get(point) ?? 0) + 1;
+  crashCounts.set(point, n);
+  if (n === CRASH_AT.n) Deno.kill(Deno.pid, "SIGKILL");
+}
+
+/**
+ * Finishes what a crashed runner left between its two writes: a pending result whose
+ * combination the checkpoint records as finished is put in place; one whose combination is
+ * back to todo is stale and removed (the combination runs again).
+ */
+async function rollForward(run: ExperimentRun): Promise<void> {
+  for (let i = 0; i < run.names.length; i += 64) {
+    await Promise.all(
+      run.names.slice(i, i + 64).map(async (n, j) => {
+        const pending = join(run.runDir, n, RESULT_PENDING);
+        try {
+          await Deno.lstat(pending);
+        } catch {
+          return;
+        }
+        const state = await run.store.state(run.combos[i + j]);
+        if (state === "todo") await Deno.remove(pending).catch(() => {});
+        else if (state !== "inprogress") {
+          await Deno.rename(pending, join(run.runDir, n, RESULT_JSON)).catch(() => {});
+        }
+      }),
+    );
+  }
+}
 
 interface ExperimentRun {
   e: Experiment;
@@ -483,6 +546,7 @@ async function runOne(
         } satisfies RunJson,
       );
     });
+    await rollForward(run);
     out.emit({
       type: "experiment-start",
       at: Date.now(),
@@ -535,6 +599,7 @@ async function runOne(
                 attempts: r.attempts,
                 duration: r.duration,
                 ...(r.error !== undefined ? { error: r.error } : {}),
+                ...(r.failures !== undefined ? { failures: r.failures } : {}),
               }
               : { name: names[i], params: c, outcome: "pending" as const };
           }),
@@ -553,7 +618,11 @@ async function runOne(
       failed: failedRecs.length,
       remaining,
       ranHere: run.ranHere,
-      failures: failedRecs.map((r) => ({ name: r.name, error: r.error ?? "unknown error" })),
+      failures: failedRecs.map((r) => ({
+        name: r.name,
+        error: r.error ?? "unknown error",
+        ...(r.failures !== undefined ? { failures: r.failures } : {}),
+      })),
       interrupted,
     };
   } finally {
@@ -645,28 +714,60 @@ async function runCombination(
   await Deno.mkdir(dir, { recursive: true });
   // A result left by an earlier, interrupted owner of this combination is stale.
   await Deno.remove(join(dir, RESULT_JSON)).catch(() => {});
+  await Deno.remove(join(dir, RESULT_PENDING)).catch(() => {});
   using comboLog = new LogFile(join(dir, LOG_TXT));
   const first = Date.now();
   const base = { experiment: e.name, worker: w, name };
   const toComboLog = (ev: RunEvent) => {
     const line = describeEvent(ev);
-    if (line !== undefined) comboLog.write(`${stamp(ev.at)} ${line.replace(`[${name}] `, "")}`);
+    if (line === undefined) return;
+    comboLog.write(`${stamp(ev.at)} ${line.replace(`[${name}] `, "")}`);
+    for (const d of describeDetails(ev)) comboLog.write(`${stamp(ev.at)} ${d}`);
   };
   const emit = (ev: RunEvent) => {
     toComboLog(ev);
     out.emit(ev);
   };
+  const note = (line: string) => emit({ type: "output", at: Date.now(), ...base, line });
   for (let attempt = 1;; attempt++) {
     emit({ type: "combo-start", at: Date.now(), ...base, attempt });
-    if (attempt > 1) await Deno.remove(join(dir, "rows.jsonl")).catch(() => {});
+    // Only the final attempt's rows count; rows of an owner that died are not kept either.
+    await Deno.remove(join(dir, "rows.jsonl")).catch(() => {});
+    let detail: ErrorDetail | undefined;
+    let takeBackFailed = false;
+    // Commands of an owner that died may still run: end them before this attempt starts.
+    const owners = await readOwners(dir);
+    if (owners.length > 0) {
+      const taken = await takeBack(run.hosts, owners);
+      for (const t of taken) {
+        note(
+          t.skipped !== undefined
+            ? `warn: took over from a previous owner: cannot end its processes on ${t.host}: ${t.skipped}`
+            : t.error === undefined
+            ? `took over from a previous owner: ended ${t.ended} leftover process(es) on ${t.host}`
+            : `error: could not end the leftover processes of a previous owner on ${t.host}: ${t.error}`,
+        );
+      }
+      const bad = taken.filter((t) => t.error !== undefined);
+      if (bad.length === 0) await clearOwners(dir);
+      else {
+        takeBackFailed = true;
+        detail = {
+          error: `could not end the processes of a previous attempt on ${
+            bad.map((t) => `${t.host} (${t.error})`).join(", ")
+          }`,
+        };
+      }
+    }
     const ac = new AbortController();
     const onRunAbort = () => ac.abort(new Error("the run was interrupted"));
     runSignal.addEventListener("abort", onRunAbort, { once: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
-    if (e.timeout !== undefined) {
+    if (e.timeout !== undefined && detail === undefined) {
       const t = e.timeout;
       timer = setTimeout(() => ac.abort(new Error(`timed out after ${t} ms`)), t);
     }
+    const token = crypto.randomUUID();
     const ctx = new ExperimentContext({
       experiment: e.name,
       hosts: run.hosts,
@@ -676,6 +777,16 @@ async function runCombination(
       runDir: run.runDir,
       attempt,
       maxRestarts: e.maxRestarts,
+      token,
+      onCommand: (targets) =>
+        recordOwner(dir, {
+          token,
+          attempt,
+          targets,
+          host: Deno.hostname(),
+          pid: Deno.pid,
+          start: new Date().toISOString(),
+        }),
       signal: ac.signal,
       log: makeLogger((level, line) =>
         emit({
@@ -696,54 +807,105 @@ async function runCombination(
             sampled: true,
           })),
     });
-    let error: string | undefined;
-    const body = Promise.resolve().then(() => e.fn(ctx, params));
     let onAbort: (() => void) | undefined;
-    const stopped = new Promise<typeof STOPPED>((res) => {
-      onAbort = () => res(STOPPED);
-      ac.signal.addEventListener("abort", onAbort, { once: true });
-    });
-    try {
-      const r = await Promise.race([body, stopped]);
-      if (r === STOPPED) {
-        error = errorText(ac.signal.reason);
-        await ctx.stopAll();
-        let graceTimer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          body.catch(() => {}),
-          new Promise((res) => graceTimer = setTimeout(res, stopGrace)),
-        ]);
-        clearTimeout(graceTimer);
-      } else if (r === "restart") {
-        error = "restart requested";
-      }
-    } catch (err) {
-      error = err instanceof RestartRequest ? `restart requested: ${err.message}` : errorText(err);
-    } finally {
-      clearTimeout(timer);
-      runSignal.removeEventListener("abort", onRunAbort);
-      ac.signal.removeEventListener("abort", onAbort!);
-    }
-    const leftovers = await ctx.stopAll();
-    if (leftovers > 0 && error === undefined) {
-      emit({
-        type: "output",
-        at: Date.now(),
-        ...base,
-        line: `warn: stopped ${leftovers} command(s) still running at the end of the attempt`,
+    let stopReason = "the attempt ended";
+    if (detail === undefined) {
+      const body = Promise.resolve().then(() => e.fn(ctx, params));
+      const stopped = new Promise<typeof STOPPED>((res) => {
+        onAbort = () => res(STOPPED);
+        ac.signal.addEventListener("abort", onAbort, { once: true });
       });
+      try {
+        const r = await Promise.race([body, stopped]);
+        if (r === STOPPED) {
+          detail = { error: errorText(ac.signal.reason) };
+          stopReason = detail.error;
+          // From here on the body cannot start commands or write; its awaits reject.
+          await ctx.stop(stopReason);
+          let graceTimer: ReturnType<typeof setTimeout> | undefined;
+          const returned = await Promise.race([
+            body.then(() => true, () => true),
+            new Promise<false>((res) => graceTimer = setTimeout(() => res(false), stopGrace)),
+          ]);
+          clearTimeout(graceTimer);
+          if (!returned) {
+            note(
+              `warn: the body did not return within ${stopGrace} ms after attempt ${attempt} was stopped: its commands are ended and it can no longer write`,
+            );
+          }
+        } else if (r === "restart") {
+          detail = { error: "restart requested" };
+        }
+      } catch (err) {
+        detail = err instanceof RestartRequest
+          ? { error: `restart requested: ${err.message}` }
+          : err instanceof AttemptStoppedError
+          ? { error: err.reason }
+          : errorDetail(err);
+      } finally {
+        clearTimeout(timer);
+        runSignal.removeEventListener("abort", onRunAbort);
+        if (onAbort) ac.signal.removeEventListener("abort", onAbort);
+      }
+    } else {
+      runSignal.removeEventListener("abort", onRunAbort);
     }
+    if (detail !== undefined && stopReason === "the attempt ended") stopReason = detail.error;
+    const leftovers = await ctx.stop(stopReason);
+    let verified = true;
+    if (leftovers > 0 && !takeBackFailed) {
+      // Commands were still running when the attempt stopped: make sure that none of their
+      // processes outlived the kill (a remote kill may not have got through).
+      const mine = (await readOwners(dir)).filter((r) => r.token === token);
+      for (const t of await takeBack(run.hosts, mine)) {
+        if (t.error !== undefined) {
+          verified = false;
+          note(
+            `warn: could not make sure that attempt ${attempt} left nothing running on ${t.host}: ${t.error}`,
+          );
+        } else if (t.ended > 0) {
+          note(
+            `warn: ended ${t.ended} process(es) of attempt ${attempt} that outlived it on ${t.host}`,
+          );
+        }
+      }
+    }
+    // Every command of the attempt has ended: nothing is left to take back. Otherwise the
+    // records stay, and the next attempt (or the next owner) takes them back first.
+    if (!takeBackFailed && verified) await clearOwners(dir);
+    if (leftovers > 0 && detail === undefined) {
+      note(`warn: stopped ${leftovers} command(s) still running at the end of the attempt`);
+    }
+    const error = detail?.error;
+    const failures = detail?.failures;
     if (error !== undefined && runSignal.aborted) {
       emit({ type: "combo-interrupted", at: Date.now(), ...base });
       await run.store.cancel(params);
       return;
     }
+    const more = failures !== undefined ? { failures } : {};
     if (error !== undefined && attempt <= e.maxRestarts) {
-      emit({ type: "attempt-failed", at: Date.now(), ...base, attempt, error, retry: true });
+      emit({
+        type: "attempt-failed",
+        at: Date.now(),
+        ...base,
+        attempt,
+        error,
+        ...more,
+        retry: true,
+      });
       continue;
     }
     if (error !== undefined) {
-      emit({ type: "attempt-failed", at: Date.now(), ...base, attempt, error, retry: false });
+      emit({
+        type: "attempt-failed",
+        at: Date.now(),
+        ...base,
+        attempt,
+        error,
+        ...more,
+        retry: false,
+      });
     }
     const end = Date.now();
     const outcome: ComboOutcome = error === undefined ? "ok" : "failed";
@@ -757,6 +919,7 @@ async function runCombination(
       end: new Date(end).toISOString(),
       duration: end - first,
       ...(error !== undefined ? { error } : {}),
+      ...more,
       host: Deno.hostname(),
       pid: Deno.pid,
     };
@@ -768,13 +931,28 @@ async function runCombination(
       attempts: attempt,
       duration: end - first,
       ...(error !== undefined ? { error } : {}),
+      ...more,
     };
     // The last line goes to the combination's log before result.json marks it finished:
     // 'dexp log -f RUN_DIR COMBINATION' stops when result.json appears.
     toComboLog(ended);
-    await writeJsonAtomic(join(dir, RESULT_JSON), record);
+    // Order on disk: the result is written aside, then the checkpoint says finished, then
+    // the result is put in place. A crash before the checkpoint leaves a pending result that
+    // is removed when the combination runs again; a crash after it, one that is put in
+    // place when the run is opened again (rollForward).
+    const pending = join(dir, RESULT_PENDING);
+    await writeJsonAtomic(pending, record, { fsync: true });
+    crashPoint("result-pending");
     if (outcome === "ok") await run.store.done(params);
     else await run.store.fail(params, error!);
+    crashPoint("checkpoint-written");
+    try {
+      await Deno.rename(pending, join(dir, RESULT_JSON));
+    } catch (err) {
+      // Another runner opening the run rolled it forward meanwhile.
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    crashPoint("result-written");
     run.ranHere++;
     out.emit(ended);
     return;
