@@ -106,6 +106,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
   #stdinWriter?: WritableStreamDefaultWriter<Uint8Array>;
   #killRequested = false;
   #timedOut = false;
+  #remoteSignal: Deno.Signal | null = null;
   #stopping?: Promise<void>;
   #finished = false;
   #history: { line: string; stream: StreamName }[] = [];
@@ -207,7 +208,8 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     }
 
     const stdin = opts.stdin;
-    const stdinMode = stdin === "null" || stdin === "inherit" ? stdin : "piped";
+    const prefix = launch.stdinPrefix;
+    const stdinMode = prefix ? "piped" : stdin === "null" || stdin === "inherit" ? stdin : "piped";
     let child: Deno.ChildProcess;
     try {
       child = new Deno.Command(launch.program, {
@@ -242,8 +244,14 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
 
     if (stdinMode === "piped") {
       const writer = child.stdin.getWriter();
+      // Queued ahead of anything the user writes.
+      if (prefix) writer.write(prefix).catch(() => {});
       if (stdin === "piped") {
         this.#stdinWriter = writer;
+      } else if (stdin === "null") {
+        writer.close().catch(() => {}).finally(() => writer.releaseLock());
+      } else if (stdin === "inherit") {
+        pumpStdin(writer);
       } else {
         const data = typeof stdin === "string"
           ? encoder.encode(stdin)
@@ -275,6 +283,10 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     const stoppedByUs = this.#killRequested || this.#timedOut;
     // Anything of the tree that outlived its leader after a kill goes now, here and remotely
     // (a remote child that closed its output would not have held the connection open).
+    // A remote command ended by dexp reports the signal sent to it, as a local one does.
+    const remoteSignal = stoppedByUs && launch.terminate && (status.signal || status.code === 255)
+      ? this.#remoteSignal
+      : null;
     if (stoppedByUs) {
       killMembers(this.#members);
       if (launch.terminate) await withDeadline(launch.terminate("SIGKILL"), opts.killGrace);
@@ -299,8 +311,8 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       new ProcessResult({
         target: this.target,
         command: this.command,
-        exitCode: status.signal ? null : status.code,
-        signal: status.signal,
+        exitCode: status.signal || remoteSignal ? null : status.code,
+        signal: remoteSignal ?? status.signal,
         stdout: out.text(),
         stderr: stderrText,
         stdoutBytes: out.total,
@@ -513,10 +525,16 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       if (!child || this.#finished) return;
       const grace = this.#opts.killGrace;
       const terminate = this.#launch?.terminate?.bind(this.#launch);
-      if (terminate) await withDeadline(terminate(signal), grace);
+      if (terminate) {
+        this.#remoteSignal = signal;
+        await withDeadline(terminate(signal), grace);
+      }
       this.#members.push(...signalTree(child.pid, signal));
       if (await withDeadline(this.#ioDone, grace)) return;
-      if (terminate) await withDeadline(terminate("SIGKILL"), grace);
+      if (terminate) {
+        this.#remoteSignal = "SIGKILL";
+        await withDeadline(terminate("SIGKILL"), grace);
+      }
       killMembers(this.#members);
       this.#members.push(...signalTree(child.pid, "SIGKILL"));
       if (await withDeadline(this.#ioDone, grace)) return;
@@ -586,6 +604,23 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
     return this.wait().then(onfulfilled, onrejected);
+  }
+}
+
+/** Copies this program's stdin to a child's (stdin "inherit" behind a stdin prefix). */
+async function pumpStdin(writer: WritableStreamDefaultWriter<Uint8Array>): Promise<void> {
+  const buf = new Uint8Array(64 * 1024);
+  try {
+    for (;;) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null) break;
+      await writer.write(buf.slice(0, n));
+    }
+    await writer.close();
+  } catch {
+    // The child is gone, or our stdin is closed.
+  } finally {
+    writer.releaseLock();
   }
 }
 
