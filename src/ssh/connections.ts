@@ -121,10 +121,13 @@ async function setUp(m: Master, window: number): Promise<void> {
   stats.setups++;
   if (inFlight > stats.peakSetups) stats.peakSetups = inFlight;
   const log = `${m.socket}.log`;
+  let kept = false;
   try {
     const p = m.params;
     const args = [
-      ...commonOptions(p),
+      // INFO into the master's log (-E): why it lost the connection ("Timeout, server ...
+      // not responding"), read by remote commands that lost it (remote.ts).
+      ...commonOptions(p, "INFO"),
       ...(p.port ? ["-p", String(p.port)] : []),
       "-o",
       "ControlMaster=yes",
@@ -187,9 +190,11 @@ async function setUp(m: Master, window: number): Promise<void> {
       }
       throw new LaunchError("connect", sshReason(text), text);
     }
+    kept = true;
   } finally {
     try {
-      Deno.removeSync(log);
+      // A running master keeps its log (removed with the folder at exit).
+      if (!kept) Deno.removeSync(log);
     } catch {
       // Not written.
     }

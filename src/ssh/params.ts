@@ -125,7 +125,7 @@ export function checkParams(
 }
 
 /** dexp's defaults, as ssh_config keywords and values; what the user set wins over them. */
-function defaultOptions(p: ConnectionParams): [string, string][] {
+function defaultOptions(p: ConnectionParams, logLevel: string): [string, string][] {
   const out: [string, string][] = [["BatchMode", "yes"]];
   if (p.connectTimeout === undefined) {
     out.push(["ConnectTimeout", String(DEFAULT_PARAMS.connectTimeout)]);
@@ -133,7 +133,7 @@ function defaultOptions(p: ConnectionParams): [string, string][] {
   if (p.strictHostKeyChecking === undefined) {
     out.push(["StrictHostKeyChecking", DEFAULT_PARAMS.strictHostKeyChecking]);
   }
-  out.push(["LogLevel", "ERROR"], ["ServerAliveInterval", "15"], ["ServerAliveCountMax", "4"]);
+  out.push(["LogLevel", logLevel], ["ServerAliveInterval", "15"], ["ServerAliveCountMax", "4"]);
   return out;
 }
 
@@ -202,12 +202,13 @@ function layeredConfig(userFile: string, defaults: [string, string][]): string {
  * they follow as `-o`.
  *
  * @param p Effective parameters.
+ * @param logLevel dexp's default LogLevel (`ERROR`: no notices among a command's stderr).
  * @returns The options.
  * @throws {TypeError} If `configFile` cannot be read.
  */
-export function commonOptions(p: ConnectionParams): string[] {
+export function commonOptions(p: ConnectionParams, logLevel = "ERROR"): string[] {
   const args: string[] = [];
-  const defaults = defaultOptions(p);
+  const defaults = defaultOptions(p, logLevel);
   if (p.configFile) args.push("-F", layeredConfig(p.configFile, defaults));
   for (const [k, v] of Object.entries(p.options ?? {})) {
     args.push("-o", `${k}=${v === true ? "yes" : v === false ? "no" : v}`);

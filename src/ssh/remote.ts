@@ -256,11 +256,24 @@ const LOST =
  *
  * @param stderr Standard error of the command (ssh's complaints come last).
  * @param host The host's name.
+ * @param masterLog The log of the shared connection's master, if one was used.
  * @returns The reason.
  */
-export function lostReason(stderr: string, host: string): string {
+export function lostReason(stderr: string, host: string, masterLog?: string): string {
   const last = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "").at(-1);
   if (last !== undefined && LOST.test(last)) return last;
+  if (masterLog !== undefined) {
+    // Over a shared connection the client says nothing: the master logged why.
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(masterLog);
+    } catch {
+      // No log.
+    }
+    const why = text.split("\n").map((l) => l.trim()).filter((l) => LOST.test(l)).at(-1);
+    if (why !== undefined) return why;
+    return `the shared connection to ${host} was lost while the command ran (ssh exit 255, no exit status from the host)`;
+  }
   return `the connection to ${host} was lost while the command ran (ssh exit 255, no exit status from the host)`;
 }
 
@@ -313,7 +326,11 @@ export async function launchRemote(host: Host, spec: LaunchSpec): Promise<Launch
       if (code === 255 && !started) return { failure: "connect", reason: sshReason(stderr) };
       // 255 after it, and no exit status from the shell: the connection went away.
       if (code === 255 && endStatus !== 255) {
-        return { failure: "connection-lost", reason: lostReason(stderr, host.name) };
+        const socket = control.find((o) => o.startsWith("ControlPath="))?.slice(12);
+        return {
+          failure: "connection-lost",
+          reason: lostReason(stderr, host.name, socket && `${socket}.log`),
+        };
       }
       return null;
     },
