@@ -242,6 +242,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       }, opts.timeout);
     }
 
+    let stopStdin = () => {};
     if (stdinMode === "piped") {
       const writer = child.stdin.getWriter();
       // Queued ahead of anything the user writes.
@@ -251,7 +252,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       } else if (stdin === "null") {
         writer.close().catch(() => {}).finally(() => writer.releaseLock());
       } else if (stdin === "inherit") {
-        pumpStdin(writer);
+        stopStdin = pumpStdin(writer);
       } else {
         const data = typeof stdin === "string"
           ? encoder.encode(stdin)
@@ -272,6 +273,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     ]);
     this.#ioDone = Promise.all([child.status, pumps]).then(() => {});
     const status = await child.status;
+    stopStdin();
     await pumps;
     if (timer !== undefined) clearTimeout(timer);
     if (this.#stdinWriter) {
@@ -607,21 +609,38 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
   }
 }
 
-/** Copies this program's stdin to a child's (stdin "inherit" behind a stdin prefix). */
-async function pumpStdin(writer: WritableStreamDefaultWriter<Uint8Array>): Promise<void> {
-  const buf = new Uint8Array(64 * 1024);
+/**
+ * Copies this program's stdin to a child's (stdin "inherit" behind a stdin prefix).
+ *
+ * @returns A function that stops the copy (call it when the child has ended).
+ */
+function pumpStdin(writer: WritableStreamDefaultWriter<Uint8Array>): () => void {
+  let reader: ReadableStreamDefaultReader<Uint8Array>;
   try {
-    for (;;) {
-      const n = await Deno.stdin.read(buf);
-      if (n === null) break;
-      await writer.write(buf.slice(0, n));
-    }
-    await writer.close();
+    reader = Deno.stdin.readable.getReader();
   } catch {
-    // The child is gone, or our stdin is closed.
-  } finally {
-    writer.releaseLock();
+    // Another command reads our stdin already: this one gets end of file.
+    writer.close().catch(() => {}).finally(() => writer.releaseLock());
+    return () => {};
   }
+  (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        await writer.write(value);
+      }
+      await writer.close();
+    } catch {
+      // The child is gone, or our stdin is closed.
+    } finally {
+      writer.releaseLock();
+      reader.releaseLock();
+    }
+  })();
+  return () => {
+    reader.cancel().catch(() => {});
+  };
 }
 
 async function withDeadline(p: Promise<unknown>, ms: number): Promise<boolean> {
