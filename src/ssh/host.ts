@@ -56,6 +56,7 @@ export function parseHostString(text: string): { user?: string; address: string;
       `Host "${text}" is not valid: a user or address cannot start with '-' (ssh would read it as an option)`,
     );
   }
+  // deno-lint-ignore no-control-regex
   if (/[\x00-\x1f\x7f'"`\\$;&|<>()*?]/.test(text)) {
     throw new TypeError(
       `Host "${text}" is not valid: it contains a quote, control or shell character; expected [user@]address[:port]`,
@@ -96,6 +97,7 @@ function toTags(tags: Tags | readonly string[] | undefined, where: string): Tags
 export function checkHostName(name: string, where = `host "${name}"`): string {
   if (
     typeof name !== "string" || name === "" || name === "." || name === ".." ||
+    // deno-lint-ignore no-control-regex
     /[\/\\\x00-\x1f\x7f]/.test(name)
   ) {
     throw new TypeError(

@@ -147,6 +147,7 @@ const configs = new Map<string, string>();
  */
 function layeredConfig(userFile: string, defaults: [string, string][]): string {
   const file = resolve(expandHome(userFile));
+  // deno-lint-ignore no-control-regex
   if (/["\\*?\[\]\x00-\x1f]/.test(file)) {
     throw new TypeError(
       `'configFile' must not contain quotes, backslashes, wildcards or control characters: received "${userFile}"`,

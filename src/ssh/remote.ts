@@ -47,7 +47,7 @@ function lineWord(value: string, what: string): string {
  *
  * @param spec The command.
  * @param marker The marker prefix.
- * @param endMarker The end marker prefix (printed after a newline).
+ * @param endMarker The end marker prefix.
  * @returns The script, ending with a newline, for {@linkcode BOOTSTRAP}.
  * @throws {TypeError} If a variable name is not a shell name or a value holds a NUL byte.
  */
@@ -69,7 +69,7 @@ export function remoteScript(spec: LaunchSpec, marker: string, endMarker = ""): 
   }
   parts.push(`(eval ${lineWord(command, "The command")})`);
   if (endMarker) {
-    parts.push("dexp_rc=$?", `printf '\\n${endMarker}%s\\n' "$dexp_rc" >&2`, 'exit "$dexp_rc"');
+    parts.push("dexp_rc=$?", `printf '${endMarker}%s\\n' "$dexp_rc" >&2`, 'exit "$dexp_rc"');
   }
   return parts.join("; ") + "\n";
 }
@@ -92,9 +92,11 @@ function indexOf(data: Uint8Array, pattern: Uint8Array, from = 0): number {
 
 /**
  * Takes the marker line out of stderr and reports the pid it carries; then takes out the end
- * line (`\n` + end marker + exit status + `\n`) and reports that status.
+ * mark (end marker + exit status + `\n`, wherever it starts: the command's last line may lack
+ * its newline) and reports that status. Only a tail that could start the end mark is held
+ * back, never a complete line.
  */
-class MarkerFilter implements StreamFilter {
+export class MarkerFilter implements StreamFilter {
   readonly #marker: Uint8Array;
   readonly #end: Uint8Array;
   #searching = true;
@@ -103,6 +105,14 @@ class MarkerFilter implements StreamFilter {
   readonly #onPid: (pid: number | null) => void;
   readonly #onEnd: (status: number) => void;
 
+  /**
+   * Makes the filter.
+   *
+   * @param marker The start marker (a line: marker + pid).
+   * @param endMarker The end marker (marker + status + `\n`).
+   * @param onPid Called with the pid, or null if the stream ended without the marker.
+   * @param onEnd Called with the exit status from the end line.
+   */
   constructor(
     marker: string,
     endMarker: string,
@@ -110,7 +120,7 @@ class MarkerFilter implements StreamFilter {
     onEnd: (status: number) => void,
   ) {
     this.#marker = enc.encode(marker);
-    this.#end = enc.encode("\n" + endMarker);
+    this.#end = enc.encode(endMarker);
     this.#onPid = onPid;
     this.#onEnd = onEnd;
   }
@@ -123,6 +133,12 @@ class MarkerFilter implements StreamFilter {
     return Number.isInteger(pid) && pid > 0 ? pid : null;
   }
 
+  /**
+   * Takes a chunk.
+   *
+   * @param chunk The next bytes.
+   * @returns What passes on.
+   */
   push(chunk: Uint8Array): Uint8Array {
     if (this.#searching) return this.#pushStart(chunk);
     if (this.#ended) return chunk;
@@ -185,6 +201,11 @@ class MarkerFilter implements StreamFilter {
     return data;
   }
 
+  /**
+   * Ends the stream.
+   *
+   * @returns What was held back.
+   */
   flush(): Uint8Array {
     const rest = this.#held;
     this.#held = new Uint8Array(0);
