@@ -22,15 +22,17 @@ function nonce(): string {
 }
 
 /**
- * The fixed remote command. It reads one line, the script, from standard input and runs it;
+ * The fixed remote command. It sets `dexp_nl` to a newline (the script is one line, its
+ * values' newlines are written as `$dexp_nl`), reads one line, the script, from standard
+ * input and runs it;
  * the rest of standard input is left to the user's command. The shell's `read` takes a pipe
  * byte by byte, so it never reads past that line.
  */
-export const BOOTSTRAP = 'IFS= read -r dexp_s && eval "$dexp_s"';
+export const BOOTSTRAP = "dexp_nl='\n'; IFS= read -r dexp_s && eval \"$dexp_s\"";
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** A shell word on one line: newlines inside quotes become `$dexp_nl` (set by the script). */
+/** A shell word on one line: newlines inside quotes become `$dexp_nl` (set by the bootstrap). */
 function lineWord(value: string, what: string): string {
   if (value.includes("\0")) {
     throw new TypeError(`${what} contains a NUL byte, which no shell can pass on: remove it`);
@@ -54,8 +56,6 @@ function lineWord(value: string, what: string): string {
 export function remoteScript(spec: LaunchSpec, marker: string, endMarker = ""): string {
   const command = typeof spec.command === "string" ? spec.command : quoteArgv(spec.command);
   const parts = [
-    "dexp_nl=$(printf '\\n_')",
-    "dexp_nl=${dexp_nl%_}",
     `printf '${marker}%s\\n' "$$" >&2`,
   ];
   if (spec.cwd !== undefined) parts.push(`cd -- ${lineWord(spec.cwd, "The cwd")} || exit 1`);
@@ -318,23 +318,30 @@ export async function launchRemote(host: Host, spec: LaunchSpec): Promise<Launch
   const ssh = p.ssh ?? DEFAULT_PARAMS.ssh;
   let pgidKnown: (pid: number | null) => void = () => {};
   const pgid = new Promise<number | null>((r) => pgidKnown = r);
+  let sid: number | null = null;
   let started = false;
   let endStatus: number | null = null;
   const filter = new MarkerFilter(marker, endMarker, (pid) => {
     started = pid !== null;
+    sid = pid;
     pgidKnown(pid);
   }, (status) => endStatus = status);
   const base = sshArgs(host, control);
   const dest = destination(host);
+  // The argv that ends the remote session now, or null before its id is known: synchronous,
+  // for an exit hook as well as for terminate().
+  const killFor = (signal: Deno.Signal): string[] | null =>
+    sid === null ? null : killArgv(ssh, base, dest, sid, signal);
   return {
     program: ssh,
     args: [...base, "-T", "--", dest, BOOTSTRAP],
     stdinPrefix: script,
     stderrFilter: filter,
     async terminate(signal: Deno.Signal): Promise<void> {
-      const pid = await pgid;
-      if (pid === null) return;
-      const [program, ...args] = killArgv(ssh, base, dest, pid, signal);
+      await pgid;
+      const argv = killFor(signal);
+      if (argv === null) return;
+      const [program, ...args] = argv;
       await new Deno.Command(program, {
         args,
         stdin: "null",

@@ -58,7 +58,7 @@ Deno.test("the remote script is one line, holds no raw newline, and names bad in
     "E:",
   );
   assertEquals(script.indexOf("\n"), script.length - 1);
-  assertEquals(BOOTSTRAP.includes("\n"), false);
+  assertEquals(BOOTSTRAP.length < 80, true);
   assertMatch(
     throws(() => remoteScript({ command: "x", env: { "A B": "1" } }, "M:")),
     /Environment variable name "A B" is not valid/,
