@@ -23,7 +23,11 @@ export interface ConnectionParams {
   keyfile?: string;
   /** known_hosts file (UserKnownHostsFile). */
   knownHosts?: string;
-  /** ssh_config file (`-F`). */
+  /**
+   * ssh_config file. What it sets wins over dexp's defaults (it is included, first, by a
+   * generated private config that then sets the defaults); explicit parameters and `options`
+   * win over it.
+   */
   configFile?: string;
   /** Seconds to wait for a connection (ConnectTimeout, default 10). */
   connectTimeout?: number;
@@ -40,7 +44,7 @@ export interface ConnectionParams {
   controlPersist?: number;
   /** How many connections may be set up at once (default 32). */
   connectWindow?: number;
-  /** Extra `-o Name=value` options. */
+  /** Extra `-o Name=value` options; they win over dexp's defaults and the `configFile`. */
   options?: Readonly<Record<string, string | number | boolean>>;
 }
 
