@@ -293,9 +293,9 @@ export function lostReason(stderr: string, host: string, masterLog?: string): st
     }
     const why = text.split("\n").map((l) => l.trim()).filter((l) => LOST.test(l)).at(-1);
     if (why !== undefined) return why;
-    return `the shared connection to ${host} was lost while the command ran (ssh exit 255, no exit status from the host)`;
+    return `no exit status came from ${host} over the shared connection (ssh exit 255): the connection was lost, or the remote shell was killed`;
   }
-  return `the connection to ${host} was lost while the command ran (ssh exit 255, no exit status from the host)`;
+  return `no exit status came from ${host} (ssh exit 255): the connection was lost, or the remote shell was killed`;
 }
 
 /**
