@@ -43,6 +43,10 @@ export function describeFailure(result: ProcessResult): string {
       return `Could not connect to ${result.target} (ssh exit 255): ${
         result.reason ?? "see stderr"
       }; command: ${result.command}${stderrTail(result)}`;
+    case "connection-lost":
+      return `Connection to ${result.target} was lost while the command ran (it may still run there): ${result.reason}; command: ${result.command}${
+        stderrTail(result)
+      }`;
     case "exit": {
       const hint = HINTS[result.exitCode!];
       return `Command exited with code ${result.exitCode}${hint ? ` (${hint})` : ""} ${where}${
@@ -158,6 +162,22 @@ export class ConnectError extends ProcessError {
   }
 }
 
+/**
+ * The connection to the host went away while the command ran (sshd killed, host frozen or
+ * rebooted): its outcome there is unknown.
+ */
+export class ConnectionLostError extends ProcessError {
+  /**
+   * Wraps a failed result.
+   *
+   * @param result The failed result.
+   */
+  constructor(result: ProcessResult) {
+    super(result);
+    this.name = "ConnectionLostError";
+  }
+}
+
 /** The command ran, but its output could not be written to a file it was sent to. */
 export class OutputError extends ProcessError {
   /**
@@ -183,6 +203,8 @@ export function errorFor(result: ProcessResult): ProcessError {
       return new SpawnError(result);
     case "connect":
       return new ConnectError(result);
+    case "connection-lost":
+      return new ConnectionLostError(result);
     case "signal":
       return new SignalError(result);
     case "timeout":

@@ -10,6 +10,7 @@ export { BoundedCapture, DEFAULT_CAPTURE_LIMIT } from "./capture.ts";
 export { type Duration, toMillis } from "./duration.ts";
 export {
   ConnectError,
+  ConnectionLostError,
   describeFailure,
   errorFor,
   ExitError,

@@ -8,6 +8,8 @@
  * Why a process did not succeed:
  * - `spawn`: it could not be started locally (program missing, bad cwd, ...);
  * - `connect`: ssh could not reach or log in to the host (exit 255, refused, auth, host key);
+ * - `connection-lost`: the connection to the host went away while the command ran (ssh exit
+ *   255 with no exit status from the host: sshd killed, host frozen or rebooted);
  * - `exit`: it exited with a non-zero code;
  * - `signal`: it was ended by a signal that dexp did not send;
  * - `timeout`: dexp stopped it because its timeout elapsed;
@@ -17,6 +19,7 @@
 export type FailureKind =
   | "spawn"
   | "connect"
+  | "connection-lost"
   | "exit"
   | "signal"
   | "timeout"
@@ -53,7 +56,7 @@ export interface ProcessResultJson {
   killed: boolean;
   /** Why it did not succeed, or null if it did. */
   failure: FailureKind | null;
-  /** Detail for `spawn` and `connect` failures. */
+  /** Detail for `spawn`, `connect` and `connection-lost` failures. */
   reason: string | null;
   /** True when it exited with code 0 and was neither killed nor timed out. */
   ok: boolean;
@@ -87,7 +90,7 @@ export class ProcessResult {
   readonly killed: boolean;
   /** Why it did not succeed, or null if it did. */
   readonly failure: FailureKind | null;
-  /** Detail for `spawn` and `connect` failures (the error message or ssh's complaint). */
+  /** Detail for `spawn`, `connect` and `connection-lost` failures (ssh's complaint). */
   readonly reason: string | null;
 
   /**

@@ -113,6 +113,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
   #stdinWriter?: WritableStreamDefaultWriter<Uint8Array>;
   #killRequested = false;
   #timedOut = false;
+  #remoteSignal: Deno.Signal | null = null;
   #stopping?: Promise<void>;
   #finished = false;
   #history: { line: string; stream: StreamName }[] = [];
@@ -218,7 +219,8 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     }
 
     const stdin = opts.stdin;
-    const stdinMode = stdin === "null" || stdin === "inherit" ? stdin : "piped";
+    const prefix = launch.stdinPrefix;
+    const stdinMode = prefix ? "piped" : stdin === "null" || stdin === "inherit" ? stdin : "piped";
     let child: Deno.ChildProcess;
     try {
       child = new Deno.Command(launch.program, {
@@ -252,10 +254,17 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       }, opts.timeout);
     }
 
+    let stopStdin = () => {};
     if (stdinMode === "piped") {
       const writer = child.stdin.getWriter();
+      // Queued ahead of anything the user writes.
+      if (prefix) writer.write(prefix).catch(() => {});
       if (stdin === "piped") {
         this.#stdinWriter = writer;
+      } else if (stdin === "null") {
+        writer.close().catch(() => {}).finally(() => writer.releaseLock());
+      } else if (stdin === "inherit") {
+        stopStdin = pumpStdin(writer);
       } else {
         const data = typeof stdin === "string"
           ? encoder.encode(stdin)
@@ -276,6 +285,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     ]);
     this.#ioDone = Promise.all([child.status, pumps]).then(() => {});
     const status = await child.status;
+    stopStdin();
     await pumps;
     if (timer !== undefined) clearTimeout(timer);
     if (this.#stdinWriter) {
@@ -287,6 +297,10 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     const stoppedByUs = this.#killRequested || this.#timedOut;
     // Anything of the tree that outlived its leader after a kill goes now, here and remotely
     // (a remote child that closed its output would not have held the connection open).
+    // A remote command ended by dexp reports the signal sent to it, as a local one does.
+    const remoteSignal = stoppedByUs && launch.terminate && (status.signal || status.code === 255)
+      ? this.#remoteSignal
+      : null;
     if (stoppedByUs) {
       killMembers(this.#members);
       if (launch.terminate) await withDeadline(launch.terminate("SIGKILL"), opts.killGrace);
@@ -311,8 +325,8 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       new ProcessResult({
         target: this.target,
         command: this.command,
-        exitCode: status.signal ? null : status.code,
-        signal: status.signal,
+        exitCode: status.signal || remoteSignal ? null : status.code,
+        signal: remoteSignal ?? status.signal,
         stdout: out.text(),
         stderr: stderrText,
         stdoutBytes: out.total,
@@ -589,10 +603,16 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       if (!child || this.#finished) return;
       const grace = this.#opts.killGrace;
       const terminate = this.#launch?.terminate?.bind(this.#launch);
-      if (terminate) await withDeadline(terminate(signal), grace);
+      if (terminate) {
+        this.#remoteSignal = signal;
+        await withDeadline(terminate(signal), grace);
+      }
       this.#members.push(...signalTree(child.pid, signal));
       if (await withDeadline(this.#ioDone, grace)) return;
-      if (terminate) await withDeadline(terminate("SIGKILL"), grace);
+      if (terminate) {
+        this.#remoteSignal = "SIGKILL";
+        await withDeadline(terminate("SIGKILL"), grace);
+      }
       killMembers(this.#members);
       this.#members.push(...signalTree(child.pid, "SIGKILL"));
       if (await withDeadline(this.#ioDone, grace)) return;
@@ -679,6 +699,40 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
   ): Promise<A | B> {
     return this.wait().then(onfulfilled, onrejected);
   }
+}
+
+/**
+ * Copies this program's stdin to a child's (stdin "inherit" behind a stdin prefix).
+ *
+ * @returns A function that stops the copy (call it when the child has ended).
+ */
+function pumpStdin(writer: WritableStreamDefaultWriter<Uint8Array>): () => void {
+  let reader: ReadableStreamDefaultReader<Uint8Array>;
+  try {
+    reader = Deno.stdin.readable.getReader();
+  } catch {
+    // Another command reads our stdin already: this one gets end of file.
+    writer.close().catch(() => {}).finally(() => writer.releaseLock());
+    return () => {};
+  }
+  (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        await writer.write(value);
+      }
+      await writer.close();
+    } catch {
+      // The child is gone, or our stdin is closed.
+    } finally {
+      writer.releaseLock();
+      reader.releaseLock();
+    }
+  })();
+  return () => {
+    reader.cancel().catch(() => {});
+  };
 }
 
 async function withDeadline(p: Promise<unknown>, ms: number): Promise<boolean> {

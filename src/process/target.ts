@@ -42,6 +42,11 @@ export interface Launch {
   readonly env?: Readonly<Record<string, string>>;
   /** Working directory of the local process. */
   readonly cwd?: string;
+  /**
+   * Bytes written to the process's standard input before the user's stdin (a remote
+   * target's script, kept out of every argv). With it, stdin is always a pipe.
+   */
+  readonly stdinPrefix?: Uint8Array;
   /** Filters standard error before it is captured or shown. */
   readonly stderrFilter?: StreamFilter;
   /**

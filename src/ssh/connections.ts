@@ -183,10 +183,13 @@ async function setUp(m: Master, p: ConnectionParams): Promise<void> {
   stats.setups++;
   if (inFlight > stats.peakSetups) stats.peakSetups = inFlight;
   const log = `${m.socket}.log`;
+  let kept = false;
   try {
     const persist = p.controlPersist ?? DEFAULT_PARAMS.controlPersist;
     const args = [
-      ...commonOptions(p),
+      // INFO into the master's log (-E): why it lost the connection ("Timeout, server ...
+      // not responding"), read by remote commands that lost it (remote.ts).
+      ...commonOptions(p, "INFO"),
       ...(p.port ? ["-p", String(p.port)] : []),
       "-o",
       "ControlMaster=yes",
@@ -270,9 +273,11 @@ async function setUp(m: Master, p: ConnectionParams): Promise<void> {
       throw new LaunchError("connect", sshReason(text), text);
     }
     m.persistMs = persist * 1000;
+    kept = true;
   } finally {
     try {
-      Deno.removeSync(log);
+      // A running master keeps its log (removed with the folder at exit).
+      if (!kept) Deno.removeSync(log);
     } catch {
       // Not written.
     }

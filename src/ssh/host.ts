@@ -51,6 +51,17 @@ export function parseHostString(text: string): { user?: string; address: string;
     throw new TypeError(`Host "${text}" is not valid: ${why}`);
   }
   const [, user, v6, name, port] = m;
+  if ((user ?? "").startsWith("-") || (name ?? "").startsWith("-")) {
+    throw new TypeError(
+      `Host "${text}" is not valid: a user or address cannot start with '-' (ssh would read it as an option)`,
+    );
+  }
+  // deno-lint-ignore no-control-regex
+  if (/[\x00-\x1f\x7f'"`\\$;&|<>()*?]/.test(text)) {
+    throw new TypeError(
+      `Host "${text}" is not valid: it contains a quote, control or shell character; expected [user@]address[:port]`,
+    );
+  }
   const out: { user?: string; address: string; port?: number } = { address: v6 ?? name };
   if (user) out.user = user;
   if (port !== undefined) {
@@ -72,6 +83,30 @@ function toTags(tags: Tags | readonly string[] | undefined, where: string): Tags
     throw new TypeError(`'tags' of ${where} must be a list of names or a map: received ${tags}`);
   }
   return tags as Tags;
+}
+
+/**
+ * Checks that a host name can be used as one path component (`{host}` in file sinks and
+ * transfer destinations): not empty, not `.` or `..`, no `/`, backslash or control character.
+ *
+ * @param name The host name.
+ * @param where Which host, for messages.
+ * @returns The name.
+ * @throws {TypeError} If it cannot.
+ */
+export function checkHostName(name: string, where = `host "${name}"`): string {
+  if (
+    typeof name !== "string" || name === "" || name === "." || name === ".." ||
+    // deno-lint-ignore no-control-regex
+    /[\/\\\x00-\x1f\x7f]/.test(name)
+  ) {
+    throw new TypeError(
+      `Name ${
+        JSON.stringify(name)
+      } of ${where} cannot be used in {host} paths: give the host a 'name' without '/', '\\' or control characters that is not '.' or '..'`,
+    );
+  }
+  return name;
 }
 
 /** A remote host, and a target for commands. Immutable. */
@@ -100,7 +135,7 @@ export class Host implements Target {
       this.address = address;
       this.own = { ...(user ? { user } : {}), ...(port ? { port } : {}) };
       this.tags = {};
-      this.name = port ? `${address}:${port}` : address;
+      this.name = checkHostName(port ? `${address}:${port}` : address);
     } else if (input && typeof input === "object" && typeof input.address === "string") {
       const { address, name, tags, ...params } = input;
       const where = `host "${name ?? address}"`;
@@ -113,7 +148,10 @@ export class Host implements Target {
         ...params,
       }, where);
       this.tags = toTags(tags, where);
-      this.name = name ?? (this.own.port ? `${this.address}:${this.own.port}` : this.address);
+      this.name = checkHostName(
+        name ?? (this.own.port ? `${this.address}:${this.own.port}` : this.address),
+        `host "${address}"`,
+      );
     } else {
       throw new TypeError(
         `A host must be a string like "bob@n2:2222" or an object with an 'address': received ${

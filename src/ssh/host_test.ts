@@ -47,16 +47,20 @@ Deno.test("safe defaults: BatchMode, accept-new host keys, a connect timeout; 'n
   assertEquals(opt(args, "StrictHostKeyChecking"), "accept-new");
   assertEquals(opt(args, "ConnectTimeout"), "10");
   assertEquals(opt(commonOptions({ strictHostKeyChecking: "no" }), "StrictHostKeyChecking"), "no");
+  const cfg = Deno.makeTempFileSync();
   const all = commonOptions({
     user: "u",
     keyfile: "/k",
     knownHosts: "/kh",
-    configFile: "/cfg",
+    configFile: cfg,
     proxyJump: "jump",
     connectTimeout: 4,
     options: { Compression: true, ServerAliveInterval: 5 },
   });
-  assertEquals(all.slice(0, 2), ["-F", "/cfg"]);
+  // The user's file is included by a generated one, ahead of dexp's defaults.
+  assertEquals(all[0], "-F");
+  assertMatch(Deno.readTextFileSync(all[1]), new RegExp(`^Include "${cfg}"$`, "m"));
+  Deno.removeSync(cfg);
   assertEquals(opt(all, "UserKnownHostsFile"), "/kh");
   assertEquals(opt(all, "User"), "u");
   assertEquals(opt(all, "Compression"), "yes");
