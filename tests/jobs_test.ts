@@ -426,3 +426,77 @@ sshTest("status of many jobs costs one round trip per host", async () => {
     await cleanup(abs);
   }
 });
+
+/** Runs `dexp ARGS` (the CLI entry) and returns its exit code and output. */
+async function dexp(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const main = new URL("../src/cli/main.ts", import.meta.url).pathname;
+  const config = new URL("../deno.json", import.meta.url).pathname;
+  const o = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `--config=${config}`, main, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: o.code, out: dec.decode(o.stdout), err: dec.decode(o.stderr) };
+}
+
+sshTest("dexp jobs ls, log -f, kill and forget", async () => {
+  await using tb = await startTestbed({ hosts: 1 });
+  await using n = nodes(tb, USERS.bash);
+  const { root, abs } = await jobsRoot(USERS.bash);
+  const dir = await scratch();
+  try {
+    const hostFile = `${dir}/hosts.yaml`;
+    const h = tb.hosts[0];
+    await Deno.writeTextFile(
+      hostFile,
+      JSON.stringify({
+        defaults: { user: USERS.bash, keyfile: tb.keyfile, knownHosts: tb.knownHosts },
+        hosts: [{ address: h.address, port: h.port, name: h.name }],
+      }),
+    );
+    const gate = `${dir}/gate`;
+    const done = await detach(
+      n.run(sh`seq 1 5; while [ ! -e ${gate} ]; do sleep 0.05; done; seq 6 9`),
+      {
+        root,
+        name: "counted",
+      },
+    );
+    const slow = await detach(n.run("sleep 1000"), { root, name: "slow" });
+
+    const ls = await dexp(["jobs", "ls", hostFile, "--root", root, "--json"]);
+    assertEquals(ls.code, 0, ls.err);
+    const listed = JSON.parse(ls.out) as { ref: unknown; name: string; status: JobStatus }[];
+    assertEquals(listed.map((l) => l.name).sort(), ["counted", "slow"]);
+    assert(listed.every((l) => l.status.state === "running"));
+
+    // Follow by id; the job finishes while the follower runs.
+    const id = done.jobs[0].id;
+    const follower = dexp(["jobs", "log", id, "-f", "--hosts", hostFile, "--root", root]);
+    await waitFor("the first lines", async () => {
+      const o = await done.jobs[0].output();
+      return o.size >= 10 || undefined;
+    });
+    await Deno.writeTextFile(gate, "");
+    const log = await follower;
+    assertEquals(log.code, 0, log.err);
+    assertEquals(log.out, "1\n2\n3\n4\n5\n6\n7\n8\n9\n");
+
+    const ref = JSON.stringify(slow.refs[0]);
+    const [sid] = await pidFile(abs, slow.jobs[0]);
+    const kill = await dexp(["jobs", "kill", ref, "--grace", "200", "--json"]);
+    assertEquals(kill.code, 0, kill.err);
+    assertEquals(JSON.parse(kill.out)[0].status.state, "killed");
+    assertEquals(await sessionProcs(sid), []);
+
+    const bad = await dexp(["jobs", "log", "../etc", "--hosts", hostFile]);
+    assertEquals(bad.code, 2);
+    const forget = await dexp(["jobs", "forget", ref, id, "--hosts", hostFile, "--root", root]);
+    assertEquals(forget.code, 0, forget.err);
+    assertEquals([...Deno.readDirSync(abs)].map((x) => x.name), []);
+  } finally {
+    await cleanup(abs);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
