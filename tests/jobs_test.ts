@@ -14,6 +14,7 @@ import {
   type Job,
   type JobStatus,
   listJobs,
+  local,
   sh,
 } from "../mod.ts";
 
@@ -499,4 +500,37 @@ sshTest("dexp jobs ls, log -f, kill and forget", async () => {
     await cleanup(abs);
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "local(n) jobs: detach, attach from refs, result as for attached commands",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "dexp-local-jobs-" });
+    try {
+      const g = await detach(
+        local(2).run((_, i) => `echo out ${i}; echo err ${i} >&2; exit ${i}`).env({ V: "x y" }),
+        { root, name: "loc" },
+      );
+      const again = attachJobs(JSON.parse(JSON.stringify(g.refs)));
+      const r = await again.result({ interval: 50 });
+      assertEquals(r.results.map((x) => x.target), ["local[0]", "local[1]"]);
+      assertEquals(r.results.map((x) => [x.stdout, x.stderr, x.exitCode]), [
+        ["out 0\n", "err 0\n", 0],
+        ["out 1\n", "err 1\n", 1],
+      ]);
+      await assertRejects(() => again.wait({ interval: 50 }), GroupError, "exited with code 1");
+      await assertRejects(
+        () => detach(local().run("true"), { root, name: "../x" }),
+        TypeError,
+        "is not valid",
+      );
+      await assertRejects(() => detach(local().run("true"), { root: "rel/dir" }), TypeError, "'/'");
+      await again.forget();
+      assertEquals([...Deno.readDirSync(root)], []);
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
 });
