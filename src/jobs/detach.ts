@@ -128,6 +128,7 @@ export async function detach<T extends Target>(
       command: commandScript(c, s.env, s.cwd, ids[i]),
       display: typeof c === "string" ? c : quoteArgv(c),
       loginShell: t instanceof Host,
+      created: at.getTime(),
     });
   });
   const results = await runScripts(targets, scripts, 1024 * 1024, command.group.concurrency);

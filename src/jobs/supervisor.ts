@@ -42,9 +42,10 @@ const PROC_FN = `dexp_proc() {
   shift 19
   echo "$dexp_n $dexp_s $1"
 }`;
-// The job's first process: in its own session (setsid), it records itself, confirms the
-// start on fd 3, closes it, then runs the command in place (exec keeps pid and start time).
-const WRAPPER = `D=$1 SH=$2 S=$3 SS=$4
+// The job's first process, the job's shell itself (the login shell for ssh hosts): in its own
+// session (setsid), it records itself, confirms the start on fd 3, closes it, then reads the
+// command file in place (same pid and start time; one program start fewer than an exec).
+const WRAPPER = `D=$1 S=$2 SS=$3
 read -r l < /proc/$$/stat
 l=\${l##*") "}
 set -- $l
@@ -54,7 +55,9 @@ echo started >&3
 exec 3>&-
 DEXP_JOB_DIR=$D
 export DEXP_JOB_DIR
-exec "$SH" "$D/command"`;
+unset D S SS l
+set --
+. "$DEXP_JOB_DIR/command"`;
 
 /**
  * The supervisor, run as `setsid /bin/sh supervise DIR SHELL`: a session of its own, so that
@@ -72,12 +75,12 @@ set -- $l
 shift 19
 ss=$1
 sp=$$
-setsid /bin/sh -c ${
+setsid "$sh" -c ${
     quote(WRAPPER)
-  } dexp-job "$d" "$sh" "$sp" "$ss" 3>&1 </dev/null >"$d/stdout" 2>"$d/stderr" &
+  } dexp-job "$d" "$sp" "$ss" 3>&1 </dev/null >"$d/stdout" 2>"$d/stderr" &
 c=$!
 exec >/dev/null 2>&1
-( while [ -d "$d" ] && kill -0 "$sp"; do date +%s > "$d/heartbeat"; sleep ${heartbeat}; done ) &
+( while sleep ${heartbeat} && [ -d "$d" ] && kill -0 "$sp"; do date +%s > "$d/heartbeat"; done ) &
 wait "$c"
 rc=$?
 e=$(date +%s%3N)
@@ -104,6 +107,8 @@ export interface StartSpec {
   readonly command: string;
   /** The command as the user wrote it, for results. */
   readonly display: string;
+  /** When the job was created (ms since the epoch, the controller's clock). */
+  readonly created: number;
   /** Run the command in the login shell (`$SHELL`, ssh hosts) or in `/bin/sh` (local). */
   readonly loginShell: boolean;
 }
@@ -132,7 +137,7 @@ printf '%s' ${quote(s.display)} > "$t/cmdline"
 printf '%s' ${quote(supervisorScript(s.heartbeat))} > "$t/supervise"
 printf 'v=1\\nid=%s\\nname=%s\\nboot=%s\\nbootfile=%s\\nshell=%s\\nheartbeat=%s\\ncreated=%s\\n' ${id} ${
     quote(s.name)
-  } "$b" "$bf" "$s" ${s.heartbeat} "$(date +%s%3N)" > "$t/meta"
+  } "$b" "$bf" "$s" ${s.heartbeat} ${s.created} > "$t/meta"
 mv -T -- "$t" "$d" || { echo '${FAILED} the job folder exists already'; exit 1; }
 l=$(setsid /bin/sh "$d/supervise" "$d" "$s" </dev/null 2>/dev/null &)
 if [ "$l" != started ]; then
