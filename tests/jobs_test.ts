@@ -534,3 +534,20 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "examples/long_job.ts: a detached job followed to its end",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const { startLongJob, followAll } = await import("../examples/long_job.ts");
+    const jobs = await startLongJob(local(), 2, 1);
+    try {
+      assertEquals(await followAll(attachJobs(jobs.refs)), [0]);
+      const r = await jobs.result();
+      assertMatch(r.results[0].stdout, /^tick 1 of 2 on .*\ntick 2 of 2 on /);
+    } finally {
+      await jobs.forget();
+    }
+  },
+});
