@@ -125,6 +125,7 @@ for (const shell of ["dash", "bash"] as const) {
           } });
 await Deno.writeTextFile(${JSON.stringify(`${dir}/refs.json`)}, JSON.stringify(g.refs));
 console.log("READY");
+setInterval(() => {}, 1000); // stays alive until the test kills it
 await new Promise(() => {});`,
         );
         const child = new Deno.Command(argv[0], { args: argv.slice(1), stdout: "piped" }).spawn();

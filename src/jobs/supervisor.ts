@@ -14,8 +14,8 @@
  *   renamed into place);
  * - `command`: the script the job runs, in the login shell; `cmdline`: the command as given;
  * - `supervise`: the supervisor; `pid`: `PID START SUPPID SUPSTART` (start times are field
- *   22 of `/proc/PID/stat`), written by the job's own first process before it runs the
- *   command;
+ *   22 of `/proc/PID/stat`; the supervisor is the job's session leader, so both pairs name
+ *   it), written before the command starts;
  * - `stdout`, `stderr`: the output; `heartbeat`: epoch seconds, rewritten every interval;
  * - `exit`: `STATUS END_MS`, written atomically when the command ends (STATUS 128+N for
  *   signal N, as the shell reports it); `killed`: the signal, when dexp was asked to kill.
@@ -42,51 +42,34 @@ const PROC_FN = `dexp_proc() {
   shift 19
   echo "$dexp_n $dexp_s $1"
 }`;
-// The job's first process, the job's shell itself (the login shell for ssh hosts): in its own
-// session (setsid), it records itself, confirms the start on fd 3, closes it, then reads the
-// command file in place (same pid and start time; one program start fewer than an exec).
-const WRAPPER = `D=$1 S=$2 SS=$3
-read -r l < /proc/$$/stat
-l=\${l##*") "}
-set -- $l
-shift 19
-printf '%s %s %s %s\\n' "$$" "$1" "$S" "$SS" > "$D/.pid.tmp" && mv -f -- "$D/.pid.tmp" "$D/pid" || exit 126
-echo started >&3
-exec 3>&-
-DEXP_JOB_DIR=$D
-export DEXP_JOB_DIR
-unset D S SS l
-set --
-. "$DEXP_JOB_DIR/command"`;
-
 /**
- * The supervisor, run as `setsid /bin/sh supervise DIR SHELL`: a session of its own, so that
- * it outlives the ssh session; starts the job, keeps the heartbeat, writes the exit status.
+ * The supervisor, run as `setsid SHELL supervise DIR` (SHELL: the login shell for ssh hosts,
+ * `/bin/sh` locally): a session of its own, so that it outlives the ssh session. It records
+ * itself (pid and start time: the session id), confirms the start on fd 3, runs the command
+ * in a subshell of the same session (no program start: the command file is read with `.`),
+ * keeps the heartbeat, and writes the exit status when the command ends.
  *
  * @param heartbeat Seconds between heartbeats.
  * @returns The script.
  */
 export function supervisorScript(heartbeat: number): string {
   return `d=$1
-sh=$2
 read -r l < /proc/$$/stat
 l=\${l##*") "}
 set -- $l
 shift 19
-ss=$1
-sp=$$
-setsid "$sh" -c ${
-    quote(WRAPPER)
-  } dexp-job "$d" "$sp" "$ss" 3>&1 </dev/null >"$d/stdout" 2>"$d/stderr" &
+printf '%s %s %s %s\\n' "$$" "$1" "$$" "$1" > "$d/.pid.tmp" && mv -f -- "$d/.pid.tmp" "$d/pid" || exit 126
+( exec 3>&-; DEXP_JOB_DIR=$d; export DEXP_JOB_DIR; unset l d; set --; . "$DEXP_JOB_DIR/command" ) </dev/null >"$d/stdout" 2>"$d/stderr" &
 c=$!
-exec >/dev/null 2>&1
-( while sleep ${heartbeat} && [ -d "$d" ] && kill -0 "$sp"; do date +%s > "$d/heartbeat"; done ) &
+echo started >&3
+exec 3>&- >/dev/null 2>&1
+( trap 'kill "$z"; exit 0' TERM; while :; do sleep ${heartbeat} & z=$!; wait "$z"; [ -d "$d" ] || exit 0; date +%s > "$d/heartbeat"; done ) &
+h=$!
 wait "$c"
 rc=$?
 e=$(date +%s%3N)
 printf '%s %s\\n' "$rc" "$e" > "$d/.exit.tmp" && mv -f -- "$d/.exit.tmp" "$d/exit"
-trap '' TERM
-kill -TERM 0
+kill "$h"
 exit 0
 `;
 }
@@ -139,7 +122,7 @@ printf 'v=1\\nid=%s\\nname=%s\\nboot=%s\\nbootfile=%s\\nshell=%s\\nheartbeat=%s\
     quote(s.name)
   } "$b" "$bf" "$s" ${s.heartbeat} ${s.created} > "$t/meta"
 mv -T -- "$t" "$d" || { echo '${FAILED} the job folder exists already'; exit 1; }
-l=$(setsid /bin/sh "$d/supervise" "$d" "$s" </dev/null 2>/dev/null &)
+l=$(setsid "$s" "$d/supervise" "$d" 3>&1 >/dev/null 2>&1 </dev/null &)
 if [ "$l" != started ]; then
   echo '${FAILED} the supervisor could not start the command'
   exit 1
@@ -225,9 +208,10 @@ echo "@now $(date +%s)"
 }
 
 /**
- * The script that ends jobs: signals each job's whole session (and process group), waits up
- * to the grace period for every process of those sessions to end, then sends SIGKILL and
- * waits again. A job whose recorded start time does not match its pid is not touched.
+ * The script that ends jobs: signals every process of each job's session except its
+ * supervisor (the session leader, which then records the end), waits up to the grace period,
+ * sends SIGKILL to what is left, then waits until the sessions are empty. A job whose
+ * recorded start time does not match its pid is not touched.
  *
  * @param jobs The jobs (on the same host).
  * @param signal The first signal, without `SIG` (checked by the caller).
@@ -238,29 +222,47 @@ export function killScript(jobs: readonly JobPlace[], signal: string, graceMs: n
   const tenths = Math.max(0, Math.ceil(graceMs / 100));
   return `${PROC_FN}
 sids=
+keep=
 dexp_kill() {
   d=$1
   [ -f "$d/pid" ] && read -r c cs s ss < "$d/pid" || return 0
   [ -f "$d/killed" ] || { printf '%s\\n' ${signal} > "$d/.killed.tmp" && mv -f -- "$d/.killed.tmp" "$d/killed"; }
   set -- $(dexp_proc x "$c")
   [ "$2" = none ] || [ "$3" = "$cs" ] || return 0
-  kill -s ${signal} -- "-$c" 2>/dev/null
-  pkill -${signal} -s "$c" 2>/dev/null
   sids=\${sids:+$sids,}$c
+  keep="$keep $c"
 }
-dexp_alive() {
+dexp_signal() {
+  for p in $(pgrep -s "$sids"); do
+    case " $keep " in *" $p "*) ;; *) kill -s "$1" "$p" 2>/dev/null ;; esac
+  done
+}
+dexp_others() {
+  [ -n "$sids" ] || return 1
+  for p in $(pgrep -s "$sids"); do
+    case " $keep " in *" $p "*) continue ;; esac
+    set -- $(dexp_proc x "$p")
+    case $2 in none|Z|X) continue ;; esac
+    return 0
+  done
+  return 1
+}
+dexp_any() {
   [ -n "$sids" ] || return 1
   ps -o stat= -s "$sids" 2>/dev/null | grep -qv '^Z'
 }
 ${jobs.map((j) => `dexp_kill ${dir(j)}`).join("\n")}
+[ -n "$sids" ] && dexp_signal ${signal}
 i=0
-while [ $i -lt ${tenths} ] && dexp_alive; do sleep 0.1; i=$((i+1)); done
-if dexp_alive; then
-  for c in $(echo "$sids" | tr , ' '); do kill -s KILL -- "-$c" 2>/dev/null; pkill -KILL -s "$c" 2>/dev/null; done
+while [ $i -lt ${tenths} ] && dexp_others; do sleep 0.1; i=$((i+1)); done
+if dexp_others; then
+  dexp_signal KILL
   i=0
-  while [ $i -lt 100 ] && dexp_alive; do sleep 0.1; i=$((i+1)); done
+  while [ $i -lt 100 ] && dexp_others; do sleep 0.1; i=$((i+1)); done
 fi
-dexp_alive && echo "still running: sessions $sids"
+i=0
+while [ $i -lt 100 ] && dexp_any; do sleep 0.1; i=$((i+1)); done
+dexp_any && echo "still running: sessions $sids"
 echo done
 `;
 }
