@@ -151,7 +151,8 @@ export class Job {
   /**
    * Waits until the job ended and returns its result, as for an attached command: exit
    * code or signal, output (head and tail), start and end. A lost job gives failure `lost`.
-   * Never rejects for the job's own failure.
+   * Never rejects for the job's own failure. While the host cannot be reached (`unknown`) it
+   * keeps polling: pass `signal` to give up.
    *
    * @param options Poll interval, abort signal, capture limit.
    * @returns The result.
