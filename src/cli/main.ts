@@ -69,6 +69,7 @@ registerVerb("status", async () => (await import("./status_verb.ts")).statusVerb
 registerVerb("report", async () => (await import("./report_verb.ts")).reportVerb);
 registerVerb("log", async () => (await import("./log_verb.ts")).logVerb);
 registerVerb("hosts", async () => (await import("./hosts_verb.ts")).hostsVerb);
+registerVerb("jobs", async () => (await import("./jobs_verb.ts")).jobsVerb);
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));

@@ -61,6 +61,8 @@ export function describeFailure(result: ProcessResult): string {
       return `Command was killed ${where}`;
     case "output":
       return `Output of command was lost ${where}: ${result.reason}`;
+    case "lost":
+      return `Detached job was lost ${where}: ${result.reason}`;
     default:
       return `Command succeeded ${where}`;
   }

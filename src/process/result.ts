@@ -14,7 +14,9 @@
  * - `signal`: it was ended by a signal that dexp did not send;
  * - `timeout`: dexp stopped it because its timeout elapsed;
  * - `killed`: dexp stopped it because `kill()` was called;
- * - `output`: its output could not be written to a file it was sent to (disk full, ...).
+ * - `output`: its output could not be written to a file it was sent to (disk full, ...);
+ * - `lost`: a detached job whose outcome can no longer be known (host rebooted, supervisor
+ *   gone, job folder removed).
  */
 export type FailureKind =
   | "spawn"
@@ -24,7 +26,8 @@ export type FailureKind =
   | "signal"
   | "timeout"
   | "killed"
-  | "output";
+  | "output"
+  | "lost";
 
 /** The fields of a {@linkcode ProcessResult}, as plain JSON. */
 export interface ProcessResultJson {

@@ -1,0 +1,98 @@
+/**
+ * Detached jobs on a real sshd testbed (loopback), each next to its floor in the same run:
+ *
+ *   (a) starting a detached `true` on 32 hosts over reused connections
+ *       vs  an attached `true` on the same hosts (target: at most 1.5x)
+ *   (b) polling the status of 32 running jobs (one per host, then 4 per host)
+ *       vs  an attached `true` on the same hosts (one round trip per host); and the count of
+ *       ssh sessions the poll opened, from the daemons' logs
+ *
+ *   deno run -A bench/jobs.ts [HOSTS] [ROUNDS]   (needs root: it starts sshd)
+ */
+import { attachJobs, detach, type Hosts, hosts, type JobGroup } from "../mod.ts";
+import { startTestbed, type Testbed, USERS } from "../tests/harness/sshd.ts";
+
+const count = Number(Deno.args[0] ?? 32);
+const rounds = Number(Deno.args[1] ?? 10);
+
+function nodes(tb: Testbed): Hosts {
+  return hosts(tb.hosts.map((h) => ({ address: h.address, port: h.port, name: h.name }))).with({
+    user: USERS.dash,
+    keyfile: tb.keyfile,
+    knownHosts: tb.knownHosts,
+    strictHostKeyChecking: "yes",
+  });
+}
+
+async function time(fn: () => PromiseLike<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function sessions(tb: Testbed): Promise<number> {
+  let c = 0;
+  for (const d of tb.daemons) {
+    c += (await Deno.readTextFile(d.logFile)).split("\n")
+      .filter((l) => /Starting session/.test(l)).length;
+  }
+  return c;
+}
+
+await using tb = await startTestbed({ hosts: count, kexAlgorithms: null, logLevel: "VERBOSE" });
+await using n = nodes(tb);
+const root = `~/.dexp-bench-jobs-${crypto.randomUUID().slice(0, 8)}`;
+await n.run("true").quiet(); // connections up, not timed
+
+const attached: number[] = [];
+const detached: number[] = [];
+const started: JobGroup[] = [];
+for (let i = 0; i < rounds; i++) {
+  attached.push(await time(() => n.run("true").quiet()));
+  detached.push(await time(async () => started.push(await detach(n.run("true"), { root }))));
+}
+const a = median(attached);
+const d = median(detached);
+console.log(`(a) start on ${count} hosts, reused connections, median of ${rounds}:`);
+console.log(`    attached true   ${a.toFixed(1)} ms   (floor)`);
+console.log(`    detached true   ${d.toFixed(1)} ms   ${(d / a).toFixed(2)}x  (target <= 1.5x)`);
+await attachJobs(started.flatMap((g) => g.refs)).forget();
+
+for (const perHost of [1, 4]) {
+  const groups: JobGroup[] = [];
+  for (let k = 0; k < perHost; k++) groups.push(await detach(n.run("sleep 600"), { root }));
+  const all = attachJobs(groups.flatMap((g) => g.refs));
+  await all.status(); // the attached group's own connections, not timed
+  const polls: number[] = [];
+  const floor: number[] = [];
+  let opened = 0;
+  for (let i = 0; i < rounds; i++) {
+    floor.push(await time(() => n.run("true").quiet()));
+    const before = await sessions(tb);
+    polls.push(
+      await time(async () => {
+        const st = await all.status();
+        if (!st.every((s) => s.state === "running")) throw new Error("a job is not running");
+      }),
+    );
+    opened += (await sessions(tb)) - before;
+  }
+  const p = median(polls);
+  const f = median(floor);
+  console.log(
+    `(b) status of ${all.length} running jobs (${perHost} per host), median of ${rounds}:`,
+  );
+  console.log(`    attached true   ${f.toFixed(1)} ms   (floor: one round trip per host)`);
+  console.log(
+    `    status()        ${p.toFixed(1)} ms   ${(p / f).toFixed(2)}x; ssh sessions per poll: ${
+      opened / rounds
+    } for ${count} hosts`,
+  );
+  await all.forget();
+}
+await n.run(`rm -rf ${root}`).quiet();

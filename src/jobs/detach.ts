@@ -1,0 +1,186 @@
+/**
+ * `detach(nodes.run(cmd), options)`: starts a group command as detached jobs, one per target,
+ * each under a small POSIX sh supervisor on its host, and returns as soon as every host
+ * confirmed its start.
+ *
+ * Why a function and not a `detach()` method on `GroupCommand`: layers import downward only,
+ * and the jobs layer sits above the action layer. A method would need action to know about
+ * jobs (an upward import) or a registration hook that jobs fills in at import time (a hidden
+ * global, and a method that throws when the jobs module was not imported). A function of the
+ * upper layer that takes the lower layer's builder keeps the arrow pointing down and the
+ * builder unchanged: every setting of the command (env, cwd, concurrency, noThrow) is read
+ * from it.
+ *
+ * @module
+ */
+
+import { GroupError, GroupResult } from "../action/mod.ts";
+import type { GroupCommand } from "../action/mod.ts";
+import { ProcessResult, quote, quoteArgv, type Target } from "../process/mod.ts";
+import { Host } from "../ssh/mod.ts";
+import { runScripts } from "./_batch.ts";
+import { forgetJobs, Job } from "./job.ts";
+import { JobGroup } from "./job_group.ts";
+import { hostOfTarget, type JobRef } from "./job_ref.ts";
+import {
+  checkJobName,
+  checkRemotePath,
+  DEFAULT_BOOT_ID_FILE,
+  DEFAULT_JOBS_ROOT,
+  newJobId,
+} from "./names.ts";
+import { FAILED, STARTED, startScript } from "./supervisor.ts";
+
+/** Options of {@linkcode detach}. */
+export interface DetachOptions {
+  /** The job name (default `job`): part of the id, and what `listJobs({ name })` matches. */
+  readonly name?: string;
+  /** The folder on each host that holds the job folders (default `~/.dexp/jobs`). */
+  readonly root?: string;
+  /** Seconds between heartbeats (default 10). */
+  readonly heartbeat?: number;
+  /**
+   * FOR TESTS: the file on the host that holds the boot id (default
+   * `/proc/sys/kernel/random/boot_id`). A test points it at a file it can change, to make
+   * the host look rebooted.
+   */
+  readonly bootIdFile?: string;
+}
+
+function commandScript(
+  command: string | readonly string[],
+  env: Readonly<Record<string, string>>,
+  cwd: string | undefined,
+  id: string,
+): string {
+  const lines = [`DEXP_JOB_ID=${quote(id)}`, "export DEXP_JOB_ID"];
+  if (cwd !== undefined) lines.push(`cd -- ${quote(cwd)} || exit 1`);
+  for (const [k, v] of Object.entries(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
+      throw new TypeError(`Environment variable name ${JSON.stringify(k)} is not valid`);
+    }
+    lines.push(`${k}=${quote(v)}`, `export ${k}`);
+  }
+  lines.push(typeof command === "string" ? command : quoteArgv(command));
+  return lines.join("\n");
+}
+
+/**
+ * Starts a group command as detached jobs: on each target, under a supervisor in its own
+ * session, output to files, exit status recorded atomically. The jobs outlive this program;
+ * keep `group.refs` (JSON) to take them back with {@linkcode attachJobs}.
+ *
+ * If a target cannot start its job, the jobs that did start are killed and removed, and the
+ * call rejects with a {@linkcode GroupError} that has every target's start result; under
+ * `noThrow()` it resolves instead, with the failures in `group.failed`.
+ *
+ * @param command A group command: `nodes.run(cmd)` or `local(n).run(cmd)`, with its env and
+ *   cwd. Output handlers, files and timeouts do not apply to detached jobs.
+ * @param options Job name, jobs root, heartbeat interval.
+ * @returns The started jobs.
+ * @throws {TypeError} For a bad name, root, stdin or timeout.
+ * @throws {GroupError} If a target could not start its job (unless `noThrow()`).
+ *
+ * @example
+ * ```ts ignore
+ * import { detach, hosts } from "@dexp/dexp";
+ * const nodes = hosts("n1", "n2");
+ * const jobs = await detach(nodes.run("./train.sh"), { name: "train" });
+ * await Deno.writeTextFile("jobs.json", JSON.stringify(jobs.refs));
+ * const r = await jobs.wait(); // a GroupResult, as for an attached command
+ * ```
+ */
+export async function detach<T extends Target>(
+  command: GroupCommand<T>,
+  options: DetachOptions = {},
+): Promise<JobGroup> {
+  const name = checkJobName(options.name ?? "job");
+  const root = checkRemotePath(options.root ?? DEFAULT_JOBS_ROOT, "'root'");
+  const bootIdFile = checkRemotePath(options.bootIdFile ?? DEFAULT_BOOT_ID_FILE, "'bootIdFile'");
+  if (bootIdFile.startsWith("~")) {
+    throw new TypeError(`'bootIdFile' must be an absolute path: received "${bootIdFile}"`);
+  }
+  const heartbeat = options.heartbeat ?? 10;
+  if (!Number.isInteger(heartbeat) || heartbeat <= 0) {
+    throw new RangeError(`'heartbeat' must be a positive integer (seconds): received ${heartbeat}`);
+  }
+  const s = command.settings;
+  if (s.stdin !== "null") {
+    throw new TypeError("A detached job reads no standard input: remove stdin() from the command");
+  }
+  if (s.timeout !== undefined) {
+    throw new TypeError(
+      "timeout() does not apply to a detached job: put 'timeout SECS' in the command, or kill() the job",
+    );
+  }
+  const targets = command.targets;
+  const hostsOf = targets.map(hostOfTarget); // Rejects transfer targets early.
+  const at = new Date();
+  const ids = targets.map(() => newJobId(name, at));
+  const scripts = targets.map((t, i) => {
+    const c = typeof command.input === "function" ? command.input(t, i) : command.input;
+    return startScript({
+      root,
+      id: ids[i],
+      name,
+      bootIdFile,
+      heartbeat,
+      command: commandScript(c, s.env, s.cwd, ids[i]),
+      display: typeof c === "string" ? c : quoteArgv(c),
+      loginShell: t instanceof Host,
+      created: at.getTime(),
+    });
+  });
+  const results = await runScripts(targets, scripts, 1024 * 1024, command.group.concurrency);
+  const jobs: Job[] = [];
+  const starts: ProcessResult[] = [];
+  const failed: ProcessResult[] = [];
+  results.forEach((r, i) => {
+    const line = r.stdout.split("\n").find((l) => l.startsWith(STARTED + " "));
+    if (r.ok && line) {
+      const ref: JobRef = { v: 1, host: hostsOf[i], id: ids[i], root };
+      jobs.push(new Job(ref, targets[i]));
+      starts.push(r);
+      return;
+    }
+    const why = r.stdout.split("\n").find((l) => l.startsWith(FAILED + " "))?.slice(
+      FAILED.length + 1,
+    );
+    const f = r.ok || why
+      ? new ProcessResult({
+        ...fieldsOf(r),
+        exitCode: r.exitCode ?? 1,
+        failure: "spawn",
+        reason: `Could not start the detached job: ${
+          why ?? "the supervisor did not confirm the start"
+        }`,
+      })
+      : r;
+    starts.push(f);
+    failed.push(f);
+  });
+  if (failed.length > 0 && !s.noThrow) {
+    if (jobs.length) await forgetJobs(jobs).catch(() => {});
+    throw new GroupError(new GroupResult(starts));
+  }
+  return new JobGroup(jobs, failed);
+}
+
+function fieldsOf(r: ProcessResult): ConstructorParameters<typeof ProcessResult>[0] {
+  return {
+    target: r.target,
+    command: r.command,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    stdoutBytes: r.stdoutBytes,
+    stderrBytes: r.stderrBytes,
+    start: r.start,
+    end: r.end,
+    timedOut: r.timedOut,
+    killed: r.killed,
+    failure: r.failure,
+    reason: r.reason,
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * The jobs layer: detached jobs that outlive the program that started them. A small POSIX sh
+ * supervisor on each host runs the command in its own session, writes its output to files and
+ * its exit status atomically; references (plain JSON) let any process attach, follow the
+ * output, kill or forget them.
+ *
+ * @module
+ */
+
+export { detach, type DetachOptions } from "./detach.ts";
+export {
+  type FollowOptions,
+  forgetJobs,
+  Job,
+  killJobs,
+  type KillOptions,
+  killSignal,
+  type OutputChunk,
+  type OutputOptions,
+  type WaitOptions,
+} from "./job.ts";
+export { attachJobs, JobGroup, type JobListing, listJobs, type ListOptions } from "./job_group.ts";
+export { checkJobRef, type JobRef } from "./job_ref.ts";
+export { type JobStatus, type LostReason, signalOfStatus } from "./job_status.ts";
+export {
+  checkJobId,
+  checkJobName,
+  checkRemotePath,
+  DEFAULT_BOOT_ID_FILE,
+  DEFAULT_JOBS_ROOT,
+} from "./names.ts";

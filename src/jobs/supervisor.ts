@@ -1,0 +1,336 @@
+/**
+ * The shell side of detached jobs: the POSIX sh scripts that start a job under its
+ * supervisor, report the state of many jobs at once, read output, kill and forget.
+ *
+ * Every script runs through the normal command API (`target.run(script)`), so the same text
+ * works over ssh (in the login shell, dash or bash) and locally (`/bin/sh`). It needs only sh,
+ * coreutils (`mkdir`, `mv`, `date`, `sleep`, `head`, `tail`, `base64`, `wc`), `setsid`
+ * (util-linux) and procps (`pkill`, `ps`) on the host. Every value that reaches a script is
+ * validated and single-quoted.
+ *
+ * Layout of a job folder (0700; files 0600):
+ * - `meta`: `key=value` lines (id, name, boot id, boot-id file, shell, heartbeat, created),
+ *   written with the command before anything starts; the folder appears complete (it is
+ *   renamed into place);
+ * - `command`: the script the job runs, in the login shell; `cmdline`: the command as given;
+ * - `supervise`: the supervisor; `pid`: `PID START SUPPID SUPSTART` (start times are field
+ *   22 of `/proc/PID/stat`; the supervisor is the job's session leader, so both pairs name
+ *   it), written before the command starts;
+ * - `stdout`, `stderr`: the output; `heartbeat`: epoch seconds, rewritten every interval;
+ * - `exit`: `STATUS END_MS`, written atomically when the command ends (STATUS 128+N for
+ *   signal N, as the shell reports it); `killed`: the signal, when dexp was asked to kill.
+ *
+ * @module
+ */
+
+import { quote } from "../process/mod.ts";
+import { shellPath } from "./names.ts";
+
+/** Marks the line that confirms a start. */
+export const STARTED = "DEXP-JOB-STARTED";
+/** Marks the line that explains a failed start. */
+export const FAILED = "DEXP-JOB-FAIL";
+
+/** Reads field 3 (state) and 22 (start time) of /proc/PID/stat with builtins only. */
+const PROC_FN = `dexp_proc() {
+  dexp_n=$1
+  dexp_l=
+  { read -r dexp_l < "/proc/$2/stat"; } 2>/dev/null || { echo "$dexp_n none"; return 0; }
+  dexp_l=\${dexp_l##*") "}
+  set -- $dexp_l
+  dexp_s=$1
+  shift 19
+  echo "$dexp_n $dexp_s $1"
+}`;
+/**
+ * The supervisor, run as `setsid SHELL supervise DIR` (SHELL: the login shell for ssh hosts,
+ * `/bin/sh` locally): a session of its own, so that it outlives the ssh session. It records
+ * itself (pid and start time: the session id), confirms the start on fd 3, runs the command
+ * in a subshell of the same session (no program start: the command file is read with `.`),
+ * keeps the heartbeat, and writes the exit status when the command ends.
+ *
+ * @param heartbeat Seconds between heartbeats.
+ * @returns The script.
+ */
+export function supervisorScript(heartbeat: number): string {
+  return `d=$1
+read -r l < /proc/$$/stat
+l=\${l##*") "}
+set -- $l
+shift 19
+printf '%s %s %s %s\\n' "$$" "$1" "$$" "$1" > "$d/.pid.tmp" && mv -f -- "$d/.pid.tmp" "$d/pid" || exit 126
+( exec 3>&-; DEXP_JOB_DIR=$d; export DEXP_JOB_DIR; unset l d; set --; . "$DEXP_JOB_DIR/command" ) </dev/null >"$d/stdout" 2>"$d/stderr" &
+c=$!
+echo started >&3
+exec 3>&- >/dev/null 2>&1
+( trap 'kill "$z"; exit 0' TERM; while :; do sleep ${heartbeat} & z=$!; wait "$z"; [ -d "$d" ] || exit 0; date +%s > "$d/heartbeat"; done ) &
+h=$!
+wait "$c"
+rc=$?
+e=$(date +%s%3N)
+printf '%s %s\\n' "$rc" "$e" > "$d/.exit.tmp" && mv -f -- "$d/.exit.tmp" "$d/exit"
+kill "$h"
+exit 0
+`;
+}
+
+/** What a start needs. */
+export interface StartSpec {
+  /** The checked jobs root (`~/...` or absolute). */
+  readonly root: string;
+  /** The checked job id. */
+  readonly id: string;
+  /** The checked job name. */
+  readonly name: string;
+  /** The file that holds the boot id (checked path). */
+  readonly bootIdFile: string;
+  /** Seconds between heartbeats. */
+  readonly heartbeat: number;
+  /** The script the job runs (cd, exports, the command). */
+  readonly command: string;
+  /** The command as the user wrote it, for results. */
+  readonly display: string;
+  /** When the job was created (ms since the epoch, the controller's clock). */
+  readonly created: number;
+  /** Run the command in the login shell (`$SHELL`, ssh hosts) or in `/bin/sh` (local). */
+  readonly loginShell: boolean;
+}
+
+/**
+ * The script that creates the job folder, starts the supervisor and prints
+ * `DEXP-JOB-STARTED PID START SUPPID SUPSTART` once the job runs (or `DEXP-JOB-FAIL why`).
+ *
+ * @param s What to start.
+ * @returns The script.
+ */
+export function startScript(s: StartSpec): string {
+  const id = quote(s.id);
+  return `umask 077
+r=${shellPath(s.root)}
+d="$r"/${id}
+t="$r"/.${id}.tmp
+[ -d "$r" ] || mkdir -p -- "$r" || { echo '${FAILED} cannot create the jobs folder'; exit 1; }
+mkdir -- "$t" || { echo '${FAILED} cannot create the job folder'; exit 1; }
+bf=${quote(s.bootIdFile)}
+b=
+{ read -r b < "$bf"; } 2>/dev/null
+s=${s.loginShell ? '"${SHELL:-/bin/sh}"' : "/bin/sh"}
+printf '%s\\n' ${quote(s.command)} > "$t/command"
+printf '%s' ${quote(s.display)} > "$t/cmdline"
+printf '%s' ${quote(supervisorScript(s.heartbeat))} > "$t/supervise"
+printf 'v=1\\nid=%s\\nname=%s\\nboot=%s\\nbootfile=%s\\nshell=%s\\nheartbeat=%s\\ncreated=%s\\n' ${id} ${
+    quote(s.name)
+  } "$b" "$bf" "$s" ${s.heartbeat} ${s.created} > "$t/meta"
+mv -T -- "$t" "$d" || { echo '${FAILED} the job folder exists already'; exit 1; }
+l=$(setsid "$s" "$d/supervise" "$d" 3>&1 >/dev/null 2>&1 </dev/null &)
+if [ "$l" != started ]; then
+  echo '${FAILED} the supervisor could not start the command'
+  exit 1
+fi
+read -r p < "$d/pid"
+echo "${STARTED} $p"
+`;
+}
+
+/** A job on one host, as the scripts see it. */
+export interface JobPlace {
+  /** The checked jobs root. */
+  readonly root: string;
+  /** The checked job id. */
+  readonly id: string;
+}
+
+function dir(j: JobPlace): string {
+  return `${shellPath(j.root)}/${quote(j.id)}`;
+}
+
+const STATUS_FN = `${PROC_FN}
+dexp_one() {
+  d=$1
+  echo "@job $2"
+  [ -d "$d" ] || { echo gone; return 0; }
+  x=
+  [ -f "$d/exit" ] && read -r x < "$d/exit" && echo "exit $x"
+  [ -f "$d/killed" ] && read -r x < "$d/killed" && echo "killed $x"
+  bf=/proc/sys/kernel/random/boot_id
+  if [ -f "$d/meta" ]; then
+    while IFS= read -r l; do
+      case $l in bootfile=*) bf=\${l#bootfile=} ;; esac
+      echo "meta $l"
+    done < "$d/meta"
+  fi
+  b=
+  { read -r b < "$bf"; } 2>/dev/null
+  echo "bootnow $b"
+  if [ -f "$d/pid" ] && read -r c cs s ss < "$d/pid"; then
+    echo "pid $c $cs $s $ss"
+    dexp_proc cproc "$c"
+    dexp_proc sproc "$s"
+  fi
+  x=
+  [ -f "$d/heartbeat" ] && read -r x < "$d/heartbeat"
+  echo "hb $x"
+  [ -f "$d/exit" ] && read -r x < "$d/exit" && echo "exit $x"
+  return 0
+}`;
+
+/**
+ * The script that reports the state of several jobs of one host in one round trip: per job
+ * an `@job ID` block of `key value` lines, then `@now EPOCH`.
+ *
+ * @param jobs The jobs (on the same host).
+ * @returns The script.
+ */
+export function statusScript(jobs: readonly JobPlace[]): string {
+  return `${STATUS_FN}
+${jobs.map((j) => `dexp_one ${dir(j)} ${quote(j.id)}`).join("\n")}
+echo "@now $(date +%s)"
+`;
+}
+
+/**
+ * The script that reports every job under a root (for listing), like {@linkcode statusScript}.
+ *
+ * @param root The checked jobs root.
+ * @returns The script.
+ */
+export function listScript(root: string): string {
+  return `${STATUS_FN}
+r=${shellPath(root)}
+if [ -d "$r" ]; then
+  for d in "$r"/*; do
+    [ -f "$d/meta" ] || continue
+    dexp_one "$d" "\${d##*/}"
+  done
+fi
+echo "@now $(date +%s)"
+`;
+}
+
+/**
+ * The script that ends jobs: signals every process of each job's session except its
+ * supervisor (the session leader, which then records the end), waits up to the grace period,
+ * sends SIGKILL to what is left, then waits until the sessions are empty. A job whose
+ * recorded start time does not match its pid is not touched.
+ *
+ * @param jobs The jobs (on the same host).
+ * @param signal The first signal, without `SIG` (checked by the caller).
+ * @param graceMs Time before SIGKILL.
+ * @returns The script.
+ */
+export function killScript(jobs: readonly JobPlace[], signal: string, graceMs: number): string {
+  const tenths = Math.max(0, Math.ceil(graceMs / 100));
+  return `${PROC_FN}
+sids=
+keep=
+dexp_kill() {
+  d=$1
+  [ -f "$d/pid" ] && read -r c cs s ss < "$d/pid" || return 0
+  [ -f "$d/killed" ] || { printf '%s\\n' ${signal} > "$d/.killed.tmp" && mv -f -- "$d/.killed.tmp" "$d/killed"; }
+  set -- $(dexp_proc x "$c")
+  [ "$2" = none ] || [ "$3" = "$cs" ] || return 0
+  sids=\${sids:+$sids,}$c
+  keep="$keep $c"
+}
+dexp_signal() {
+  for p in $(pgrep -s "$sids"); do
+    case " $keep " in *" $p "*) ;; *) kill -s "$1" "$p" 2>/dev/null ;; esac
+  done
+}
+dexp_others() {
+  [ -n "$sids" ] || return 1
+  for p in $(pgrep -s "$sids"); do
+    case " $keep " in *" $p "*) continue ;; esac
+    set -- $(dexp_proc x "$p")
+    case $2 in none|Z|X) continue ;; esac
+    return 0
+  done
+  return 1
+}
+dexp_any() {
+  [ -n "$sids" ] || return 1
+  ps -o stat= -s "$sids" 2>/dev/null | grep -qv '^Z'
+}
+${jobs.map((j) => `dexp_kill ${dir(j)}`).join("\n")}
+[ -n "$sids" ] && dexp_signal ${signal}
+i=0
+while [ $i -lt ${tenths} ] && dexp_others; do sleep 0.1; i=$((i+1)); done
+if dexp_others; then
+  dexp_signal KILL
+  i=0
+  while [ $i -lt 100 ] && dexp_others; do sleep 0.1; i=$((i+1)); done
+fi
+i=0
+while [ $i -lt 100 ] && dexp_any; do sleep 0.1; i=$((i+1)); done
+dexp_any && echo "still running: sessions $sids"
+echo done
+`;
+}
+
+/**
+ * The script that reads a window of a job's output: prints `state done|running`, the file's
+ * size, then the bytes from `from` (at most `max`) in base64 on one line.
+ *
+ * @param job The job.
+ * @param stream `stdout` or `stderr`.
+ * @param from Byte offset.
+ * @param max Most bytes to read.
+ * @returns The script.
+ */
+export function readScript(
+  job: JobPlace,
+  stream: "stdout" | "stderr",
+  from: number,
+  max: number,
+): string {
+  return `d=${dir(job)}
+f="$d/${stream}"
+[ -d "$d" ] || { echo gone; exit 0; }
+if [ -f "$d/exit" ]; then echo "state done"; else echo "state running"; fi
+[ -f "$f" ] || { echo "size 0"; echo; exit 0; }
+echo "size $(wc -c < "$f")"
+tail -c +${from + 1} -- "$f" | head -c ${max} | base64 -w 0
+echo
+`;
+}
+
+/**
+ * The script that reads what a result needs: the command as given, and per stream its size
+ * and its head and tail (base64), at most `limit` bytes in all per stream.
+ *
+ * @param job The job.
+ * @param limit Bytes of each stream kept (head and tail halves).
+ * @returns The script.
+ */
+export function resultScript(job: JobPlace, limit: number): string {
+  const head = Math.ceil(limit / 2);
+  const tail = Math.floor(limit / 2);
+  return `d=${dir(job)}
+[ -d "$d" ] || { echo gone; exit 0; }
+echo "cmd $(base64 -w 0 < "$d/cmdline")"
+while IFS= read -r l; do case $l in created=*) echo "created \${l#created=}" ;; esac; done < "$d/meta"
+for f in stdout stderr; do
+  n=0
+  [ -f "$d/$f" ] && n=$(wc -c < "$d/$f")
+  echo "size $f $n"
+  if [ "$n" -le ${limit} ]; then
+    echo "all $f $(base64 -w 0 < "$d/$f")"
+  else
+    echo "head $f $(head -c ${head} -- "$d/$f" | base64 -w 0)"
+    echo "tail $f $(tail -c ${tail} -- "$d/$f" | base64 -w 0)"
+  fi
+done
+`;
+}
+
+/**
+ * The script that removes job folders (the caller kills running jobs first).
+ *
+ * @param jobs The jobs (on the same host).
+ * @returns The script.
+ */
+export function forgetScript(jobs: readonly JobPlace[]): string {
+  return `${jobs.map((j) => `rm -rf -- ${dir(j)}`).join("\n")}
+echo done
+`;
+}
