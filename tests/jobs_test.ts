@@ -80,7 +80,12 @@ async function cleanup(abs: string): Promise<void> {
 async function program(tb: Testbed, dir: string, user: string, body: string): Promise<string[]> {
   const script = `${dir}/program.ts`;
   const spec = tb.hosts.map(({ name, address, port }) => ({ name, address, port }));
-  const params = { user, keyfile: tb.keyfile, knownHosts: tb.knownHosts };
+  const params = {
+    user,
+    keyfile: tb.keyfile,
+    knownHosts: tb.knownHosts,
+    strictHostKeyChecking: "yes",
+  };
   await Deno.writeTextFile(
     script,
     `import * as dexp from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
