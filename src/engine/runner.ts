@@ -884,28 +884,10 @@ async function runCombination(
       return;
     }
     const more = failures !== undefined ? { failures } : {};
-    if (error !== undefined && attempt <= e.maxRestarts) {
-      emit({
-        type: "attempt-failed",
-        at: Date.now(),
-        ...base,
-        attempt,
-        error,
-        ...more,
-        retry: true,
-      });
-      continue;
-    }
     if (error !== undefined) {
-      emit({
-        type: "attempt-failed",
-        at: Date.now(),
-        ...base,
-        attempt,
-        error,
-        ...more,
-        retry: false,
-      });
+      const retry = attempt <= e.maxRestarts;
+      emit({ type: "attempt-failed", at: Date.now(), ...base, attempt, error, ...more, retry });
+      if (retry) continue;
     }
     const end = Date.now();
     const outcome: ComboOutcome = error === undefined ? "ok" : "failed";
