@@ -75,8 +75,11 @@ sshTest(
         await Deno.readTextFile(`${summary.experiments[0].runDir}/seconds=1/killed.json`),
       );
       assertEquals(killed, ["h1", "h3"]);
-      // None left running (zombies that PID 1 has not reaped yet count as gone).
-      const left = await cmd("ps -C yes -o stat= | grep -v '^Z' || true").quiet();
+      // None left running (zombies that PID 1 has not reaped yet count as gone). Only the test
+      // user's processes count: a `yes` of anyone else on this machine is not the example's.
+      const left = await cmd(
+        `ps -u ${USERS.dash} -o stat=,comm= | awk '$2 == "yes" && $1 !~ /^Z/' || true`,
+      ).quiet();
       assertEquals(left.stdout, "");
     } finally {
       await Deno.remove(results, { recursive: true });
