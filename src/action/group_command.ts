@@ -15,6 +15,7 @@ import { RunningProcess } from "../process/running.ts";
 import type { Target } from "../process/target.ts";
 import { GroupError, GroupResult } from "./group_result.ts";
 import { Window } from "../process/window.ts";
+import { fdBudget, fdLimits, raiseFdLimit } from "../process/fd_limit.ts";
 
 /** A command for every target: the same line or argv, or one computed per target. */
 export type GroupCommandInput<T extends Target = Target> =
@@ -181,7 +182,18 @@ export class RunningGroup implements PromiseLike<GroupResult> {
     this.#concurrency = concurrency;
     this.#noThrow = opts.noThrow;
     this.#members = new Array(targets.length).fill(undefined);
-    const window = new Window(concurrency);
+    // The default window is sized from the file-descriptor limit (raised first if the group
+    // needs more), so that a large group runs within it; a window asked for is kept.
+    let window: Window | undefined;
+    const windowReady = (async () => {
+      if (concurrency === DEFAULT_CONCURRENCY) {
+        const l = fdLimits();
+        if (l && targets.length * 3 + 128 > l.soft) await raiseFdLimit();
+      }
+      window = new Window(
+        concurrency === DEFAULT_CONCURRENCY ? Math.min(concurrency, fdBudget()) : concurrency,
+      );
+    })();
     const startedResolvers: ((p: { p: RunningProcess } | null) => void)[] = [];
     this.#started = targets.map(() =>
       new Promise<{ p: RunningProcess } | null>((r) => startedResolvers.push(r))
@@ -198,7 +210,8 @@ export class RunningGroup implements PromiseLike<GroupResult> {
         startedResolvers[i](null);
         return notStarted(target.label, "<per-target function>", "spawn", (e as Error).message);
       }
-      await window.acquire();
+      await windowReady;
+      await window!.acquire();
       try {
         if (this.#stopReason !== null) {
           startedResolvers[i](null);
@@ -218,7 +231,7 @@ export class RunningGroup implements PromiseLike<GroupResult> {
         }
         return r;
       } finally {
-        window.release();
+        window!.release();
       }
     };
     this.#done = Promise.all(targets.map((_, i) => runOne(i))).then((rs) => new GroupResult(rs));

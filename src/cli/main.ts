@@ -69,6 +69,10 @@ registerVerb("status", async () => (await import("./status_verb.ts")).statusVerb
 registerVerb("report", async () => (await import("./report_verb.ts")).reportVerb);
 registerVerb("log", async () => (await import("./log_verb.ts")).logVerb);
 registerVerb("hosts", async () => (await import("./hosts_verb.ts")).hostsVerb);
+registerVerb(
+  "connections",
+  async () => (await import("./connections_verb.ts")).connectionsVerb,
+);
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));
