@@ -51,9 +51,10 @@ async function runChild(
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-/** The ssh processes whose command line mentions `text`. */
-async function sshProcesses(text: string): Promise<string> {
-  const out = await new Deno.Command("pgrep", { args: ["-af", `ssh .*ControlPath=${text}`] }).output();
+/** The ssh processes with a control socket in `dir` (only the masters, with `masters`). */
+async function sshProcesses(dir: string, masters = true): Promise<string> {
+  const pattern = `ssh .*${masters ? "ControlMaster=yes.*" : ""}ControlPath=${dir}`;
+  const out = await new Deno.Command("pgrep", { args: ["-af", pattern] }).output();
   return dec.decode(out.stdout).trim();
 }
 
@@ -201,7 +202,7 @@ console.log(JSON.stringify(connectionStats()));`;
       const close = await runChild([...dexpCli(), "connections", "close", "--all"], env);
       assertEquals(close.code, 0, close.stderr);
       assertMatch(close.stdout, /closed 4 persisted connection/);
-      assertEquals(await sshProcesses(pdir), "");
+      assertEquals(await sshProcesses(pdir, false), "");
       const ls2 = await runChild([...dexpCli(), "connections", "ls", "--json"], env);
       assertEquals(JSON.parse(ls2.stdout), []);
     } finally {
@@ -281,7 +282,8 @@ sshTest(
         dir,
         `const p = n.with({ persist: "1m" }).run("echo up; exec sleep 3${tag}").quiet().spawn();
 await p.expect("up");
-console.log("spawned");`,
+console.log("spawned");
+Deno.exit(0);`,
       );
       const r = await runChild(argv, env);
       assertEquals(r.code, 0, r.stderr);
@@ -315,14 +317,17 @@ sshTest("a host that drops logins under a burst (MaxStartups) is retried, not fa
   const hold = await Promise.all(
     [0, 1].map(() => Deno.connect({ hostname: tb.hosts[0].address, port: tb.hosts[0].port })),
   );
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && count(await logOf(tb), /Connection from/) < 2) {
+    await new Promise((res) => setTimeout(res, 20));
+  }
   await using n = nodes(tb, { connectWindow: 8 });
   resetConnectionStats();
-  const run = n.run("echo ok").quiet().noThrow();
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline && !/past MaxStartups/.test(await logOf(tb))) {
-    await new Promise((res) => setTimeout(res, 50));
+  const run = n.run("echo ok").quiet().noThrow().spawn();
+  // sshd 9.2 drops them silently; dexp counts each retry.
+  while (Date.now() < deadline && connectionStats().retries === 0) {
+    await new Promise((res) => setTimeout(res, 20));
   }
-  assertMatch(await logOf(tb), /past MaxStartups/);
   for (const c of hold) c.close();
   const r = await run;
   assertEquals(r.results.map((x) => x.reason), new Array(8).fill(null));
