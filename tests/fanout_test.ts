@@ -370,6 +370,29 @@ await n.close();`,
   },
 });
 
+sshTest(
+  "the default window fits in a low fd limit it cannot raise (128 hosts, 256 fds)",
+  async () => {
+    // 128 commands at once would need 384 pipes: the window is sized from the limit instead.
+    await using tb = await startTestbed({ hosts: 128 });
+    const dir = await Deno.makeTempDir();
+    try {
+      const argv = await writeProgram(
+        tb,
+        dir,
+        `const r = await n.run("echo ok").quiet().noThrow();
+console.log(JSON.stringify([...new Set(r.results.map((x) => x.reason))]));
+await n.close();`,
+      );
+      const r = await runChild(["prlimit", "--nofile=256:256", "--", ...argv], {});
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(JSON.parse(r.stdout), [null]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 sshTest("a large group raises the soft fd limit to the hard one", async () => {
   const code = `import { local } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
 await local(400).run("true").quiet();
