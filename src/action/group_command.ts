@@ -15,7 +15,7 @@ import { RunningProcess } from "../process/running.ts";
 import type { Target } from "../process/target.ts";
 import { GroupError, GroupResult } from "./group_result.ts";
 import { Window } from "../process/window.ts";
-import { fdBudget, fdLimits, raiseFdLimit } from "../process/fd_limit.ts";
+import { fdBudget } from "../process/fd_limit.ts";
 
 /** A command for every target: the same line or argv, or one computed per target. */
 export type GroupCommandInput<T extends Target = Target> =
@@ -182,18 +182,11 @@ export class RunningGroup implements PromiseLike<GroupResult> {
     this.#concurrency = concurrency;
     this.#noThrow = opts.noThrow;
     this.#members = new Array(targets.length).fill(undefined);
-    // The default window is sized from the file-descriptor limit (raised first if the group
-    // needs more), so that a large group runs within it; a window asked for is kept.
-    let window: Window | undefined;
-    const windowReady = (async () => {
-      if (concurrency === DEFAULT_CONCURRENCY) {
-        const l = fdLimits();
-        if (l && targets.length * 3 + 128 > l.soft) await raiseFdLimit();
-      }
-      window = new Window(
-        concurrency === DEFAULT_CONCURRENCY ? Math.min(concurrency, fdBudget()) : concurrency,
-      );
-    })();
+    // The default window is capped so that it fits in the file-descriptor soft limit (Deno
+    // raised it to the hard limit at start); a window asked for is kept.
+    const window = new Window(
+      concurrency === DEFAULT_CONCURRENCY ? Math.min(concurrency, fdBudget()) : concurrency,
+    );
     const startedResolvers: ((p: { p: RunningProcess } | null) => void)[] = [];
     this.#started = targets.map(() =>
       new Promise<{ p: RunningProcess } | null>((r) => startedResolvers.push(r))
@@ -210,8 +203,7 @@ export class RunningGroup implements PromiseLike<GroupResult> {
         startedResolvers[i](null);
         return notStarted(target.label, "<per-target function>", "spawn", (e as Error).message);
       }
-      await windowReady;
-      await window!.acquire();
+      await window.acquire();
       try {
         if (this.#stopReason !== null) {
           startedResolvers[i](null);
@@ -231,7 +223,7 @@ export class RunningGroup implements PromiseLike<GroupResult> {
         }
         return r;
       } finally {
-        window!.release();
+        window.release();
       }
     };
     this.#done = Promise.all(targets.map((_, i) => runOne(i))).then((rs) => new GroupResult(rs));
