@@ -126,9 +126,12 @@ try {
     };
     if (has("pdsh")) {
       cells.pdsh = () =>
-        timed(["pdsh", "-R", "ssh", "-f", String(Math.min(n, 1024)), "-w", names.join(","), "true"], {
-          PDSH_SSH_ARGS: `-F ${cfg} %h`,
-        });
+        timed(
+          ["pdsh", "-R", "ssh", "-f", String(Math.min(n, 1024)), "-w", names.join(","), "true"],
+          {
+            PDSH_SSH_ARGS: `-F ${cfg} %h`,
+          },
+        );
     }
     if (has("parallel-ssh")) {
       cells.pssh = () =>
@@ -179,7 +182,14 @@ try {
   );
 } finally {
   await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("../src/cli/main.ts", import.meta.url).pathname, "connections", "close", "--all"],
+    args: [
+      "run",
+      "-A",
+      new URL("../src/cli/main.ts", import.meta.url).pathname,
+      "connections",
+      "close",
+      "--all",
+    ],
     env: { DEXP_PERSIST_DIR: persistDir },
     stdout: "null",
   }).output();
