@@ -15,7 +15,7 @@ import { RunningProcess } from "../process/running.ts";
 import type { Target } from "../process/target.ts";
 import { GroupError, GroupResult } from "./group_result.ts";
 import { Window } from "../process/window.ts";
-import { fdBudget } from "../process/fd_limit.ts";
+import { fdBudget } from "../process/mod.ts";
 
 /** A command for every target: the same line or argv, or one computed per target. */
 export type GroupCommandInput<T extends Target = Target> =

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { closePersisted, persistedConnections } from "../ssh/connections.ts";
+import { closePersisted, persistedConnections } from "../ssh/mod.ts";
 import { toText } from "../engine/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./main.ts";

@@ -5,7 +5,7 @@
  */
 
 import { quote } from "../process/quote.ts";
-import type { Duration } from "../process/duration.ts";
+import type { Duration } from "../process/mod.ts";
 import { checkProfile, type Kex, kexOptions } from "./profile.ts";
 
 /** How to reach hosts; set per group with `.with()` or per host. */

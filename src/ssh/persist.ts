@@ -12,7 +12,6 @@
  */
 
 import { createHash } from "node:crypto";
-import type { Host } from "./host.ts";
 import type { ConnectionParams } from "./params.ts";
 
 /** What a persisted connection's record holds. */
@@ -122,7 +121,11 @@ function canonical(v: unknown): unknown {
  * @returns The path.
  * @throws {Error} If the folder is refused, or the path would not fit in a socket address.
  */
-export function persistedSocket(host: Host, p: ConnectionParams, kex: string): string {
+export function persistedSocket(
+  host: { readonly address: string },
+  p: ConnectionParams,
+  kex: string,
+): string {
   // How long it stays open is not part of what it is: DEXP_PERSIST=1m and persist: "10m"
   // find the same connection (which keeps the ControlPersist it was set up with).
   const { persist: _, kex: __, ...rest } = p;

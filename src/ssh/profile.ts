@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Duration, toMillis } from "../process/duration.ts";
+import { type Duration, toMillis } from "../process/mod.ts";
 
 /** Key exchange profile: `"default"` (ssh's own order) or `"fast"` (curve25519 first). */
 export type Kex = "default" | "fast";
