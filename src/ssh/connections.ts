@@ -368,7 +368,14 @@ async function establish(m: Master, host: Host, p: ConnectionParams): Promise<vo
   m.socket = socket;
   if (socketState(socket) === "ok" && await isAlive(m)) {
     stats.reused++;
-    m.persistMs = persist * 1000;
+    // The master keeps the ControlPersist it was set up with (its record says which).
+    let kept = persist;
+    try {
+      kept = JSON.parse(Deno.readTextFileSync(`${socket}.json`)).persistSeconds ?? persist;
+    } catch {
+      // No record: assume ours.
+    }
+    m.persistMs = Math.min(kept, persist) * 1000;
     return;
   }
   removeFiles(socket);
