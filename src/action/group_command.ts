@@ -15,6 +15,7 @@ import { RunningProcess } from "../process/running.ts";
 import type { Target } from "../process/target.ts";
 import { GroupError, GroupResult } from "./group_result.ts";
 import { Window } from "../process/window.ts";
+import { fdBudget } from "../process/mod.ts";
 
 /** A command for every target: the same line or argv, or one computed per target. */
 export type GroupCommandInput<T extends Target = Target> =
@@ -181,7 +182,11 @@ export class RunningGroup implements PromiseLike<GroupResult> {
     this.#concurrency = concurrency;
     this.#noThrow = opts.noThrow;
     this.#members = new Array(targets.length).fill(undefined);
-    const window = new Window(concurrency);
+    // The default window is capped so that it fits in the file-descriptor soft limit (Deno
+    // raised it to the hard limit at start); a window asked for is kept.
+    const window = new Window(
+      concurrency === DEFAULT_CONCURRENCY ? Math.min(concurrency, fdBudget()) : concurrency,
+    );
     const startedResolvers: ((p: { p: RunningProcess } | null) => void)[] = [];
     this.#started = targets.map(() =>
       new Promise<{ p: RunningProcess } | null>((r) => startedResolvers.push(r))

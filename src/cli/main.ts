@@ -70,6 +70,10 @@ registerVerb("report", async () => (await import("./report_verb.ts")).reportVerb
 registerVerb("log", async () => (await import("./log_verb.ts")).logVerb);
 registerVerb("hosts", async () => (await import("./hosts_verb.ts")).hostsVerb);
 registerVerb("jobs", async () => (await import("./jobs_verb.ts")).jobsVerb);
+registerVerb(
+  "connections",
+  async () => (await import("./connections_verb.ts")).connectionsVerb,
+);
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));

@@ -16,6 +16,15 @@ import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/
 import { LaunchError } from "../process/target.ts";
 import type { Host } from "./host.ts";
 import { commonOptions, type ConnectionParams, DEFAULT_PARAMS } from "./params.ts";
+import { effectiveKex, persistSeconds } from "./profile.ts";
+import {
+  type PersistedConnection,
+  persistedSocket,
+  readRecords,
+  removeFiles,
+  socketState,
+  writeRecord,
+} from "./persist.ts";
 
 const decoder = new TextDecoder();
 
@@ -28,6 +37,8 @@ interface Master {
   lastUse: number;
   /** ControlPersist of the master now up (set by the group that set it up), in ms. */
   persistMs: number;
+  /** A master that outlives the program (`persist`): never closed at its end. */
+  persisted: boolean;
 }
 
 /** Counters, for tests and benchmarks. */
@@ -38,6 +49,10 @@ export interface ConnectionStats {
   peakSetups: number;
   /** Connections open now. */
   open: number;
+  /** Logins retried because the host dropped them before authentication (MaxStartups). */
+  retries: number;
+  /** Persisted connections of an earlier program found alive and used. */
+  reused: number;
 }
 
 let dir: string | undefined;
@@ -45,7 +60,9 @@ const masters = new Map<string, Master>();
 const windows = new Map<number, Window>();
 let inFlight = 0;
 let counter = 0;
-const stats = { setups: 0, peakSetups: 0 };
+const stats = { setups: 0, peakSetups: 0, retries: 0, reused: 0 };
+/** Most retries of a login the host dropped before authentication. */
+const MAX_RETRIES = 8;
 /** Most time a `-O check` or `-O exit` call to a local master may take, in ms. */
 const CONTROL_DEADLINE = 10_000;
 
@@ -69,10 +86,12 @@ let unhook: (() => void) | undefined;
  * folder goes at once, and signals are left alone.
  */
 function syncExitHook(): void {
-  const active = [...masters.values(), ...closing].some((m) => m.ready !== undefined);
+  const active = [...masters.values(), ...closing].some((m) =>
+    m.ready !== undefined && !m.persisted
+  );
   if (active && !unhook) {
     unhook = onExit(() => {
-      const exits = [...masters.values(), ...closing].map((m) =>
+      const exits = [...masters.values(), ...closing].filter((m) => !m.persisted).map((m) =>
         `${quoteArgv([m.ssh, "-o", `ControlPath=${m.socket}`, "-O", "exit", m.destination])} ` +
         ">/dev/null 2>&1 &"
       );
@@ -163,6 +182,8 @@ function keyOf(host: Host, p: ConnectionParams): string {
     p.proxyJump,
     p.strictHostKeyChecking,
     p.options,
+    effectiveKex(p),
+    persistSeconds(p) > 0,
   ]);
 }
 
@@ -174,7 +195,43 @@ export function sshReason(stderr: string): string {
   return lines.at(-1) ?? "ssh exited with code 255 and said nothing";
 }
 
-async function setUp(m: Master, p: ConnectionParams): Promise<void> {
+/**
+ * Whether ssh's complaint says the host dropped the login before authentication, as sshd
+ * does beyond MaxStartups ("kex_exchange_identification: read: Connection reset by peer",
+ * "Connection closed by remote host"): worth another try a little later.
+ *
+ * @param stderr What ssh said.
+ * @returns Whether to retry.
+ */
+export function droppedLogin(stderr: string): boolean {
+  return /kex_exchange_identification|banner exchange|Connection reset by peer|Connection closed by (remote host|\S+ port \d+)\s*$/m
+    .test(stderr) && !/Permission denied|Host key verification failed/.test(stderr);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Sets up a master, retrying (with jittered exponential backoff, outside the connect window)
+ * logins the host dropped before authentication.
+ */
+async function setUp(m: Master, p: ConnectionParams, persist: number): Promise<void> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await setUpOnce(m, p, persist);
+    } catch (e) {
+      if (
+        !(e instanceof LaunchError) || e.failure !== "connect" || attempt >= MAX_RETRIES ||
+        !droppedLogin(e.stderr || e.message)
+      ) throw e;
+      stats.retries++;
+      await sleep(Math.random() * Math.min(2000, 50 * 2 ** attempt) + 10);
+    }
+  }
+}
+
+async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promise<void> {
   const window = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
   let w = windows.get(window);
   if (!w) windows.set(window, w = new Window(window));
@@ -185,7 +242,6 @@ async function setUp(m: Master, p: ConnectionParams): Promise<void> {
   const log = `${m.socket}.log`;
   let kept = false;
   try {
-    const persist = p.controlPersist ?? DEFAULT_PARAMS.controlPersist;
     const args = [
       // INFO into the master's log (-E): why it lost the connection ("Timeout, server ...
       // not responding"), read by remote commands that lost it (remote.ts).
@@ -301,6 +357,66 @@ async function isAlive(m: Master): Promise<boolean> {
 }
 
 /**
+ * Sets up the master of a connection: in this program's folder, or, with `persist`, in the
+ * persisted-connection folder, where a master left by an earlier program with the same
+ * parameters is used if it answers (`ssh -O check`) and its socket is this user's; a dead or
+ * foreign one is replaced.
+ */
+async function establish(m: Master, host: Host, p: ConnectionParams): Promise<void> {
+  const persist = persistSeconds(p);
+  if (persist === 0) {
+    m.socket = `${controlDir()}/${counter++}`;
+    return await setUp(m, p, p.controlPersist ?? DEFAULT_PARAMS.controlPersist);
+  }
+  m.persisted = true;
+  const socket = persistedSocket(host, p, effectiveKex(p));
+  m.socket = socket;
+  if (socketState(socket) === "ok" && await isAlive(m)) {
+    stats.reused++;
+    // The master keeps the ControlPersist it was set up with (its record says which).
+    let kept = persist;
+    try {
+      kept = JSON.parse(Deno.readTextFileSync(`${socket}.json`)).persistSeconds ?? persist;
+    } catch {
+      // No record: assume ours.
+    }
+    m.persistMs = Math.min(kept, persist) * 1000;
+    return;
+  }
+  removeFiles(socket);
+  // ssh refuses to be master on a path in use (another program may be setting up the same
+  // connection): set up on a path of our own, then rename it into place.
+  m.socket = `${socket}.${nonce()}`;
+  try {
+    await setUp(m, p, persist);
+    Deno.renameSync(m.socket, socket);
+  } catch (e) {
+    removeFiles(m.socket);
+    throw e;
+  }
+  m.socket = socket;
+  writeRecord({
+    host: host.name,
+    destination: m.destination,
+    ...(p.user ? { user: p.user } : {}),
+    ...(p.port ? { port: p.port } : {}),
+    ssh: m.ssh,
+    socket,
+    persistSeconds: persist,
+    created: new Date().toISOString(),
+    kex: effectiveKex(p),
+  });
+}
+
+function nonce(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(4)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
+/**
  * Makes sure a shared connection to the host is up, and returns the ssh options that use it.
  * With `reuse: false`, returns no options (every command connects on its own).
  *
@@ -321,6 +437,7 @@ export async function connect(host: Host): Promise<string[]> {
       destination: destination(host),
       lastUse: 0,
       persistMs: 0,
+      persisted: false,
     };
     masters.set(key, m);
   }
@@ -334,14 +451,12 @@ export async function connect(host: Host): Promise<string[]> {
     master.lastUse = Date.now();
     master.ready = master.ready.then(() => isAlive(master), () => false).then((alive) => {
       if (alive) return;
-      master.socket = `${controlDir()}/${counter++}`;
-      return setUp(master, p);
+      return establish(master, host, p);
     });
     forgetIfFailed(master);
     syncExitHook();
   } else if (!master.ready) {
-    master.socket = `${controlDir()}/${counter++}`;
-    master.ready = setUp(master, p);
+    master.ready = establish(master, host, p);
     forgetIfFailed(master);
     syncExitHook();
   }
@@ -353,7 +468,8 @@ export async function connect(host: Host): Promise<string[]> {
 /**
  * Closes shared connections: those of the given hosts, or all. The commands still running
  * over them (or, with `reuse: false`, to those hosts) are stopped first, so that nothing they
- * started outlives them on the hosts.
+ * started outlives them on the hosts. Persisted connections (`persist`) stay open for the
+ * next program: close them with {@linkcode closePersisted} (`dexp connections close`).
  *
  * @param hosts Only these hosts' connections (default: every connection).
  * @returns Resolves when the commands have ended and the masters have been asked to exit.
@@ -366,6 +482,7 @@ export async function closeConnections(hosts?: Iterable<Host>): Promise<void> {
     const m = masters.get(k);
     if (!m) return;
     masters.delete(k);
+    if (m.persisted) return;
     closing.add(m);
     try {
       const wasUp = m.ready !== undefined && await m.ready.then(() => true, () => false);
@@ -376,6 +493,81 @@ export async function closeConnections(hosts?: Iterable<Host>): Promise<void> {
     }
   }));
   syncExitHook();
+}
+
+/** A persisted connection, as {@linkcode persistedConnections} reports it. */
+export interface PersistedConnectionInfo extends PersistedConnection {
+  /** Whether its master answered (`ssh -O check`). */
+  readonly alive: boolean;
+}
+
+function recordMaster(r: PersistedConnection): Master {
+  return {
+    key: "",
+    socket: r.socket,
+    ssh: r.ssh,
+    destination: r.destination,
+    lastUse: 0,
+    persistMs: 0,
+    persisted: true,
+  };
+}
+
+/**
+ * The connections kept open by programs with `persist` (this user's), each checked with
+ * `ssh -O check`. The files of dead ones are removed (unless `keepDead`).
+ *
+ * @param options `keepDead: true` lists dead ones too and leaves their files.
+ * @returns The connections, oldest first.
+ * @throws {Error} If the persisted-connection folder is refused (see `persistDir`).
+ *
+ * @example
+ * ```ts ignore
+ * import { persistedConnections } from "@dexp/dexp";
+ * for (const c of await persistedConnections()) console.log(c.host, c.alive);
+ * ```
+ */
+export async function persistedConnections(
+  options: { keepDead?: boolean } = {},
+): Promise<PersistedConnectionInfo[]> {
+  const records = readRecords();
+  const out = await Promise.all(records.map(async (r) => {
+    const alive = socketState(r.socket) === "ok" && await isAlive(recordMaster(r));
+    if (!alive && !options.keepDead) removeFiles(r.socket);
+    return { ...r, alive };
+  }));
+  return out.filter((c) => c.alive || options.keepDead);
+}
+
+/**
+ * Closes persisted connections (`ssh -O exit`, then removes their files): every one, or those
+ * whose host name or destination is among `hosts`.
+ *
+ * @param hosts Host names or addresses (default: all).
+ * @returns The connections closed.
+ * @throws {Error} If the persisted-connection folder is refused.
+ *
+ * @example
+ * ```ts ignore
+ * import { closePersisted } from "@dexp/dexp";
+ * await closePersisted(); // every persisted connection of this user
+ * ```
+ */
+export async function closePersisted(
+  hosts?: readonly string[],
+): Promise<PersistedConnection[]> {
+  const chosen = readRecords().filter((r) =>
+    hosts === undefined || hosts.includes(r.host) || hosts.includes(r.destination)
+  );
+  await Promise.all(chosen.map(async (r) => {
+    if (socketState(r.socket) === "ok") {
+      await control(r.ssh, ["-o", `ControlPath=${r.socket}`, "-O", "exit", r.destination]);
+    }
+    removeFiles(r.socket);
+    // This program's own handle on it is stale now.
+    for (const [k, m] of masters) if (m.socket === r.socket) masters.delete(k);
+  }));
+  return chosen;
 }
 
 /**
@@ -391,4 +583,6 @@ export function connectionStats(): ConnectionStats {
 export function resetConnectionStats(): void {
   stats.setups = 0;
   stats.peakSetups = 0;
+  stats.retries = 0;
+  stats.reused = 0;
 }

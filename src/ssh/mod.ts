@@ -6,10 +6,15 @@
 
 export {
   closeConnections,
+  closePersisted,
   type ConnectionStats,
   connectionStats,
+  type PersistedConnectionInfo,
+  persistedConnections,
   resetConnectionStats,
 } from "./connections.ts";
+export { persistDir, type PersistedConnection } from "./persist.ts";
+export { FAST_KEX, type Kex } from "./profile.ts";
 export { Host, type HostInput, type HostSpec, parseHostString, type Tags } from "./host.ts";
 export { type HostList, parseHostList } from "./host_file.ts";
 export { checkParams, type ConnectionParams, DEFAULT_PARAMS } from "./params.ts";

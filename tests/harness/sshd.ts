@@ -91,6 +91,12 @@ export interface TestbedOptions {
    * keeps sshd's default, for benchmarks that should see what real hosts cost.
    */
   kexAlgorithms?: string | null;
+  /**
+   * The daemons' `MaxStartups` (unauthenticated logins at once before sshd drops new ones).
+   * Default `1024:30:2048`. A low value (`"2:100:2"`) makes a host that drops logins under a
+   * burst. (A `MaxStartups` line in `extraSshdConfig` would be ignored: sshd keeps the first.)
+   */
+  maxStartups?: string;
   /** Extra lines appended to every generated `sshd_config` (e.g. `"AcceptEnv FOO"`). */
   extraSshdConfig?: string[];
   /**
@@ -332,7 +338,7 @@ function sshdConfig(
     "PermitUserEnvironment no",
     // Fan-out tests: the stock 10:30:100 drops concurrent logins, 10 sessions per connection
     // is too few for one ControlMaster.
-    "MaxStartups 1024:30:2048",
+    `MaxStartups ${options.maxStartups ?? "1024:30:2048"}`,
     "PerSourceMaxStartups none",
     "MaxSessions 256",
     ...(penalties ? ["PerSourcePenalties no"] : []),
