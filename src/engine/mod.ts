@@ -17,7 +17,14 @@ export {
   type ParamsOf,
   registeredExperiments,
 } from "./registry.ts";
-export { AttemptStoppedError, ExperimentContext, RestartRequest, type Row } from "./context.ts";
+export {
+  AttemptStoppedError,
+  type ContextDetachOptions,
+  type DetachedResult,
+  ExperimentContext,
+  RestartRequest,
+  type Row,
+} from "./context.ts";
 export { type CommandFailure } from "./failures.ts";
 export {
   type CombinationRecord,
