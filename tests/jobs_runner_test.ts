@@ -117,6 +117,33 @@ experiment("dj", { params: { k: [1] }, hosts: n }, async (ctx) => {
   return s;
 }
 
+/** Waits for `cond` while `child` runs; fails with the child's output if it ends first. */
+async function whileRunning(
+  child: Deno.ChildProcess,
+  what: string,
+  cond: () => Promise<boolean>,
+): Promise<void> {
+  let ended = false;
+  child.status.then(() => ended = true);
+  await waitFor(what, async () => ended || await cond() || undefined);
+  if (ended && !(await cond())) {
+    const o = await child.output();
+    throw new Error(
+      `dexp run ended (code ${o.code}) before ${what}: ${dec.decode(o.stdout)}${
+        dec.decode(o.stderr)
+      }`,
+    );
+  }
+}
+
+/** SIGKILLs a child unless it ended, and reaps it. */
+async function reap(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch { /* ended already */ }
+  await child.output().catch(() => {});
+}
+
 function spawn(s: Setup, args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
@@ -184,13 +211,13 @@ for (const user of [USERS.dash, USERS.bash]) {
       try {
         const first = spawn(s, []);
         try {
-          await waitFor(
+          await whileRunning(
+            first,
             "the first runner's detach",
-            async () => (await lines(s.marks)).length === 1 || undefined,
+            async () => (await lines(s.marks)).length === 1,
           );
         } finally {
-          first.kill("SIGKILL");
-          await first.output();
+          await reap(first);
         }
         const runDir = await runDirOf(s);
         const combo = join(runDir, "k=1");
@@ -217,9 +244,10 @@ for (const user of [USERS.dash, USERS.bash]) {
         const second = spawn(s, ["--resume"]);
         let out: Deno.CommandOutput | undefined;
         try {
-          await waitFor(
+          await whileRunning(
+            second,
             "the second runner's detach",
-            async () => (await lines(s.marks)).length === 2 || undefined,
+            async () => (await lines(s.marks)).length === 2,
           );
           // The take-back of the dead attempt ran and spared the job: same session, one run.
           assertEquals(await theJob(s), job);
@@ -228,10 +256,7 @@ for (const user of [USERS.dash, USERS.bash]) {
           await Deno.writeTextFile(s.go, "");
           out = await second.output();
         } finally {
-          if (!out) {
-            second.kill("SIGKILL");
-            await second.output();
-          }
+          if (!out) await reap(second);
         }
         const text = dec.decode(out.stdout) + dec.decode(out.stderr);
         assertEquals(out.code, 0, text);
@@ -277,16 +302,13 @@ sshTest("Ctrl-C of dexp run kills the combination's detached job on the host", a
     const run = spawn(s, []);
     let out: Deno.CommandOutput | undefined;
     try {
-      await waitFor("the detach", async () => (await lines(s.marks)).length === 1 || undefined);
+      await whileRunning(run, "the detach", async () => (await lines(s.marks)).length === 1);
       sid = (await theJob(s)).sid;
       assert((await sessionProcs(sid)).includes(sid), "the job is not running");
       run.kill("SIGINT");
       out = await run.output();
     } finally {
-      if (!out) {
-        run.kill("SIGKILL");
-        await run.output();
-      }
+      if (!out) await reap(run);
     }
     // Ended on the host by the time dexp run exits; its folder and record are gone.
     assertEquals(await sessionProcs(sid), [], dec.decode(out.stdout) + dec.decode(out.stderr));
