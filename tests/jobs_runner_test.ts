@@ -70,12 +70,20 @@ interface Setup {
   abs: string;
 }
 
+interface ExpOptions {
+  /** The testbed and user (default: the experiment's default hosts, this machine). */
+  tb?: Testbed;
+  user?: string;
+  /** `wait()` (a failed or lost job fails the attempt) instead of `result()`. */
+  wait?: boolean;
+}
+
 /**
- * Writes an experiment whose one combination runs a short command, then detaches `job` on
- * h1, appends the runner's pid to `marks` once `ctx.detach()` returned, and records what the
- * job gave in `seen.json`.
+ * Makes a scratch folder and writes an experiment whose one combination runs a short
+ * command, then detaches `job` on its hosts, appends the runner's pid to `marks` once
+ * `ctx.detach()` returned, and records what the job gave in `seen.json`.
  */
-async function setup(tb: Testbed, user: string, job: (s: Setup) => string): Promise<Setup> {
+async function setup(job: (s: Setup) => string, o: ExpOptions = {}): Promise<Setup> {
   const dir = await Deno.makeTempDir({ prefix: "dexp-jobs-runner-" });
   await Deno.chmod(dir, 0o755);
   const name = `.dexp-test-jobs-${crypto.randomUUID().slice(0, 8)}`;
@@ -86,35 +94,45 @@ async function setup(tb: Testbed, user: string, job: (s: Setup) => string): Prom
     marks: join(dir, "marks"),
     counter: join(dir, "counter"),
     go: join(dir, "go"),
-    root: `~/${name}`,
-    abs: `${await homeOf(user)}/${name}`,
+    root: o.tb ? `~/${name}` : join(dir, name),
+    abs: o.tb ? `${await homeOf(o.user!)}/${name}` : join(dir, name),
   };
   await Deno.writeTextFile(s.counter, "");
   await Deno.chmod(s.counter, 0o666);
-  const spec = tb.hosts.map(({ name, address, port }) => ({ name, address, port }));
-  const params = {
-    user,
-    keyfile: tb.keyfile,
-    knownHosts: tb.knownHosts,
-    strictHostKeyChecking: "yes",
-  };
+  await writeExperiment(s, job(s), o);
+  return s;
+}
+
+/** (Re)writes the experiment file of `setup()` with the job command `job`. */
+async function writeExperiment(s: Setup, job: string, o: ExpOptions = {}): Promise<void> {
+  let hostsExpr = "undefined";
+  if (o.tb) {
+    const spec = o.tb.hosts.map(({ name, address, port }) => ({ name, address, port }));
+    const params = {
+      user: o.user,
+      keyfile: o.tb.keyfile,
+      knownHosts: o.tb.knownHosts,
+      strictHostKeyChecking: "yes",
+    };
+    hostsExpr = `hosts(${JSON.stringify(spec)}).with(${JSON.stringify(params)})`;
+  }
   await Deno.writeTextFile(
     s.file,
     `import { experiment, hosts } from ${JSON.stringify(MOD)};
-const n = hosts(${JSON.stringify(spec)}).with(${JSON.stringify(params)});
-experiment("dj", { params: { k: [1] }, hosts: n }, async (ctx) => {
+void hosts;
+const n = ${hostsExpr};
+experiment("dj", { params: { k: [1] }, ...(n ? { hosts: n } : {}) }, async (ctx) => {
   // An attached command first: its owner record makes --resume run the take-back.
   await ctx.run("true");
-  const g = await ctx.detach(${JSON.stringify(job(s))}, { name: "dj", root: ${
+  const g = await ctx.detach(${JSON.stringify(job)}, { name: "dj", root: ${
       JSON.stringify(s.root)
     } });
   await Deno.writeTextFile(${JSON.stringify(s.marks)}, Deno.pid + "\\n", { append: true });
-  const r = await g.result({ interval: 100 });
+  const r = await g.${o.wait ? "wait" : "result"}({ interval: 100 });
   await ctx.writeJson("seen.json", { code: r.results[0].exitCode, out: r.results[0].stdout });
 });
 `,
   );
-  return s;
 }
 
 /** Waits for `cond` while `child` runs; fails with the child's output if it ends first. */
@@ -202,10 +220,9 @@ for (const user of [USERS.dash, USERS.bash]) {
     async () => {
       await using tb = await startTestbed({ hosts: 1 });
       const s = await setup(
-        tb,
-        user,
         (s) =>
           `echo run >> ${s.counter}; echo hello; while [ ! -f ${s.go} ]; do sleep 0.1; done; echo bye; exit 3`,
+        { tb, user },
       );
       let sid = 0;
       try {
@@ -293,9 +310,8 @@ for (const user of [USERS.dash, USERS.bash]) {
 sshTest("Ctrl-C of dexp run kills the combination's detached job on the host", async () => {
   await using tb = await startTestbed({ hosts: 1 });
   const s = await setup(
-    tb,
-    USERS.dash,
     (s) => `echo run >> ${s.counter}; while :; do sleep 0.1; done`,
+    { tb, user: USERS.dash },
   );
   let sid = 0;
   try {
@@ -317,6 +333,122 @@ sshTest("Ctrl-C of dexp run kills the combination's detached job on the host", a
     assertEquals([...Deno.readDirSync(s.abs)].filter((e) => !e.name.startsWith(".")), []);
   } finally {
     if (sid) { for (const p of await sessionProcs(sid)) Deno.kill(p, "SIGKILL"); }
+    await cleanup(s);
+  }
+});
+
+/** Kills every process of a session and waits until none is left. */
+async function killSession(sid: number): Promise<void> {
+  await waitFor("the end of the session", async () => {
+    const left = await sessionProcs(sid);
+    for (const p of left) {
+      try {
+        Deno.kill(p, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    return left.length === 0 || undefined;
+  });
+}
+
+Deno.test("a detached job lost while no runner watched fails the resumed attempt with the reason", async () => {
+  const s = await setup(
+    (s) => `echo run >> ${s.counter}; while :; do sleep 0.1; done`,
+    { wait: true },
+  );
+  let sid = 0;
+  try {
+    const first = spawn(s, []);
+    try {
+      await whileRunning(first, "the detach", async () => (await lines(s.marks)).length === 1);
+    } finally {
+      await reap(first);
+    }
+    sid = (await theJob(s)).sid;
+    // Killed behind dexp's back while no runner runs: the supervisor writes no exit status.
+    await killSession(sid);
+    const out = await spawn(s, ["--resume"]).output();
+    const text = dec.decode(out.stdout) + dec.decode(out.stderr);
+    assertEquals(out.code, 1, text);
+    const combo = join(await runDirOf(s), "k=1");
+    const result = JSON.parse(await Deno.readTextFile(join(combo, "result.json")));
+    assertEquals(result.outcome, "failed");
+    assertStringIncludes(result.error, "supervisor gone");
+    assertEquals(result.jobs[0].state, "lost");
+    assertEquals(result.jobs[0].failure, "lost");
+    assertEquals(result.jobs[0].reattached, true);
+    // Taken back, not started again.
+    assertEquals(await lines(s.counter), ["run"]);
+    assertEquals(await lines(s.marks).then((l) => l.length), 2);
+    assert(!(await exists(join(combo, "jobs.json"))));
+  } finally {
+    if (sid) await killSession(sid).catch(() => {});
+    await cleanup(s);
+  }
+});
+
+Deno.test("a resumed body whose ctx.detach() call differs ends the dead runner's job and starts its own", async () => {
+  const s = await setup((s) => `echo old >> ${s.counter}; while :; do sleep 0.1; done`);
+  let sid = 0;
+  try {
+    const first = spawn(s, []);
+    try {
+      await whileRunning(first, "the detach", async () => (await lines(s.marks)).length === 1);
+    } finally {
+      await reap(first);
+    }
+    sid = (await theJob(s)).sid;
+    assert((await sessionProcs(sid)).includes(sid), "the job is not running");
+    await writeExperiment(s, `echo new >> ${s.counter}; echo fresh`);
+    const out = await spawn(s, ["--resume"]).output();
+    const text = dec.decode(out.stdout) + dec.decode(out.stderr);
+    assertEquals(out.code, 0, text);
+    // The old job was ended on the host (not left running beside the new one).
+    assertEquals(await sessionProcs(sid), []);
+    assertEquals(await lines(s.counter), ["old", "new"]);
+    const combo = join(await runDirOf(s), "k=1");
+    const result = JSON.parse(await Deno.readTextFile(join(combo, "result.json")));
+    assertEquals(result.outcome, "ok");
+    assertEquals(result.jobs.length, 1);
+    assertEquals(result.jobs[0].reattached, false);
+    assertEquals(result.jobs[0].exitCode, 0);
+    assertEquals(result.jobs[0].stdout, "fresh\n");
+    // Both job folders are gone: the new one forgotten after the attempt, the old one killed.
+    assertEquals([...Deno.readDirSync(s.abs)].map((e) => e.name), []);
+    assertStringIncludes(text, "ended 1 detached job(s) of a previous runner");
+  } finally {
+    if (sid) await killSession(sid).catch(() => {});
+    await cleanup(s);
+  }
+});
+
+Deno.test("a timed-out attempt kills its detached job", async () => {
+  const s = await setup((s) => `echo run >> ${s.counter}; while :; do sleep 0.1; done`);
+  let sid = 0;
+  try {
+    const text = await Deno.readTextFile(s.file);
+    // A timeout long enough for the start, short enough for the test.
+    await Deno.writeTextFile(
+      s.file,
+      text.replace(`{ params: { k: [1] },`, `{ params: { k: [1] }, timeout: 3000,`),
+    );
+    const run = spawn(s, []);
+    let out: Deno.CommandOutput | undefined;
+    try {
+      await whileRunning(run, "the detach", async () => (await lines(s.marks)).length === 1);
+      sid = (await theJob(s)).sid;
+      out = await run.output();
+    } finally {
+      if (!out) await reap(run);
+    }
+    const all = dec.decode(out.stdout) + dec.decode(out.stderr);
+    assertEquals(out.code, 1, all);
+    assertEquals(await sessionProcs(sid), []);
+    const combo = join(await runDirOf(s), "k=1");
+    const result = JSON.parse(await Deno.readTextFile(join(combo, "result.json")));
+    assertStringIncludes(result.error, "timed out after 3000 ms");
+    assertEquals(result.jobs[0].state, "killed");
+  } finally {
+    if (sid) await killSession(sid).catch(() => {});
     await cleanup(s);
   }
 });

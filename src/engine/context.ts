@@ -381,10 +381,19 @@ export class ExperimentContext<H extends Group = Group> {
       );
       return this.#wrapJobs(group);
     }
-    // The calls from here on differ from those of the dead runner: its jobs are ended.
+    // The calls from here on differ from those of the dead runner: its jobs are ended and
+    // forgotten (their results would belong to no call).
     const stale = this.#slots.slice(call);
     this.#slots = this.#slots.slice(0, call);
-    if (stale.length) await endJobs(stale.flatMap((e) => e.jobs.map((j) => this.#jobOf(j))));
+    if (stale.length) {
+      const jobs = stale.flatMap((e) => e.jobs.map((j) => this.#jobOf(j)));
+      this.log(
+        `ended ${jobs.length} detached job(s) of a previous runner: this attempt's call ${
+          call + 1
+        } to ctx.detach() differs from theirs (name, hosts or command)`,
+      );
+      await new JobGroup(jobs).forget().catch(() => {});
+    }
     const { keep, ...rest } = options;
     const group = await this.#write("starting a detached command", () => detach(gc, rest));
     this.#groups.set(call, { group, reattached: false });
