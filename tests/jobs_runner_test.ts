@@ -414,7 +414,7 @@ Deno.test("a resumed body whose ctx.detach() call differs ends the dead runner's
     assertEquals(result.jobs[0].stdout, "fresh\n");
     // Both job folders are gone: the new one forgotten after the attempt, the old one killed.
     assertEquals([...Deno.readDirSync(s.abs)].map((e) => e.name), []);
-    assertStringIncludes(text, "ended 1 detached job(s) of a previous runner");
+    assertStringIncludes(text, "ended 1 detached job(s) of an earlier attempt");
   } finally {
     if (sid) await killSession(sid).catch(() => {});
     await cleanup(s);

@@ -364,8 +364,12 @@ export class ExperimentContext<H extends Group = Group> {
       JSON.stringify(typeof gc.input === "function" ? gc.input(t, i) : gc.input)
     );
     const old = this.#slots[call];
+    // Only the jobs of another runner (one that died) are taken back: this runner's own, of
+    // an earlier attempt that could not end them, are ended below.
+    const mine = old !== undefined && old.runner.pid === Deno.pid &&
+      old.runner.host === Deno.hostname();
     if (
-      old !== undefined && old.name === name && same(old.targets, targets) &&
+      old !== undefined && !mine && old.name === name && same(old.targets, targets) &&
       same(old.commands, commands)
     ) {
       const byLabel = new Map(gc.targets.map((t) => [t.label, t]));
@@ -388,14 +392,28 @@ export class ExperimentContext<H extends Group = Group> {
     if (stale.length) {
       const jobs = stale.flatMap((e) => e.jobs.map((j) => this.#jobOf(j)));
       this.log(
-        `ended ${jobs.length} detached job(s) of a previous runner: this attempt's call ${
+        `ended ${jobs.length} detached job(s) of an earlier attempt: this attempt's call ${
           call + 1
         } to ctx.detach() differs from theirs (name, hosts or command)`,
       );
       await new JobGroup(jobs).forget().catch(() => {});
     }
+    // One write of the attempt from the start to the record: stop() waits for all of it.
+    return await this.#write("starting a detached command", () => this.#start(gc, call, options));
+  }
+
+  async #start(
+    gc: GroupCommand<Target>,
+    call: number,
+    options: ContextDetachOptions,
+  ): Promise<JobGroup> {
     const { keep, ...rest } = options;
-    const group = await this.#write("starting a detached command", () => detach(gc, rest));
+    const name = options.name ?? "job";
+    const targets = gc.targets.map((t) => t.label);
+    const commands = gc.targets.map((t, i) =>
+      JSON.stringify(typeof gc.input === "function" ? gc.input(t, i) : gc.input)
+    );
+    const group = await detach(gc, rest);
     this.#groups.set(call, { group, reattached: false });
     const labelOf = new Map(group.jobs.map((j) => [j, j.target.label]));
     const entry: DetachedEntry = {
