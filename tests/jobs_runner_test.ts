@@ -452,3 +452,35 @@ Deno.test("a timed-out attempt kills its detached job", async () => {
     await cleanup(s);
   }
 });
+
+Deno.test("dexp jobs kill and forget on a results folder end and remove its recorded jobs", async () => {
+  const s = await setup((s) => `echo run >> ${s.counter}; while :; do sleep 0.1; done`);
+  let sid = 0;
+  try {
+    const first = spawn(s, []);
+    try {
+      await whileRunning(first, "the detach", async () => (await lines(s.marks)).length === 1);
+    } finally {
+      await reap(first);
+    }
+    const job = await theJob(s);
+    sid = job.sid;
+    const runDir = await runDirOf(s);
+    const kill = await dexp(["jobs", "kill", runDir, "--grace", "100"]);
+    assertEquals(kill.code, 0, kill.err);
+    assertStringIncludes(kill.out, `${job.id} killed`);
+    assertEquals(await sessionProcs(sid), []);
+    assert(await exists(join(s.abs, job.id)), "kill removed the folder");
+    const forget = await dexp(["jobs", "forget", join(s.results, "dj"), "--json"]);
+    assertEquals(forget.code, 0, forget.err);
+    assertEquals(JSON.parse(forget.out).map((f: { ref: { id: string } }) => f.ref.id), [job.id]);
+    assert(!(await exists(join(s.abs, job.id))), "forget left the folder");
+    // A folder that is not a results folder is refused with a clear error.
+    const bad = await dexp(["jobs", "ls", s.abs]);
+    assertEquals(bad.code, 2, bad.out + bad.err);
+    assertStringIncludes(bad.err, "neither a run folder");
+  } finally {
+    if (sid) await killSession(sid).catch(() => {});
+    await cleanup(s);
+  }
+});
