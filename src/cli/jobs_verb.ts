@@ -5,8 +5,7 @@
  */
 
 import { type Hosts, hostsFromFile } from "../action/mod.ts";
-import { toText } from "../engine/mod.ts";
-import { recordedJobs } from "../engine/detached.ts";
+import { recordedJobs, toText } from "../engine/mod.ts";
 import { closeConnections, Host } from "../ssh/mod.ts";
 import { attachJobs, type Job, JobGroup, type JobStatus, listJobs } from "../jobs/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";

@@ -55,3 +55,11 @@ export {
 } from "./collect.ts";
 export { listRuns, type RunInfo, type RunLiveness, runLiveness } from "./status.ts";
 export { type AtomicWriteOptions, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
+export {
+  type DetachedEntry,
+  type DetachedJob,
+  JOBS_JSON,
+  type JobsFile,
+  type RecordedJobs,
+  recordedJobs,
+} from "./detached.ts";
