@@ -5,7 +5,7 @@
  */
 
 import { type Hosts, hostsFromFile } from "../action/mod.ts";
-import { toText } from "../engine/mod.ts";
+import { recordedJobs, toText } from "../engine/mod.ts";
 import { closeConnections, Host } from "../ssh/mod.ts";
 import { attachJobs, type Job, JobGroup, type JobStatus, listJobs } from "../jobs/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";
@@ -14,16 +14,19 @@ import type { Verb } from "./main.ts";
 const HELP = `Usage: dexp jobs <action> [options] ...
 
 Actions:
-  ls HOSTFILE              List the detached jobs on every host of HOSTFILE, with states
+  ls HOSTS                 List the detached jobs of HOSTS, with states
   log REF|ID [-f]          Print a job's output; -f follows it until the job ends
-  kill REF|ID ...          End jobs (their whole session on the host): TERM, then KILL
-  forget REF|ID ...        Kill jobs that still run and remove their folders
+  kill REF|ID|RESULTS ...  End jobs (their whole session on the host): TERM, then KILL
+  forget REF|ID|RESULTS ...  Kill jobs that still run and remove their folders
 
-A REF is a job reference as JSON (one, or a list: 'dexp jobs ls --json' prints them, a
-program saves 'group.refs'), or a file that holds one. An ID needs --hosts HOSTFILE.
+HOSTS is a host file (every job on its hosts) or a results folder: a run folder or an
+experiment folder (its latest run), whose combinations recorded their jobs (ctx.detach) in
+jobs.json. A REF is a job reference as JSON (one, or a list: 'dexp jobs ls --json' prints
+them, a program saves 'group.refs'), or a file that holds one. RESULTS stands for every job
+recorded in a results folder. An ID needs --hosts HOSTS.
 
 Options:
-      --hosts HOSTFILE  Where to look for jobs given by ID
+      --hosts HOSTS     Where to look for jobs given by ID (host file or results folder)
       --root DIR        Jobs folder on the hosts (default ~/.dexp/jobs)
       --name NAME       ls: only jobs with this name
   -f, --follow          log: follow new output until the job ends
@@ -48,6 +51,35 @@ async function loadHosts(file: string): Promise<Hosts> {
   }
 }
 
+interface Recorded {
+  job: Job;
+  combination: string;
+  name: string;
+}
+
+/** The jobs recorded in a results folder, or null if `path` is not a folder. */
+async function fromResults(path: string): Promise<Recorded[] | null> {
+  try {
+    if (!(await Deno.stat(path)).isDirectory) return null;
+  } catch {
+    return null;
+  }
+  const found = await recordedJobs(path);
+  if (found === null) {
+    throw new UsageError(
+      `'${path}' is a folder but neither a run folder (with run.json) nor an experiment folder (with runs): give a host file or a results folder`,
+    );
+  }
+  const out: Recorded[] = [];
+  for (const c of found) {
+    for (const e of c.entries) {
+      const jobs = attachJobs(e.jobs.map((j) => j.ref)).jobs;
+      for (const job of jobs) out.push({ job, combination: c.combination, name: e.name });
+    }
+  }
+  return out;
+}
+
 async function resolve(
   args: string[],
   hostFile: string | undefined,
@@ -57,6 +89,11 @@ async function resolve(
   const jobs: Job[] = [];
   const ids: string[] = [];
   for (const a of args) {
+    const recorded = await fromResults(a);
+    if (recorded !== null) {
+      jobs.push(...recorded.map((r) => r.job));
+      continue;
+    }
     let text: string | null = null;
     if (/^\s*[[{]/.test(a)) text = a;
     else {
@@ -83,8 +120,9 @@ async function resolve(
         `'${ids[0]}' is not a job reference: give --hosts HOSTFILE to find jobs by id`,
       );
     }
-    nodes = await loadHosts(hostFile);
-    const found = await listJobs(nodes, root ? { root } : {});
+    const recorded = await fromResults(hostFile);
+    if (recorded === null) nodes = await loadHosts(hostFile);
+    const found = recorded ?? await listJobs(nodes!, root ? { root } : {});
     for (const id of ids) {
       const hit = found.find((l) => l.job.id === id);
       if (!hit) throw new UsageError(`No job '${id}' on the hosts of '${hostFile}'`);
@@ -146,8 +184,12 @@ async function run(args: string[]): Promise<number> {
       case "ls": {
         const file = rest[0] ?? hostFile;
         if (!file || rest.length > 1) {
-          throw new UsageError("Expected one host file: dexp jobs ls HOSTFILE");
+          throw new UsageError(
+            "Expected one host file or results folder: dexp jobs ls HOSTFILE|RESULTS",
+          );
         }
+        const recorded = await fromResults(file);
+        if (recorded !== null) return await lsRecorded(recorded, v.json === true);
         const nodes = await loadHosts(file);
         try {
           const list = await listJobs(nodes, {
@@ -250,6 +292,40 @@ async function run(args: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof TypeError && !(e instanceof UsageError)) throw new UsageError(e.message);
     throw e;
+  }
+}
+
+async function lsRecorded(recorded: Recorded[], json: boolean): Promise<number> {
+  const group = new JobGroup(recorded.map((r) => r.job));
+  try {
+    const st = await group.status();
+    if (json) {
+      console.log(JSON.stringify(
+        recorded.map((r, i) => ({
+          ref: r.job.ref,
+          host: r.job.target.label,
+          name: r.name,
+          combination: r.combination,
+          status: st[i],
+        })),
+        null,
+        2,
+      ));
+    } else {
+      console.log(toText({
+        columns: ["host", "id", "name", "combination", "state"],
+        rows: recorded.map((r, i) => ({
+          host: r.job.target.label,
+          id: r.job.id,
+          name: r.name,
+          combination: r.combination,
+          state: describe(st[i]),
+        })),
+      }));
+    }
+    return 0;
+  } finally {
+    await closeConnections(group.jobs.map((j) => j.target).filter((t) => t instanceof Host));
   }
 }
 

@@ -16,8 +16,18 @@ import { Command } from "../process/command.ts";
 import type { OutputSinkFactory } from "../process/options.ts";
 import type { RunningProcess } from "../process/running.ts";
 import type { Target } from "../process/target.ts";
+import {
+  attachJobs,
+  detach,
+  type DetachOptions,
+  Job,
+  JobGroup,
+  type JobStatus,
+  type WaitOptions,
+} from "../jobs/mod.ts";
 import type { Combination, JsonValue } from "./_sweep.ts";
 import { writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
+import { type DetachedEntry, type DetachedJob, removeJobsFile, writeJobsFile } from "./detached.ts";
 import type { Logger } from "./log.ts";
 
 /** Thrown by `ctx.restart()`: the attempt ends and another one is asked for. */
@@ -86,7 +96,46 @@ export interface ContextInit<H extends Group> {
   log: Logger;
   /** Where the raw output of `ctx.run` commands goes, per stream of each process. */
   output: OutputSinkFactory;
+  /** The entries of `jobs.json` left by a runner that died (its jobs may still run). */
+  inherited?: readonly DetachedEntry[];
 }
+
+/** Options of {@linkcode ExperimentContext.detach}. */
+export interface ContextDetachOptions extends DetachOptions {
+  /**
+   * Keep the job folders on the hosts after the attempt (default false: once the attempt
+   * ended and the jobs' results are in `result.json`, their folders are removed).
+   */
+  readonly keep?: boolean;
+}
+
+/** What `result.json` records of a detached job of the last attempt. */
+export interface DetachedResult {
+  /** The target's label. */
+  target: string;
+  /** The job id. */
+  id: string;
+  /** The job name. */
+  name: string;
+  /** Its final state (`running` or `unknown` if it could not be ended or reached). */
+  state: JobStatus["state"];
+  /** Its exit code, if it exited. */
+  exitCode: number | null;
+  /** The signal that ended it, if one did. */
+  signal: string | null;
+  /** Why it failed (as for a command), if it did. */
+  failure?: string;
+  /** The failure in words (e.g. why it was lost). */
+  reason?: string;
+  /** Its standard output (the last 64 KiB at most; the combination's log has no copy). */
+  stdout: string;
+  /** Its standard error (the last 64 KiB at most). */
+  stderr: string;
+  /** Started by an earlier runner of this combination, taken back by this one. */
+  reattached: boolean;
+}
+
+const DETACHED_CAPTURE = 64 * 1024;
 
 type Handle = RunningGroup | RunningProcess;
 
@@ -119,6 +168,13 @@ export class ExperimentContext<H extends Group = Group> {
   readonly #onCommand: ((targets: string[]) => void) | undefined;
   #stopReason: string | null = null;
   readonly #stoppedAt = Promise.withResolvers<void>();
+  readonly #stopAc = new AbortController();
+  /** `jobs.json` entries: inherited ones, replaced as calls do not match them. */
+  #slots: DetachedEntry[];
+  /** The jobs of each slot (started or taken back by this attempt), by call. */
+  readonly #groups = new Map<number, { group: JobGroup; reattached: boolean }>();
+  #detachCalls = 0;
+  readonly #known = new Map<string, Job>();
 
   /**
    * Made by the runner.
@@ -148,6 +204,7 @@ export class ExperimentContext<H extends Group = Group> {
     this.#output = init.output;
     this.#token = init.token;
     this.#onCommand = init.onCommand;
+    this.#slots = [...(init.inherited ?? [])];
   }
 
   /** Why the attempt was stopped, or null while it runs (internal). */
@@ -271,6 +328,222 @@ export class ExperimentContext<H extends Group = Group> {
   }
 
   /**
+   * Starts a command as detached jobs (see `detach()`): on every host of `ctx.hosts` (a
+   * string, argv or per-host function) or as a group command was built. Their references
+   * are written to the combination's `jobs.json` (atomically, flushed to disk) before this
+   * resolves; the attempt owns the jobs: they are killed when it ends, times out or the run
+   * is interrupted, and their results go to `result.json`.
+   *
+   * If the runner dies (even by SIGKILL), the jobs run on. When the run is resumed, the
+   * combination's new attempt takes them back: its calls to `ctx.detach()` whose job name,
+   * hosts and commands are those of the dead runner's call at the same place (the first
+   * call, the second...) return the jobs it started, without starting them again, so the
+   * body's code is unchanged. Jobs that ended meanwhile give their exit code and output;
+   * lost ones fail like a failed command. The jobs do not carry the attempt's
+   * `DEXP_ATTEMPT` token, so the take-back of the dead runner's other commands spares them.
+   *
+   * @param command The command.
+   * @param options Job name (default `job`), jobs root, heartbeat; `keep` the job folders.
+   * @returns The jobs: `wait()` or `result()` give the {@linkcode GroupResult}; both reject
+   *   with an {@linkcode AttemptStoppedError} once the attempt is stopped.
+   * @throws {AttemptStoppedError} If the attempt was already stopped.
+   * @throws {GroupError} If a host could not start its job (unless `noThrow()`).
+   */
+  async detach(
+    command: GroupCommandInput<Target> | GroupCommand<Target>,
+    options: ContextDetachOptions = {},
+  ): Promise<JobGroup> {
+    this.#check("starting a detached command");
+    const gc = command instanceof GroupCommand
+      ? command
+      : (this.hosts.run(command as GroupCommandInput) as GroupCommand<Target>);
+    const call = this.#detachCalls++;
+    const name = options.name ?? "job";
+    const targets = gc.targets.map((t) => t.label);
+    const commands = gc.targets.map((t, i) =>
+      JSON.stringify(typeof gc.input === "function" ? gc.input(t, i) : gc.input)
+    );
+    const old = this.#slots[call];
+    // Only the jobs of another runner (one that died) are taken back: this runner's own, of
+    // an earlier attempt that could not end them, are ended below.
+    const mine = old !== undefined && old.runner.pid === Deno.pid &&
+      old.runner.host === Deno.hostname();
+    if (
+      old !== undefined && !mine && old.name === name && same(old.targets, targets) &&
+      same(old.commands, commands)
+    ) {
+      const byLabel = new Map(gc.targets.map((t) => [t.label, t]));
+      const group = new JobGroup(
+        old.jobs.map((j) => {
+          const t = byLabel.get(j.target);
+          return t ? new Job(j.ref, t) : this.#jobOf(j);
+        }),
+      );
+      this.#groups.set(call, { group, reattached: true });
+      this.log(
+        `took back ${group.length} detached job(s) '${name}' started by attempt ${old.attempt} of the runner ${old.runner.host}:${old.runner.pid}`,
+      );
+      return this.#wrapJobs(group);
+    }
+    // The calls from here on differ from those of the dead runner: its jobs are ended and
+    // forgotten (their results would belong to no call).
+    const stale = this.#slots.slice(call);
+    this.#slots = this.#slots.slice(0, call);
+    if (stale.length) {
+      const jobs = stale.flatMap((e) => e.jobs.map((j) => this.#jobOf(j)));
+      this.log(
+        `ended ${jobs.length} detached job(s) of an earlier attempt: this attempt's call ${
+          call + 1
+        } to ctx.detach() differs from theirs (name, hosts or command)`,
+      );
+      await new JobGroup(jobs).forget().catch(() => {});
+    }
+    // One write of the attempt from the start to the record: stop() waits for all of it.
+    return await this.#write("starting a detached command", () => this.#start(gc, call, options));
+  }
+
+  async #start(
+    gc: GroupCommand<Target>,
+    call: number,
+    options: ContextDetachOptions,
+  ): Promise<JobGroup> {
+    const { keep, ...rest } = options;
+    const name = options.name ?? "job";
+    const targets = gc.targets.map((t) => t.label);
+    const commands = gc.targets.map((t, i) =>
+      JSON.stringify(typeof gc.input === "function" ? gc.input(t, i) : gc.input)
+    );
+    const group = await detach(gc, rest);
+    this.#groups.set(call, { group, reattached: false });
+    const labelOf = new Map(group.jobs.map((j) => [j, j.target.label]));
+    const entry: DetachedEntry = {
+      call,
+      name,
+      commands,
+      targets,
+      attempt: this.attempt,
+      runner: { host: Deno.hostname(), pid: Deno.pid },
+      started: new Date().toISOString(),
+      jobs: group.jobs.map((j): DetachedJob => ({ target: labelOf.get(j)!, ref: j.ref })),
+      ...(keep ? { keep: true } : {}),
+    };
+    this.#slots[call] = entry;
+    if (this.#stopReason !== null) {
+      // Stopped while starting: stop() may have missed these jobs.
+      await endJobs(group.jobs);
+      this.#check("starting a detached command");
+    }
+    await writeJobsFile(this.dir, this.#slots.filter((e) => e !== undefined));
+    this.#check("starting a detached command");
+    return this.#wrapJobs(group);
+  }
+
+  /** The group given to the body: its waits reject once the attempt is stopped. */
+  #wrapJobs(g: JobGroup): JobGroup {
+    const guard = <R>(p: Promise<R>) => this.#guard(p);
+    const signal = this.#stopAc.signal;
+    return new Proxy(g, {
+      get(t, k) {
+        if (k === "wait" || k === "result") {
+          return (o: WaitOptions = {}) =>
+            guard(
+              (t[k] as (o: WaitOptions) => Promise<unknown>).call(t, {
+                ...o,
+                signal: o.signal ? AbortSignal.any([o.signal, signal]) : signal,
+              }),
+            );
+        }
+        const v = Reflect.get(t, k, t);
+        return typeof v === "function" ? v.bind(t) : v;
+      },
+    });
+  }
+
+  /** A recorded job, on the target of `ctx.hosts` with its label (one connection). */
+  #jobOf(j: DetachedJob): Job {
+    const key = `${j.target}\0${j.ref.root}\0${j.ref.id}`;
+    let job = this.#known.get(key);
+    if (job === undefined) {
+      const t = this.hosts.targets.find((x) => x.label === j.target);
+      job = t ? new Job(j.ref, t) : attachJobs(j.ref).jobs[0];
+      this.#known.set(key, job);
+    }
+    return job;
+  }
+
+  /** Every job of the attempt's `jobs.json` entries (started, taken back or inherited). */
+  #allJobs(): { job: Job; name: string; reattached: boolean; keep: boolean }[] {
+    const out: { job: Job; name: string; reattached: boolean; keep: boolean }[] = [];
+    this.#slots.forEach((e, call) => {
+      if (e === undefined) return;
+      const g = this.#groups.get(call);
+      const jobs = g ? g.group.jobs : e.jobs.map((j) => this.#jobOf(j));
+      for (const job of jobs) {
+        out.push({ job, name: e.name, reattached: g?.reattached ?? true, keep: e.keep === true });
+      }
+    });
+    return out;
+  }
+
+  /**
+   * After the attempt stopped (internal): the results of its detached jobs, for
+   * `result.json`. Once every job has ended, `jobs.json` is removed and the job folders (but
+   * those asked to be kept) are forgotten; otherwise `jobs.json` stays for the next owner.
+   *
+   * @returns One record per job, and whether jobs could not be ended.
+   */
+  async closeDetached(): Promise<{ results: DetachedResult[]; unended: number }> {
+    const all = this.#allJobs();
+    if (all.length === 0) {
+      await removeJobsFile(this.dir);
+      return { results: [], unended: 0 };
+    }
+    const st = await new JobGroup(all.map((a) => a.job)).status();
+    const results = await Promise.all(all.map(async (a, i): Promise<DetachedResult> => {
+      const base = {
+        target: a.job.target.label,
+        id: a.job.id,
+        name: a.name,
+        state: st[i].state,
+        reattached: a.reattached,
+      };
+      if (st[i].state === "running" || st[i].state === "unknown") {
+        return { ...base, exitCode: null, signal: null, stdout: "", stderr: "" };
+      }
+      try {
+        const r = await a.job.result({ captureLimit: DETACHED_CAPTURE });
+        return {
+          ...base,
+          exitCode: r.exitCode,
+          signal: r.signal,
+          ...(r.failure ? { failure: r.failure } : {}),
+          ...(r.reason ? { reason: r.reason } : {}),
+          stdout: r.stdout.slice(-DETACHED_CAPTURE),
+          stderr: r.stderr.slice(-DETACHED_CAPTURE),
+        };
+      } catch (e) {
+        return {
+          ...base,
+          exitCode: null,
+          signal: null,
+          reason: (e as Error).message,
+          stdout: "",
+          stderr: "",
+        };
+      }
+    }));
+    const unended = st.filter((s) => s.state === "running" || s.state === "unknown").length;
+    if (unended === 0) {
+      // The record goes first: a crash before the folders are gone leaves finished folders,
+      // never a record of jobs whose folders were removed.
+      await removeJobsFile(this.dir);
+      const gone = all.filter((a) => !a.keep).map((a) => a.job);
+      if (gone.length) await new JobGroup(gone).forget().catch(() => {});
+    }
+    return { results, unended };
+  }
+
+  /**
    * Ends this attempt and asks for another one (counted against `maxRestarts`).
    *
    * @param reason Why; written to the log.
@@ -356,9 +629,13 @@ export class ExperimentContext<H extends Group = Group> {
     if (this.#stopReason === null) {
       this.#stopReason = reason;
       this.#stoppedAt.resolve();
+      this.#stopAc.abort(new Error(reason));
     }
     const handles = [...this.#running];
-    await Promise.all(handles.map((h) => h.kill().catch(() => {})));
+    await Promise.all([
+      ...handles.map((h) => h.kill().catch(() => {})),
+      endJobs(this.#allJobs().map((a) => a.job)),
+    ]);
     await Promise.all(handles.map((h) => h.result().catch(() => {})));
     await Promise.allSettled([...this.#pending]);
     return handles.length;
@@ -373,4 +650,18 @@ export class ExperimentContext<H extends Group = Group> {
   stopAll(): Promise<number> {
     return this.stop("the attempt ended");
   }
+}
+
+function same(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** Kills the jobs that still run (a kill of an ended job would mark it killed). */
+async function endJobs(jobs: readonly Job[]): Promise<void> {
+  if (jobs.length === 0) return;
+  try {
+    const st = await new JobGroup(jobs).status();
+    const running = jobs.filter((_, i) => st[i].state === "running");
+    if (running.length) await new JobGroup(running).kill();
+  } catch { /* An unreachable host: jobs.json stays, the next owner ends them. */ }
 }

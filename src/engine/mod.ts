@@ -17,7 +17,14 @@ export {
   type ParamsOf,
   registeredExperiments,
 } from "./registry.ts";
-export { AttemptStoppedError, ExperimentContext, RestartRequest, type Row } from "./context.ts";
+export {
+  AttemptStoppedError,
+  type ContextDetachOptions,
+  type DetachedResult,
+  ExperimentContext,
+  RestartRequest,
+  type Row,
+} from "./context.ts";
 export { type CommandFailure } from "./failures.ts";
 export {
   type CombinationRecord,
@@ -48,3 +55,11 @@ export {
 } from "./collect.ts";
 export { listRuns, type RunInfo, type RunLiveness, runLiveness } from "./status.ts";
 export { type AtomicWriteOptions, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
+export {
+  type DetachedEntry,
+  type DetachedJob,
+  JOBS_JSON,
+  type JobsFile,
+  type RecordedJobs,
+  recordedJobs,
+} from "./detached.ts";

@@ -11,7 +11,13 @@ import type { LineInfo } from "../process/options.ts";
 import { type ClaimStore, openStore } from "./_claims.ts";
 import { type Combination, currentOwner } from "./_sweep.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
-import { AttemptStoppedError, ExperimentContext, RestartRequest } from "./context.ts";
+import {
+  AttemptStoppedError,
+  type DetachedResult,
+  ExperimentContext,
+  RestartRequest,
+} from "./context.ts";
+import { readJobsFile } from "./detached.ts";
 import { type ComboOutcome, describeEvent, type RunEvent, type RunListener } from "./events.ts";
 import { LogFile, logOutput, makeLogger, stamp } from "./log.ts";
 import { notify } from "./notify.ts";
@@ -87,6 +93,8 @@ export interface CombinationRecord {
   error?: string;
   /** Every failed command of the last attempt, when commands failed. */
   failures?: CommandFailure[];
+  /** The detached jobs of the last attempt (`ctx.detach()`), if it started any. */
+  jobs?: DetachedResult[];
   /** The host that ran it. */
   host: string;
   /** The process id of the runner. */
@@ -768,7 +776,10 @@ async function runCombination(
       timer = setTimeout(() => ac.abort(new Error(`timed out after ${t} ms`)), t);
     }
     const token = crypto.randomUUID();
+    // Detached jobs recorded by a runner that died: the body's ctx.detach() takes them back.
+    const inherited = await readJobsFile(dir);
     const ctx = new ExperimentContext({
+      inherited,
       experiment: e.name,
       hosts: run.hosts,
       params,
@@ -852,6 +863,13 @@ async function runCombination(
     }
     if (detail !== undefined && stopReason === "the attempt ended") stopReason = detail.error;
     const leftovers = await ctx.stop(stopReason);
+    const detached = await ctx.closeDetached();
+    if (detached.unended > 0) {
+      note(
+        `warn: ${detached.unended} detached job(s) of attempt ${attempt} could not be ended or reached: jobs.json keeps them for the next owner`,
+      );
+    }
+    const jobsMore = detached.results.length ? { jobs: detached.results } : {};
     let verified = true;
     if (leftovers > 0 && !takeBackFailed) {
       // Commands were still running when the attempt stopped: make sure that none of their
@@ -902,6 +920,7 @@ async function runCombination(
       duration: end - first,
       ...(error !== undefined ? { error } : {}),
       ...more,
+      ...jobsMore,
       host: Deno.hostname(),
       pid: Deno.pid,
     };

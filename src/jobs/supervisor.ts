@@ -43,23 +43,28 @@ const PROC_FN = `dexp_proc() {
   echo "$dexp_n $dexp_s $1"
 }`;
 /**
- * The supervisor, run as `setsid SHELL supervise DIR` (SHELL: the login shell for ssh hosts,
- * `/bin/sh` locally): a session of its own, so that it outlives the ssh session. It records
- * itself (pid and start time: the session id), confirms the start on fd 3, runs the command
- * in a subshell of the same session (no program start: the command file is read with `.`),
- * keeps the heartbeat, and writes the exit status when the command ends.
+ * The supervisor, run as `setsid SHELL TMP/supervise TMP DIR` (SHELL: the login shell for ssh
+ * hosts, `/bin/sh` locally): a session of its own, so that it outlives the ssh session. It
+ * records itself (pid and start time: the session id) in the folder while it is still under
+ * its temporary name, where no reader looks, so a plain redirection suffices; then puts the
+ * folder in place with one rename (the folder appears complete, pid record included), runs
+ * the command in a subshell of the same session (no program start: the command file is read
+ * with `.`), confirms the start on fd 3, keeps the heartbeat, and writes the exit status
+ * atomically when the command ends.
  *
  * @param heartbeat Seconds between heartbeats.
  * @returns The script.
  */
 export function supervisorScript(heartbeat: number): string {
-  return `d=$1
+  return `t=$1
+d=$2
 read -r l < /proc/$$/stat
 l=\${l##*") "}
 set -- $l
 shift 19
-printf '%s %s %s %s\\n' "$$" "$1" "$$" "$1" > "$d/.pid.tmp" && mv -f -- "$d/.pid.tmp" "$d/pid" || exit 126
-( exec 3>&-; DEXP_JOB_DIR=$d; export DEXP_JOB_DIR; unset l d; set --; . "$DEXP_JOB_DIR/command" ) </dev/null >"$d/stdout" 2>"$d/stderr" &
+printf '%s %s %s %s\\n' "$$" "$1" "$$" "$1" > "$t/pid" || { echo nopid >&3; exit 126; }
+mv -T -- "$t" "$d" 2>/dev/null || { echo exists >&3; exit 126; }
+( exec 3>&-; DEXP_JOB_DIR=$d; export DEXP_JOB_DIR; unset l d t; set --; . "$DEXP_JOB_DIR/command" ) </dev/null >"$d/stdout" 2>"$d/stderr" &
 c=$!
 echo started >&3
 exec 3>&- >/dev/null 2>&1
@@ -121,12 +126,12 @@ printf '%s' ${quote(supervisorScript(s.heartbeat))} > "$t/supervise"
 printf 'v=1\\nid=%s\\nname=%s\\nboot=%s\\nbootfile=%s\\nshell=%s\\nheartbeat=%s\\ncreated=%s\\n' ${id} ${
     quote(s.name)
   } "$b" "$bf" "$s" ${s.heartbeat} ${s.created} > "$t/meta"
-mv -T -- "$t" "$d" || { echo '${FAILED} the job folder exists already'; exit 1; }
-l=$(setsid "$s" "$d/supervise" "$d" 3>&1 >/dev/null 2>&1 </dev/null &)
-if [ "$l" != started ]; then
-  echo '${FAILED} the supervisor could not start the command'
-  exit 1
-fi
+l=$(setsid "$s" "$t/supervise" "$t" "$d" 3>&1 >/dev/null 2>&1 </dev/null &)
+case $l in
+  started) ;;
+  exists) rm -rf -- "$t"; echo '${FAILED} the job folder exists already'; exit 1 ;;
+  *) rm -rf -- "$t"; echo '${FAILED} the supervisor could not start the command'; exit 1 ;;
+esac
 read -r p < "$d/pid"
 echo "${STARTED} $p"
 `;

@@ -1,0 +1,150 @@
+/**
+ * The detached jobs of a combination, on disk: `<combination>/jobs.json` holds one entry per
+ * `ctx.detach()` call of the attempt (in call order), each with the references of the jobs
+ * it started. It is written atomically (temp file, fsync, rename) before `ctx.detach()`
+ * returns, and removed once the attempt's jobs have ended and their results are recorded.
+ * A `jobs.json` found when an attempt starts was left by a runner that died: its jobs may
+ * still run, and the body's calls to `ctx.detach()` take them back instead of starting
+ * them again.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { checkJobRef, type JobRef } from "../jobs/mod.ts";
+import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
+import { listRunIds, RUN_JSON } from "./rundir.ts";
+
+/** The file, in the combination's folder. */
+export const JOBS_JSON = "jobs.json";
+
+/** One job of an entry: the target it runs on (label) and its reference. */
+export interface DetachedJob {
+  /** The label of the target (as in `ctx.hosts`). */
+  target: string;
+  /** The job's reference (`attachJobs()` takes it back). */
+  ref: JobRef;
+}
+
+/** One `ctx.detach()` call. */
+export interface DetachedEntry {
+  /** Its place among the attempt's `ctx.detach()` calls, from 0. */
+  call: number;
+  /** The job name. */
+  name: string;
+  /** The command per target, as given (JSON text of a string or argv). */
+  commands: string[];
+  /** The labels of the targets, in order. */
+  targets: string[];
+  /** The attempt that started the jobs. */
+  attempt: number;
+  /** The runner that started them. */
+  runner: { host: string; pid: number };
+  /** When they were started (ISO 8601). */
+  started: string;
+  /** The jobs that started. */
+  jobs: DetachedJob[];
+  /** Keep the job folders on the hosts after the attempt (default: they are removed). */
+  keep?: boolean;
+}
+
+/** The content of `jobs.json`. */
+export interface JobsFile {
+  /** Format version. */
+  format: 1;
+  /** The entries, in call order. */
+  entries: DetachedEntry[];
+}
+
+/**
+ * Reads `jobs.json` of a combination; entries with a malformed reference are dropped.
+ *
+ * @param dir The combination's folder.
+ * @returns The entries (none if there is no file).
+ */
+export async function readJobsFile(dir: string): Promise<DetachedEntry[]> {
+  let f: JobsFile | undefined;
+  try {
+    f = await readJsonMaybe<JobsFile>(join(dir, JOBS_JSON));
+  } catch {
+    return [];
+  }
+  if (!f || f.format !== 1 || !Array.isArray(f.entries)) return [];
+  return f.entries.filter((e) => {
+    try {
+      for (const j of e.jobs) checkJobRef(j.ref);
+      return typeof e.call === "number" && Array.isArray(e.commands) && Array.isArray(e.targets);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Writes `jobs.json` atomically and durably (it names remote work that must not be lost).
+ *
+ * @param dir The combination's folder.
+ * @param entries The entries.
+ */
+export async function writeJobsFile(dir: string, entries: readonly DetachedEntry[]): Promise<void> {
+  await writeJsonAtomic(
+    join(dir, JOBS_JSON),
+    { format: 1, entries: [...entries] } satisfies JobsFile,
+    {
+      fsync: true,
+    },
+  );
+}
+
+/**
+ * Removes `jobs.json` (the jobs ended and are recorded).
+ *
+ * @param dir The combination's folder.
+ */
+export async function removeJobsFile(dir: string): Promise<void> {
+  await Deno.remove(join(dir, JOBS_JSON)).catch(() => {});
+}
+
+/** The jobs recorded in a results folder, per combination. */
+export interface RecordedJobs {
+  /** The run folder. */
+  runDir: string;
+  /** The combination's folder name. */
+  combination: string;
+  /** Its entries. */
+  entries: DetachedEntry[];
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The detached jobs recorded under a results folder: a run folder (has `run.json`), or an
+ * experiment folder (its latest run).
+ *
+ * @param folder The folder.
+ * @returns The combinations that hold jobs, or null if the folder is neither a run nor an
+ *   experiment folder.
+ */
+export async function recordedJobs(folder: string): Promise<RecordedJobs[] | null> {
+  let runDir = folder;
+  if (!(await isFile(join(folder, RUN_JSON)))) {
+    const last = (await listRunIds(folder)).at(-1);
+    if (last === undefined) return null;
+    runDir = join(folder, last);
+  }
+  const out: RecordedJobs[] = [];
+  const names: string[] = [];
+  for await (const e of Deno.readDir(runDir)) if (e.isDirectory) names.push(e.name);
+  names.sort();
+  for (const n of names) {
+    const entries = await readJobsFile(join(runDir, n));
+    if (entries.length) out.push({ runDir, combination: n, entries });
+  }
+  return out;
+}
