@@ -14,4 +14,5 @@ export * from "./src/process/mod.ts";
 export * from "./src/ssh/mod.ts";
 export * from "./src/action/mod.ts";
 export * from "./src/sweep/mod.ts";
+export * from "./src/slurm/mod.ts";
 export * from "./src/engine/mod.ts";

@@ -40,9 +40,9 @@ export function describeFailure(result: ProcessResult): string {
     case "spawn":
       return `Could not start command ${where}: ${result.reason}`;
     case "connect":
-      return `Could not connect to ${result.target} (ssh exit 255): ${
-        result.reason ?? "see stderr"
-      }; command: ${result.command}${stderrTail(result)}`;
+      return `Could not connect to ${result.target}${
+        result.exitCode === 255 ? " (ssh exit 255)" : ""
+      }: ${result.reason ?? "see stderr"}; command: ${result.command}${stderrTail(result)}`;
     case "exit": {
       const hint = HINTS[result.exitCode!];
       return `Command exited with code ${result.exitCode}${hint ? ` (${hint})` : ""} ${where}${
