@@ -6,7 +6,15 @@
  * @module
  */
 
-import { GroupError, slurmAllocate, SlurmError, type SlurmProgress } from "../mod.ts";
+import {
+  GroupError,
+  querySlurmJobs,
+  slurmAllocate,
+  SlurmError,
+  type SlurmJobState,
+  type SlurmProgress,
+  SlurmTracker,
+} from "../mod.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { listProcs, readEnvVar } from "./harness/_proc.ts";
 import { type SlurmCluster, slurmTest, startSlurmCluster } from "./harness/slurm.ts";
@@ -223,6 +231,52 @@ slurmTest(
     assertEquals(await activeJobs(sc), [`${all.jobId} RUNNING`]);
   },
 );
+
+slurmTest("one batched query tracks running, finished, failed and pending jobs", async () => {
+  await using sc = await startSlurmCluster({ nodes: 1, cpus: 2 });
+  const submit = async (...args: string[]) => {
+    const r = await sc.client("sbatch", ["--parsable", "--output=/dev/null", ...args]);
+    assertEquals(r.code, 0, r.out);
+    return r.stdout.trim();
+  };
+  const long = await submit("-c", "2", "--wrap", "sleep 1000");
+  const waiting = await submit("-c", "2", "--wrap", "true");
+  const ok = await submit("-c", "1", "--dependency=afterany:" + waiting, "--wrap", "true");
+  const bad = await submit("-c", "1", "--dependency=afterany:" + ok, "--wrap", "exit 3");
+  const unknown = "999999";
+  const tracker = new SlurmTracker([long, waiting, ok, unknown], {
+    env: sc.env,
+    jobcompFile: sc.jobcompFile,
+    minInterval: 100,
+    maxInterval: 1000,
+  });
+  await waitFor("the first job to run", async () => {
+    await tracker.poll();
+    return tracker.states.get(long)?.outcome === "running";
+  });
+  assertEquals(tracker.states.get(long)?.nodes, "n1");
+  assertEquals(tracker.states.get(waiting)?.outcome, "pending");
+  assertEquals(tracker.states.get(waiting)?.reason, "Resources");
+  assertEquals(tracker.states.get(ok)?.reason, "Dependency");
+  assertEquals(tracker.states.has(unknown), false);
+  // Let the others go: cancel the long one, then follow everything to the end.
+  await sc.client("scancel", [long]);
+  const seen: SlurmJobState[] = [];
+  const final = await new SlurmTracker([long, waiting, ok, bad], {
+    env: sc.env,
+    minInterval: 100,
+  }).wait((s) => seen.push(s));
+  assertEquals(
+    [long, waiting, ok, bad].map((id) => final.get(id)?.outcome),
+    ["cancelled", "completed", "completed", "failed"],
+  );
+  assertEquals(final.get(bad)?.reason, "NonZeroExitCode");
+  assert(seen.some((s) => s.jobId === ok && s.outcome === "completed"));
+  // The batch is one squeue for all of them, and it tolerates ids it does not know.
+  const m = await querySlurmJobs([long, unknown], { env: sc.env });
+  assertEquals([...m.keys()], [long]);
+  assertEquals((await querySlurmJobs([unknown], { env: sc.env })).size, 0);
+});
 
 Deno.test("no Slurm on the machine: the error names the fix", async () => {
   const e = await assertRejects(

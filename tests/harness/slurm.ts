@@ -155,6 +155,13 @@ export interface SlurmClusterOptions {
   extraConfig?: string[];
   /** Directory that holds the clusters' directories. Default `/tmp/dexp-slurm`. */
   baseDir?: string;
+  /**
+   * Controller ports to try first, one per attempt (the nodes take the ports after it);
+   * random ports follow. For the harness's own test of its retry on a port in use.
+   */
+  tryPorts?: number[];
+  /** `MinJobAge`: seconds a finished job stays known to the controller. Default 300. */
+  minJobAge?: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -262,9 +269,9 @@ interface Layout {
   nodePorts: number[];
 }
 
-function pickLayout(nodes: number): Layout {
+function pickLayout(nodes: number, first?: number): Layout {
   // Below the ephemeral range (32768+), which srun's own listening sockets use.
-  const base = 20000 + randomInt(12000 - nodes - 1);
+  const base = first ?? 20000 + randomInt(12000 - nodes - 1);
   return {
     ctldPort: base,
     nodePorts: Array.from({ length: nodes }, (_, i) => base + 1 + i),
@@ -277,6 +284,7 @@ function slurmConf(
   layout: Layout,
   nodes: number,
   cpus: number,
+  minJobAge: number,
   extra: string[],
 ): string {
   const last = layout.nodePorts.length - 1;
@@ -308,7 +316,7 @@ function slurmConf(
     "MpiDefault=none",
     "ReturnToService=2",
     // Finished jobs stay visible to `scontrol show job` for 5 minutes.
-    "MinJobAge=300",
+    `MinJobAge=${minJobAge}`,
     "KillWait=2",
     "InactiveLimit=0",
     "SlurmdTimeout=300",
@@ -353,13 +361,17 @@ export class SlurmCluster implements AsyncDisposable {
   readonly jobcompFile: string;
   /** The controller's log. */
   readonly ctldLog: string;
+  /** The controller's port (`SlurmctldPort`). */
+  readonly ctldPort: number;
+  /** Each node's slurmd port, in node order. */
+  readonly nodePorts: readonly number[];
 
   #roots: number[];
   #closed = false;
   #onUnload = () => this.#killSync();
 
   /** Internal: use {@linkcode startSlurmCluster}. */
-  constructor(init: { dir: string; nodes: string[]; roots: number[] }) {
+  constructor(init: { dir: string; nodes: string[]; roots: number[]; layout: Layout }) {
     this.dir = init.dir;
     this.conf = `${init.dir}/slurm.conf`;
     this.env = Object.freeze({ SLURM_CONF: this.conf });
@@ -367,6 +379,8 @@ export class SlurmCluster implements AsyncDisposable {
     this.jobcompFile = `${init.dir}/jobcomp.txt`;
     this.ctldLog = `${init.dir}/log/slurmctld.log`;
     this.#roots = init.roots;
+    this.ctldPort = init.layout.ctldPort;
+    this.nodePorts = Object.freeze([...init.layout.nodePorts]);
     globalThis.addEventListener("unload", this.#onUnload);
   }
 
@@ -546,7 +560,7 @@ export async function startSlurmCluster(options: SlurmClusterOptions = {}): Prom
     );
     const errors: string[] = [];
     for (let attempt = 0; attempt < 8; attempt++) {
-      const layout = pickLayout(nNodes);
+      const layout = pickLayout(nNodes, options.tryPorts?.[attempt]);
       await Deno.writeTextFile(
         conf,
         slurmConf(
@@ -555,6 +569,7 @@ export async function startSlurmCluster(options: SlurmClusterOptions = {}): Prom
           layout,
           nNodes,
           options.cpus ?? 4,
+          options.minJobAge ?? 300,
           options.extraConfig ?? [],
         ),
       );
@@ -582,7 +597,7 @@ export async function startSlurmCluster(options: SlurmClusterOptions = {}): Prom
         }
         await waitReady(dir, env, nodes, daemons);
         roots.push(...daemons);
-        return new SlurmCluster({ dir, nodes, roots });
+        return new SlurmCluster({ dir, nodes, roots, layout });
       } catch (e) {
         await killAttributed({ roots: daemons });
         if (!(e instanceof BindConflict)) throw e;
