@@ -130,6 +130,21 @@ slurmTest("kill() ends the steps on every node: no process of the command is lef
   await waitFor("the steps to end", async () => (await steps(sc, alloc.jobId!)).length === 0);
 });
 
+slurmTest("kill() gives the step its grace period: its TERM trap runs to the end", async () => {
+  await using sc = await startSlurmCluster({ nodes: 1 });
+  await using alloc = await slurmAllocate({ nodes: 1, env: sc.env });
+  const running = alloc
+    .run("trap 'echo got TERM; sleep 1; echo cleaned up; exit 3' TERM; echo up; sleep 1000 & wait")
+    .quiet().killGrace("30s").spawn();
+  await running.expect("up");
+  await running.kill();
+  const r = (await running.result()).results[0];
+  assertEquals(r.failure, "killed");
+  // srun itself turns a SIGTERM into a SIGKILL of the step: the step must get the TERM.
+  assertEquals(r.stdout, "up\ngot TERM\ncleaned up\n");
+  assertEquals(r.exitCode, 3);
+});
+
 slurmTest("a timeout ends a step that ignores SIGTERM (SIGKILL after the grace)", async () => {
   await using sc = await startSlurmCluster({ nodes: 1 });
   await using alloc = await slurmAllocate({ nodes: 1, env: sc.env });

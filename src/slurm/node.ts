@@ -120,11 +120,22 @@ export class SlurmNode implements Target {
     const stepPromise = new Promise<string | null>((r) => known = r);
     let step: string | null = null;
     let started = false;
-    const filter = new MarkerFilter(marker, (value) => {
+    const marks = new MarkerFilter(marker, (value) => {
       started = value !== null;
       step = value !== null && /^\d+$/.test(value) ? `${alloc.jobId}.${value}` : null;
       known(step);
     });
+    // srun's stderr ends when srun does.
+    let ended: () => void = () => {};
+    const srunEnded = new Promise<void>((r) => ended = r);
+    const filter = {
+      push: (chunk: Uint8Array) => marks.push(chunk),
+      flush: () => {
+        const rest = marks.flush();
+        ended();
+        return rest;
+      },
+    };
     const scancelArgs = (signal: Deno.Signal, id: string) =>
       signal === "SIGKILL" ? [id] : [`--signal=${signal.replace(/^SIG/, "")}`, id];
     const envPrefix = Object.entries(alloc.env).map(([k, v]) => `${k}=${v}`);
@@ -163,6 +174,11 @@ export class SlurmNode implements Target {
         } finally {
           clearTimeout(timer);
         }
+        // srun turns a SIGTERM, SIGHUP or SIGQUIT of its own into a SIGKILL of the step: while
+        // the step has its grace period, srun must not get the signal. dexp signals the local
+        // process after terminate() returns (or after the grace period), so wait here for srun
+        // to end with the step.
+        if (signal !== "SIGKILL") await srunEnded;
       },
       classify(code: number, stderr: string): { failure: FailureKind; reason: string } | null {
         return classifyStep(alloc, node, started, code, stderr);
