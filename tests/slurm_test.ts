@@ -171,6 +171,20 @@ slurmTest("a timeout ends a step that ignores SIGTERM (SIGKILL after the grace)"
   await waitFor("the steps to end", async () => (await steps(sc, alloc.jobId!)).length === 0);
 });
 
+slurmTest("release() stops the commands still running, then cancels the allocation", async () => {
+  await using sc = await startSlurmCluster({ nodes: 2 });
+  const alloc = await slurmAllocate({ nodes: 2, env: sc.env });
+  const tag = newTag();
+  const running = alloc.run("sleep 1000").env({ DEXP_TEST_TAG: tag }).quiet().spawn();
+  await waitFor("the commands to start", async () => (await commandProcs(tag)).length >= 2);
+  await alloc.release();
+  assertEquals((await running.result()).results.map((x) => x.failure), ["killed", "killed"]);
+  assertEquals(await tagged(tag), []);
+  assertEquals(await activeJobs(sc), []);
+  // Twice is fine.
+  await alloc.release();
+});
+
 slurmTest("an allocation cancelled from outside fails its running commands clearly", async () => {
   await using sc = await startSlurmCluster({ nodes: 2 });
   await using alloc = await slurmAllocate({ nodes: 2, env: sc.env });
