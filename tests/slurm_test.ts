@@ -307,6 +307,52 @@ slurmTest("one batched query tracks running, finished, failed and pending jobs",
   assertEquals((await querySlurmJobs([unknown], { env: sc.env })).size, 0);
 });
 
+slurmTest("a pending allocation is cancelled when its wait is aborted", async () => {
+  await using sc = await startSlurmCluster({ nodes: 1, cpus: 2 });
+  await using all = await slurmAllocate({ cpusPerTask: 2, env: sc.env });
+  const ac = new AbortController();
+  const waiting = slurmAllocate({
+    env: sc.env,
+    signal: ac.signal,
+    onProgress: (p) => p.state === "PENDING" && ac.abort(new Error("enough")),
+  });
+  await assertRejects(() => waiting, Error, "enough");
+  assertEquals(await activeJobs(sc), [`${all.jobId} RUNNING`]);
+});
+
+slurmTest("a program interrupted while its allocation is pending cancels it", async () => {
+  await using sc = await startSlurmCluster({ nodes: 1, cpus: 2 });
+  await using all = await slurmAllocate({ cpusPerTask: 2, env: sc.env });
+  const mod = new URL("../mod.ts", import.meta.url).href;
+  const script = `import { slurmAllocate } from ${JSON.stringify(mod)};
+await slurmAllocate({ onProgress: (p) => console.log(p.state, p.jobId) });`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", script],
+    env: { ...sc.env, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!/PENDING \d+/.test(seen)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += value;
+  }
+  const pending = /PENDING (\d+)/.exec(seen)![1];
+  assertEquals((await sc.queue()).find((j) => j.id === pending)?.state, "PENDING");
+  child.kill("SIGINT");
+  await reader.cancel();
+  await child.stderr.cancel();
+  await child.status;
+  await waitFor(
+    "the pending allocation to be cancelled",
+    async () => (await sc.queue()).find((j) => j.id === pending)?.state === "CANCELLED",
+  );
+  assertEquals(await activeJobs(sc), [`${all.jobId} RUNNING`]);
+});
+
 Deno.test("no Slurm on the machine: the error names the fix", async () => {
   const e = await assertRejects(
     () => slurmAllocate({ env: { PATH: "/nonexistent" } }),

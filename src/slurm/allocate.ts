@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Duration, stopTracked, toMillis } from "../process/mod.ts";
+import { type Duration, onExit, quote, stopTracked, toMillis } from "../process/mod.ts";
 import { Group } from "../action/mod.ts";
 import { runClient, slurmMessage } from "./_run.ts";
 import { SlurmError } from "./errors.ts";
@@ -55,6 +55,8 @@ export interface SlurmAllocateOptions {
   readonly onProgress?: (progress: SlurmProgress) => void;
   /** Environment of the Slurm commands (e.g. `{ SLURM_CONF: "/etc/slurm/other.conf" }`). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Stops waiting: the allocation is cancelled and `slurmAllocate()` rejects. */
+  readonly signal?: AbortSignal;
 }
 
 const POLL_MIN = 200;
@@ -62,6 +64,22 @@ const POLL_MAX = 5_000;
 const RELEASE_DEADLINE = 60_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (!signal) return sleep(ms);
+  signal.throwIfAborted();
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
 
 /**
  * A running Slurm allocation: a group of its nodes (run, spawn, kill, timeout: the whole
@@ -321,6 +339,13 @@ export async function slurmAllocate(options: SlurmAllocateOptions = {}): Promise
       stderr: r.stderr,
     });
   }
+  // Until it runs and is handed over, nobody else holds it: if this program ends meanwhile
+  // (Ctrl-C), cancel it rather than leave it to start for nobody.
+  const unregister = onExit(() =>
+    `${
+      Object.entries(env).map(([k, v]) => `${k}=${quote(v)} `).join("")
+    }scancel ${jobId} >/dev/null 2>&1`
+  );
   try {
     const nodes = await waitRunning(jobId, env, submitted, pendingLimit, options);
     const cpus = await cpusPerNode(jobId, env);
@@ -334,8 +359,12 @@ export async function slurmAllocate(options: SlurmAllocateOptions = {}): Promise
   } catch (e) {
     // Never leave an allocation behind that nobody holds.
     await runClient("scancel", [jobId], env).catch(() => {});
-    if (e instanceof SlurmError && e.kind === "pending") await waitGone(jobId, env).catch(() => {});
+    if (e instanceof SlurmError && e.kind === "pending" || options.signal?.aborted) {
+      await waitGone(jobId, env).catch(() => {});
+    }
     throw e;
+  } finally {
+    unregister();
   }
 }
 
@@ -348,7 +377,9 @@ async function waitRunning(
 ): Promise<string[]> {
   let pause = POLL_MIN;
   let last = "";
+  const signal = options.signal;
   for (;;) {
+    signal?.throwIfAborted();
     const q = await runClient("squeue", ["-h", "-j", jobId, "-t", "all", "-o", "%T|%r|%N|%P"], env);
     if (q.code !== 0 && !/Invalid job id/i.test(q.stderr)) {
       throw new SlurmError("query", `squeue failed: ${slurmMessage(q.stderr)}`, {
@@ -400,7 +431,7 @@ async function waitRunning(
         { jobId },
       );
     }
-    await sleep(Math.min(pause, Math.max(10, pendingLimit - waited + 10)));
+    await abortableSleep(Math.min(pause, Math.max(10, pendingLimit - waited + 10)), signal);
     pause = Math.min(POLL_MAX, pause * 1.5);
   }
 }
