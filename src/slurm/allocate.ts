@@ -59,7 +59,7 @@ export interface SlurmAllocateOptions {
   readonly signal?: AbortSignal;
 }
 
-const POLL_MIN = 200;
+const POLL_MIN = 100;
 const POLL_MAX = 5_000;
 const RELEASE_DEADLINE = 60_000;
 
