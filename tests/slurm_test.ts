@@ -353,6 +353,41 @@ await slurmAllocate({ onProgress: (p) => console.log(p.state, p.jobId) });`;
   assertEquals(await activeJobs(sc), [`${all.jobId} RUNNING`]);
 });
 
+slurmTest("an array's id gives the state of every task, finished ones from the log", async () => {
+  await using sc = await startSlurmCluster({ nodes: 2, cpus: 1, minJobAge: 2 });
+  const r = await sc.client("sbatch", [
+    "--parsable",
+    "--array=0-3%2",
+    "--output=/dev/null",
+    "--wrap",
+    "sleep 1",
+  ]);
+  assertEquals(r.code, 0, r.out);
+  const array = r.stdout.trim();
+  const tasks = [0, 1, 2, 3].map((t) => `${array}_${t}`);
+  const first = await querySlurmJobs([array], { env: sc.env });
+  assertEquals([...first.keys()].sort(), tasks);
+  const final = await new SlurmTracker([array], {
+    env: sc.env,
+    jobcompFile: sc.jobcompFile,
+    minInterval: 100,
+  }).wait();
+  assertEquals([...final.keys()].sort(), tasks);
+  assert([...final.values()].every((s) => s.outcome === "completed"));
+  // Once the controller has forgotten the array, the completion log still knows its tasks,
+  // under the names squeue gave them.
+  await waitFor("the controller to forget the array", async () => {
+    const q = await sc.client("squeue", ["-h", "-r", "-t", "all", "-j", array, "-o", "%i"]);
+    return q.code !== 0 || q.stdout.trim() === "";
+  });
+  assertEquals((await querySlurmJobs([array], { env: sc.env })).size, 0);
+  const log = await querySlurmJobs([array], { env: sc.env, jobcompFile: sc.jobcompFile });
+  assertEquals([...log.keys()].sort(), tasks);
+  assert([...log.values()].every((s) => s.outcome === "completed" && s.final));
+  const one = await querySlurmJobs([tasks[2]], { env: sc.env, jobcompFile: sc.jobcompFile });
+  assertEquals([...one.keys()], [tasks[2]]);
+});
+
 Deno.test("no Slurm on the machine: the error names the fix", async () => {
   const e = await assertRejects(
     () => slurmAllocate({ env: { PATH: "/nonexistent" } }),

@@ -49,7 +49,12 @@ export function parseJobcomp(text: string): Map<string, SlurmJobState> {
   for (const line of text.split("\n")) {
     const f = new Map<string, string>();
     for (const m of line.matchAll(/(\w+)=(\S*)/g)) if (!f.has(m[1])) f.set(m[1], m[2]);
-    const id = f.get("JobId");
+    // An array task is named as squeue names it: ARRAYJOB_TASK.
+    const array = f.get("ArrayJobId");
+    const task = f.get("ArrayTaskId");
+    const id = array && task && /^\d+$/.test(array) && /^\d+$/.test(task) && array !== "0"
+      ? `${array}_${task}`
+      : f.get("JobId");
     const state = f.get("JobState");
     if (id === undefined || state === undefined) continue;
     let s: SlurmJobState;
@@ -88,9 +93,10 @@ export function parseSacct(text: string): Map<string, SlurmJobState> {
 /**
  * The current states of some jobs, in one query to squeue (plus one to sacct or the job
  * completion log for the jobs squeue no longer lists). Jobs that nothing knows are missing
- * from the map.
+ * from the map. An array's job id stands for all its tasks: the map then has one entry per
+ * task (`12_0`, `12_1`, ...), as squeue names them.
  *
- * @param jobIds Job ids (`12`, or `12_3` for array tasks).
+ * @param jobIds Job ids (`12`), array tasks (`12_3`) or arrays (`12`, for every task).
  * @param options Environment and job completion log.
  * @returns The states, by job id.
  * @throws {SlurmError} `missing` without squeue, `query` when squeue fails.
@@ -113,10 +119,13 @@ export async function querySlurmJobs(
       stderr: r.stderr,
     });
   }
+  // An array's id stands for all its tasks (`12` gives `12_0`, `12_1`, ...).
+  const wanted = (id: string) => jobIds.includes(id) || jobIds.includes(id.split("_")[0]);
   if (r.code === 0) {
-    for (const [id, s] of parseSqueue(r.stdout)) if (jobIds.includes(id)) out.set(id, s);
+    for (const [id, s] of parseSqueue(r.stdout)) if (wanted(id)) out.set(id, s);
   }
-  const missing = jobIds.filter((id) => !out.has(id));
+  const known = (id: string) => out.has(id) || [...out.keys()].some((k) => k.startsWith(`${id}_`));
+  const missing = jobIds.filter((id) => !known(id));
   if (missing.length === 0) return out;
   let found = new Map<string, SlurmJobState>();
   try {
@@ -138,9 +147,8 @@ export async function querySlurmJobs(
     }
     for (const [id, s] of parseJobcomp(text)) if (!found.has(id)) found.set(id, s);
   }
-  for (const id of missing) {
-    const s = found.get(id);
-    if (s) out.set(id, s);
+  for (const [id, s] of found) {
+    if (missing.includes(id) || missing.includes(id.split("_")[0])) out.set(id, s);
   }
   return out;
 }
@@ -181,9 +189,16 @@ export class SlurmTracker {
     return this.#states;
   }
 
-  /** Whether every job has a final state. */
+  /** Whether every job (every task of an array) has a final state. */
   get done(): boolean {
-    return this.#ids.every((id) => this.#states.get(id)?.final === true);
+    return this.#ids.every((id) => this.#final(id));
+  }
+
+  #final(id: string): boolean {
+    const s = this.#states.get(id);
+    if (s) return s.final;
+    const tasks = [...this.#states.values()].filter((t) => t.jobId.startsWith(`${id}_`));
+    return tasks.length > 0 && tasks.every((t) => t.final);
   }
 
   /** How long to wait before the next poll, in ms. */
@@ -198,7 +213,14 @@ export class SlurmTracker {
    * @throws {SlurmError} When squeue fails.
    */
   async poll(): Promise<SlurmJobState[]> {
-    const open = this.#ids.filter((id) => this.#states.get(id)?.final !== true);
+    const open = this.#ids.filter((id) => !this.#final(id));
+    // Tasks of an array seen before and not final yet are asked for by name, so that a task
+    // the controller forgot is looked up in the accounting or the completion log.
+    for (const t of this.#states.values()) {
+      if (!t.final && !open.includes(t.jobId) && open.includes(t.jobId.split("_")[0])) {
+        open.push(t.jobId);
+      }
+    }
     const now = await querySlurmJobs(open, this.#options);
     const changed: SlurmJobState[] = [];
     for (const [id, s] of now) {

@@ -36,3 +36,11 @@ Deno.test("parseSacct reads sacct -P lines, decorations included", () => {
   assert.equal(m.get("6")!.reason, "OutOfMemory");
   assert.equal(m.get("7")!.nodes, null);
 });
+
+Deno.test("parseJobcomp names array tasks as squeue does (ARRAYJOB_TASK)", () => {
+  const line = (id: number, task: number, state: string) =>
+    `JobId=${id} UserId=root(0) Name=wrap JobState=${state} NodeList=n1 ArrayJobId=1 ArrayTaskId=${task} DerivedExitCode=0:0 ExitCode=0:0`;
+  const m = parseJobcomp([line(2, 0, "COMPLETED"), line(3, 1, "PREEMPTED"), ""].join("\n"));
+  assert.deepEqual([...m.keys()], ["1_0", "1_1"]);
+  assert.equal(m.get("1_1")!.outcome, "preempted");
+});
