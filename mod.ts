@@ -15,4 +15,5 @@ export * from "./src/ssh/mod.ts";
 export * from "./src/action/mod.ts";
 export * from "./src/sweep/mod.ts";
 export * from "./src/jobs/mod.ts";
+export * from "./src/slurm/mod.ts";
 export * from "./src/engine/mod.ts";

@@ -40,9 +40,9 @@ export function describeFailure(result: ProcessResult): string {
     case "spawn":
       return `Could not start command ${where}: ${result.reason}`;
     case "connect":
-      return `Could not connect to ${result.target} (ssh exit 255): ${
-        result.reason ?? "see stderr"
-      }; command: ${result.command}${stderrTail(result)}`;
+      return `Could not connect to ${result.target}${
+        result.exitCode === 255 ? " (ssh exit 255)" : ""
+      }: ${result.reason ?? "see stderr"}; command: ${result.command}${stderrTail(result)}`;
     case "connection-lost":
       return `Connection to ${result.target} was lost while the command ran (it may still run there): ${result.reason}; command: ${result.command}${
         stderrTail(result)

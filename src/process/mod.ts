@@ -34,7 +34,7 @@ export {
   type StdinSpec,
   type StreamName,
 } from "./options.ts";
-export { handleSignals, killEverything, type Stoppable } from "./reaper.ts";
+export { handleSignals, killEverything, onExit, type Stoppable, stopTracked } from "./reaper.ts";
 export { fillPlaceholders } from "./placeholders.ts";
 export { quote, quoteArgv, raw, RawShell, sh, type ShellValue } from "./quote.ts";
 export { type FailureKind, ProcessResult, type ProcessResultJson } from "./result.ts";

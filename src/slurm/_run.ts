@@ -1,0 +1,71 @@
+/**
+ * Runs a Slurm client command (sbatch, squeue, scontrol, scancel) and captures its output.
+ *
+ * @module
+ */
+
+import { SlurmError } from "./errors.ts";
+
+/** What a Slurm client command returned. */
+export interface ClientOutput {
+  /** Exit code. */
+  readonly code: number;
+  /** Standard output. */
+  readonly stdout: string;
+  /** Standard error, trimmed. */
+  readonly stderr: string;
+}
+
+const dec = new TextDecoder();
+
+/**
+ * Runs a Slurm client program with extra environment variables.
+ *
+ * @param program `sbatch`, `squeue`, ... (or a path).
+ * @param args Its arguments.
+ * @param env Added to this process's environment (e.g. `SLURM_CONF`).
+ * @returns Its exit code and outputs.
+ * @throws {SlurmError} `missing` when the program is not installed here.
+ */
+export async function runClient(
+  program: string,
+  args: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): Promise<ClientOutput> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(program, {
+      args: [...args],
+      env: { ...env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw missing(program);
+    throw e;
+  }
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr).trim() };
+}
+
+/**
+ * The error for a Slurm program that is not on this machine.
+ *
+ * @param program The program.
+ * @returns The error.
+ */
+export function missing(program: string): SlurmError {
+  return new SlurmError(
+    "missing",
+    `Slurm's '${program}' was not found on this machine: run dexp on a login node of the cluster, or install the Slurm client (e.g. apt-get install slurm-client) and point SLURM_CONF at the cluster's slurm.conf`,
+  );
+}
+
+/** Slurm's `error:` lines, without the program prefix, joined for a message. */
+export function slurmMessage(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+  const errors = lines.filter((l) => /error:/i.test(l)).map((l) =>
+    l.replace(/^[a-z]+: (error: )?/i, "")
+  );
+  return (errors.length > 0 ? errors : lines).join("; ");
+}
