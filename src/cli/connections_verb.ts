@@ -7,7 +7,7 @@
 import { closePersisted, persistedConnections } from "../ssh/mod.ts";
 import { toText } from "../engine/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";
-import type { Verb } from "./main.ts";
+import type { Verb } from "./verb.ts";
 
 const HELP = `Usage: dexp connections ls [--json]
        dexp connections close (--all | HOST...)

@@ -7,7 +7,7 @@
 import { hostsFromFile } from "../action/hosts.ts";
 import { toText } from "../engine/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";
-import type { Verb } from "./main.ts";
+import type { Verb } from "./verb.ts";
 
 const HELP = `Usage: dexp hosts check [options] HOSTFILE
 

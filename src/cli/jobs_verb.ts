@@ -9,7 +9,7 @@ import { recordedJobs, toText } from "../engine/mod.ts";
 import { closeConnections, Host } from "../ssh/mod.ts";
 import { attachJobs, type Job, JobGroup, type JobStatus, listJobs } from "../jobs/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";
-import type { Verb } from "./main.ts";
+import type { Verb } from "./verb.ts";
 
 const HELP = `Usage: dexp jobs <action> [options] ...
 

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { type RunJson, runLiveness } from "../engine/mod.ts";
 import { guard, latestRun, parse, UsageError } from "./_common_verb.ts";
-import type { Verb } from "./main.ts";
+import type { Verb } from "./verb.ts";
 
 const HELP = `Usage: dexp log [options] RUN_DIR [COMBINATION]
 

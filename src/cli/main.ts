@@ -10,13 +10,9 @@
 /** The version of dexp, kept equal to `deno.json`'s `version`. */
 export const VERSION = "0.1.0";
 
-/** One verb of the `dexp` command. */
-export interface Verb {
-  /** One line shown in `dexp --help`. */
-  summary: string;
-  /** Runs the verb with the arguments that follow it; resolves to the exit code. */
-  run(args: string[]): Promise<number>;
-}
+import type { Verb } from "./verb.ts";
+
+export type { Verb };
 
 const verbs: Record<string, () => Promise<Verb>> = {};
 

@@ -14,7 +14,7 @@ import {
 } from "../engine/mod.ts";
 import { handleSignals, killEverything } from "../process/reaper.ts";
 import { guard, parse, toFileUrl, UsageError } from "./_common_verb.ts";
-import type { Verb } from "./main.ts";
+import type { Verb } from "./verb.ts";
 
 const HELP = `Usage: dexp run [options] PATHS...
 

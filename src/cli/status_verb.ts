@@ -6,7 +6,7 @@
 
 import { listRuns, toText } from "../engine/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";
-import type { Verb } from "./main.ts";
+import type { Verb } from "./verb.ts";
 
 const HELP = `Usage: dexp status [options] [RESULTS_DIR]
 

@@ -5,7 +5,7 @@
  */
 
 import { parseArgs } from "node:util";
-import type { Verb } from "./main.ts";
+import type { Verb } from "./verb.ts";
 import {
   formatSweepStatus,
   resetSweep,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CommandFailure } from "./failures.ts";
+import { type CommandFailure, failureLines } from "./failures.ts";
 
 /** How a combination ended. */
 export type ComboOutcome = "ok" | "failed";
@@ -126,4 +126,18 @@ export function fmtDuration(ms: number): string {
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+}
+
+/**
+ * The lines that follow an event's line in log files: every failed command with its kind,
+ * exit code or signal, reason and stderr tail. The display shows only the event's line.
+ *
+ * @param e The event.
+ * @returns The lines (none for most events).
+ */
+export function describeDetails(e: RunEvent): string[] {
+  if ((e.type === "attempt-failed" || e.type === "combo-end") && e.failures) {
+    return failureLines(e.failures);
+  }
+  return [];
 }

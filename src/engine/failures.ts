@@ -9,7 +9,6 @@
 import { GroupError } from "../action/group_result.ts";
 import { ProcessError } from "../process/errors.ts";
 import type { FailureKind, ProcessResult } from "../process/result.ts";
-import type { RunEvent } from "./events.ts";
 
 /** One failed command of an attempt, as recorded. */
 export interface CommandFailure {
@@ -147,18 +146,4 @@ export function failureLines(failures: readonly CommandFailure[]): string[] {
     }
   }
   return out;
-}
-
-/**
- * The lines that follow an event's line in log files: every failed command with its kind,
- * exit code or signal, reason and stderr tail. The display shows only the event's line.
- *
- * @param e The event.
- * @returns The lines (none for most events).
- */
-export function describeDetails(e: RunEvent): string[] {
-  if ((e.type === "attempt-failed" || e.type === "combo-end") && e.failures) {
-    return failureLines(e.failures);
-  }
-  return [];
 }

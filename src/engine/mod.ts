@@ -29,15 +29,14 @@ export { type CommandFailure } from "./failures.ts";
 export {
   type CombinationRecord,
   type Display,
-  type ExperimentSummary,
   filterExperiments,
   planExperiments,
   type PlannedCombination,
   runExperiments,
   type RunExperimentsOptions,
-  type RunExperimentsSummary,
   type RunJson,
 } from "./runner.ts";
+export { type ExperimentSummary, type RunExperimentsSummary } from "./summary.ts";
 export { type ComboOutcome, type RunEvent, type RunListener } from "./events.ts";
 export { estimateEta, type EtaInput, ProgressModel, type RenderOptions } from "./progress.ts";
 export { type Logger, type LogLevel } from "./log.ts";

@@ -5,7 +5,7 @@
  */
 
 import { failureText } from "./failures.ts";
-import type { RunExperimentsSummary } from "./runner.ts";
+import type { RunExperimentsSummary } from "./summary.ts";
 
 /** The JSON body posted by {@linkcode notify}. */
 export interface NotifyPayload {

@@ -18,11 +18,18 @@ import {
   RestartRequest,
 } from "./context.ts";
 import { readJobsFile } from "./detached.ts";
-import { type ComboOutcome, describeEvent, type RunEvent, type RunListener } from "./events.ts";
+import {
+  type ComboOutcome,
+  describeDetails,
+  describeEvent,
+  type RunEvent,
+  type RunListener,
+} from "./events.ts";
 import { LogFile, logOutput, makeLogger, stamp } from "./log.ts";
 import { notify } from "./notify.ts";
+import type { ExperimentSummary, RunExperimentsSummary } from "./summary.ts";
 import { TerminalProgress } from "./progress.ts";
-import { type CommandFailure, describeDetails, type ErrorDetail, errorDetail } from "./failures.ts";
+import { type CommandFailure, type ErrorDetail, errorDetail } from "./failures.ts";
 import { clearOwners, readOwners, recordOwner, takeBack } from "./owners.ts";
 import { type Experiment, registeredExperiments } from "./registry.ts";
 import {
@@ -99,44 +106,6 @@ export interface CombinationRecord {
   host: string;
   /** The process id of the runner. */
   pid: number;
-}
-
-/** What happened to one experiment in a run. */
-export interface ExperimentSummary {
-  /** The experiment. */
-  experiment: string;
-  /** The run id. */
-  runId: string;
-  /** The run folder. */
-  runDir: string;
-  /** Number of combinations. */
-  total: number;
-  /** Combinations that succeeded (in this run folder, by any process). */
-  ok: number;
-  /** Combinations that failed. */
-  failed: number;
-  /** Combinations not finished. */
-  remaining: number;
-  /** Combinations this process ran to an outcome. */
-  ranHere: number;
-  /** The failed combinations and their errors (with every failed command, if any). */
-  failures: { name: string; error: string; failures?: CommandFailure[] }[];
-  /** True if the run was interrupted. */
-  interrupted: boolean;
-}
-
-/** What {@linkcode runExperiments} returns. */
-export interface RunExperimentsSummary {
-  /** True if nothing failed and the run was not interrupted. */
-  ok: boolean;
-  /** True if the run was interrupted (`options.signal`). */
-  interrupted: boolean;
-  /** One entry per experiment run, in run order. */
-  experiments: ExperimentSummary[];
-  /** Start (ISO 8601). */
-  start: string;
-  /** End (ISO 8601). */
-  end: string;
 }
 
 /** The content of `run.json`. */

@@ -14,8 +14,7 @@ import { Window } from "../process/window.ts";
 import { quote, quoteArgv } from "../process/quote.ts";
 import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/reaper.ts";
 import { LaunchError } from "../process/target.ts";
-import type { Host } from "./host.ts";
-import { commonOptions, type ConnectionParams, DEFAULT_PARAMS } from "./params.ts";
+import { commonOptions, type ConnectionParams, DEFAULT_PARAMS, type Endpoint } from "./params.ts";
 import { effectiveKex, persistSeconds } from "./profile.ts";
 import {
   type PersistedConnection,
@@ -154,7 +153,7 @@ async function control(ssh: string, args: string[]): Promise<Deno.CommandStatus 
  * @param host The host.
  * @returns The destination word.
  */
-export function destination(host: Host): string {
+export function destination(host: Endpoint): string {
   return host.address;
 }
 
@@ -166,11 +165,11 @@ export function destination(host: Host): string {
  * @param host The host.
  * @returns A key, equal for hosts that share a connection.
  */
-export function connectionKey(host: Host): string {
+export function connectionKey(host: Endpoint): string {
   return keyOf(host, host.params);
 }
 
-function keyOf(host: Host, p: ConnectionParams): string {
+function keyOf(host: Endpoint, p: ConnectionParams): string {
   return JSON.stringify([
     p.ssh,
     host.address,
@@ -362,7 +361,7 @@ async function isAlive(m: Master): Promise<boolean> {
  * parameters is used if it answers (`ssh -O check`) and its socket is this user's; a dead or
  * foreign one is replaced.
  */
-async function establish(m: Master, host: Host, p: ConnectionParams): Promise<void> {
+async function establish(m: Master, host: Endpoint, p: ConnectionParams): Promise<void> {
   const persist = persistSeconds(p);
   if (persist === 0) {
     m.socket = `${controlDir()}/${counter++}`;
@@ -424,7 +423,7 @@ function nonce(): string {
  * @returns Options to add to ssh/scp/rsync (`-o ControlPath=... -o ControlMaster=no`).
  * @throws {LaunchError} If the connection cannot be set up (`connect`) or ssh is missing.
  */
-export async function connect(host: Host): Promise<string[]> {
+export async function connect(host: Endpoint): Promise<string[]> {
   const p = host.params;
   if (p.reuse === false) return [];
   const key = keyOf(host, p);
@@ -474,7 +473,7 @@ export async function connect(host: Host): Promise<string[]> {
  * @param hosts Only these hosts' connections (default: every connection).
  * @returns Resolves when the commands have ended and the masters have been asked to exit.
  */
-export async function closeConnections(hosts?: Iterable<Host>): Promise<void> {
+export async function closeConnections(hosts?: Iterable<Endpoint>): Promise<void> {
   // A set: a group may name the same host (and connection) more than once.
   const keys = hosts ? new Set([...hosts].map((h) => keyOf(h, h.params))) : null;
   await stopTracked((p) => p.connection !== undefined && (keys === null || keys.has(p.connection)));

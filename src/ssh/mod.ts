@@ -17,6 +17,6 @@ export { persistDir, type PersistedConnection } from "./persist.ts";
 export { FAST_KEX, type Kex } from "./profile.ts";
 export { Host, type HostInput, type HostSpec, parseHostString, type Tags } from "./host.ts";
 export { type HostList, parseHostList } from "./host_file.ts";
-export { checkParams, type ConnectionParams, DEFAULT_PARAMS } from "./params.ts";
+export { checkParams, type ConnectionParams, DEFAULT_PARAMS, type Endpoint } from "./params.ts";
 export { remoteScript } from "./remote.ts";
 export { type Direction, type TransferOptions, TransferTarget } from "./transfer.ts";

@@ -62,6 +62,20 @@ export interface ConnectionParams {
   persist?: Duration;
 }
 
+/**
+ * What the connection layer needs of a host: its name, address and effective parameters.
+ * A {@linkcode Host} is one; the connection code takes this shape so that it does not import
+ * the host module (which imports it: no cycle).
+ */
+export interface Endpoint {
+  /** Short name, for messages. */
+  readonly name: string;
+  /** Address to connect to. */
+  readonly address: string;
+  /** Effective connection parameters. */
+  readonly params: ConnectionParams;
+}
+
 /** Defaults of {@linkcode ConnectionParams}. */
 export const DEFAULT_PARAMS = {
   ssh: "ssh",

@@ -10,8 +10,7 @@ import type { FailureKind } from "../process/result.ts";
 import type { Launch, LaunchSpec, StreamFilter } from "../process/target.ts";
 import { quoteArgv } from "../process/quote.ts";
 import { connect, connectionKey, destination, loginDeadline, sshReason } from "./connections.ts";
-import type { Host } from "./host.ts";
-import { commonOptions, DEFAULT_PARAMS } from "./params.ts";
+import { commonOptions, DEFAULT_PARAMS, type Endpoint } from "./params.ts";
 
 const enc = new TextEncoder();
 const NL = 10;
@@ -214,7 +213,7 @@ export class MarkerFilter implements StreamFilter {
   }
 }
 
-function sshArgs(host: Host, control: string[]): string[] {
+function sshArgs(host: Endpoint, control: string[]): string[] {
   const p = host.params;
   return [...commonOptions(p), ...(p.port ? ["-p", String(p.port)] : []), ...control];
 }
@@ -308,7 +307,7 @@ export function lostReason(stderr: string, host: string, masterLog?: string): st
  * @returns The launch.
  * @throws {LaunchError} If the host cannot be reached.
  */
-export async function launchRemote(host: Host, spec: LaunchSpec): Promise<Launch> {
+export async function launchRemote(host: Endpoint, spec: LaunchSpec): Promise<Launch> {
   const id = nonce();
   const marker = `DEXP-PGID-${id}:`;
   const endMarker = `DEXP-END-${id}:`;

@@ -1,0 +1,14 @@
+/**
+ * What a verb of the `dexp` command is. Its own module: the verbs import it, and `main.ts`
+ * imports the verbs, so no verb imports `main.ts` (no cycle).
+ *
+ * @module
+ */
+
+/** One verb of the `dexp` command. */
+export interface Verb {
+  /** One line shown in `dexp --help`. */
+  summary: string;
+  /** Runs the verb with the arguments that follow it; resolves to the exit code. */
+  run(args: string[]): Promise<number>;
+}
