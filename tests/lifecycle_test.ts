@@ -478,3 +478,21 @@ sshTest("a later group's connectWindow and controlPersist apply to its setups", 
   assertEquals(masters.length, 6);
   for (const m of masters) assert(m.includes("ControlPersist=77"), m);
 });
+
+sshTest(
+  "a remote command whose first line was seen can always be killed from then on",
+  async () => {
+    // The remote shell prints its marker (the session id that a kill needs) on stderr before
+    // the command writes anything; stdout and stderr are read concurrently, so without an order
+    // a program could see "up" on stdout (and exit, or kill) while the session id is unknown.
+    await using tb = await startTestbed({ hosts: 1 });
+    await using n = nodes(tb);
+    for (let i = 0; i < 20; i++) {
+      const p = n.run(`echo up; ${uniqueSleep()}`).quiet().spawn();
+      await p.expect("up");
+      const member = p.members[0]!;
+      assert(member.remoteKillArgv("SIGTERM") !== null, `round ${i}: the session id is unknown`);
+      await p.kill();
+    }
+  },
+);

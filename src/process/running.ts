@@ -280,7 +280,15 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     const out = new BoundedCapture(opts.captureLimit);
     const err = new BoundedCapture(opts.captureLimit);
     const pumps = Promise.all([
-      this.#pump(child.stdout, "stdout", out, outFiles, opts.stdoutHandlers),
+      this.#pump(
+        child.stdout,
+        "stdout",
+        out,
+        outFiles,
+        opts.stdoutHandlers,
+        undefined,
+        launch.ready,
+      ),
       this.#pump(child.stderr, "stderr", err, errFiles, opts.stderrHandlers, launch.stderrFilter),
     ]);
     this.#ioDone = Promise.all([child.status, pumps]).then(() => {});
@@ -365,6 +373,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     files: Deno.FsFile[],
     handlers: readonly LineHandler[],
     filter?: StreamFilter,
+    ready?: Promise<unknown>,
   ): Promise<void> {
     const opts = this.#opts;
     const echo = !opts.quiet;
@@ -438,9 +447,12 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     const reader = stream.getReader();
     this.#readers.push(reader);
     try {
-      for (;;) {
+      for (let first = true;; first = false) {
         const { value, done } = await reader.read();
         if (done) break;
+        // Nothing of this stream is shown until the target can stop the command: a program
+        // that reacts to a line (and exits, or kills) must find the command killable.
+        if (first && ready) await ready.catch(() => {});
         await take(filter ? filter.push(value) : value);
       }
       if (filter) await take(filter.flush());

@@ -47,6 +47,12 @@ export interface Launch {
    * target's script, kept out of every argv). With it, stdin is always a pipe.
    */
   readonly stdinPrefix?: Uint8Array;
+  /**
+   * Resolves once the target knows how to stop the command where it runs (a remote shell
+   * printed its marker), or never will. Standard output is held back until then, so that no
+   * line a program reacts to is seen before the command can be killed.
+   */
+  readonly ready?: Promise<unknown>;
   /** Filters standard error before it is captured or shown. */
   readonly stderrFilter?: StreamFilter;
   /**

@@ -340,6 +340,7 @@ export async function launchRemote(host: Endpoint, spec: LaunchSpec): Promise<La
     args: [...base, "-T", "--", dest, BOOTSTRAP],
     stdinPrefix: script,
     stderrFilter: filter,
+    ready: pgid,
     connection: connectionKey(host),
     onSpawn(kill: () => void): void {
       // Over a shared connection the login is done; a connection of its own must have logged
