@@ -125,8 +125,22 @@ slurmTest(
       const requeued = h.get("0")!;
       const cancelled = h.get("1")!;
       assert(requeued !== cancelled, `${requeued} ${cancelled}`);
+      const where = await sc.client("squeue", ["-h", "-j", requeued, "-o", "%N"]);
+      const node = where.stdout.trim();
+      assertMatch(node, /^n\d+$/);
       const rq = await sc.client("scontrol", ["requeue", requeued]);
       assertEquals(rq.code, 0, rq.out);
+      // Slurm holds a requeued job back for two minutes (BeginTime), the time its node refuses
+      // the revoked job id: let it start now, on another node.
+      await waitFor("the requeued task to wait for its start", async () => {
+        const u = await sc.client("scontrol", [
+          "update",
+          `JobId=${requeued}`,
+          "StartTime=now",
+          `ExcNodeList=${node}`,
+        ]);
+        return u.code === 0 && (await tasks(sc, [array])).get(requeued) === "PENDING";
+      });
       const ca = await sc.client("scancel", [cancelled]);
       assertEquals(ca.code, 0, ca.out);
       await waitFor("the cancelled task to end", async () => {
@@ -146,6 +160,21 @@ slurmTest(
       await waitFor("every task to end", () => allFinal(sc, arrays, 4 + arrays.length - 1));
       const final = await tasks(sc, arrays);
       assertEquals(final.get(cancelled), "CANCELLED");
+      // The requeued task ran again (a new process) and ended well.
+      const [aj, at] = requeued.split("_");
+      assertEquals(
+        final.get(requeued),
+        "COMPLETED",
+        await Deno.readTextFile(join(runDir, `.slurm-${aj}_${at}.out`)).catch(() => "") +
+          (await sc.client("scontrol", ["show", "job", requeued])).out +
+          (await Deno.readTextFile(sc.jobcompFile)) +
+          (await new Deno.Command("sh", {
+            args: [
+              "-c",
+              `grep -h -v -e pmix -e hwloc -e 'MPI:' ${sc.dir}/log/slurmd-*.log | tail -40`,
+            ],
+          }).output().then((o) => new TextDecoder().decode(o.stdout))),
+      );
 
       // Exactly once: one 'done' per combination in the journal, nothing failed.
       const recs = await journal(runDir);
@@ -179,7 +208,7 @@ slurmTest(
       assertMatch(st2.stdout, new RegExp(`array ${array}`));
       assertMatch(st2.stdout, /CANCELLED/);
     } finally {
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (!Deno.env.get("KEEP")) await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 );
@@ -228,6 +257,6 @@ slurmTest("dexp cancel cancels a run's array and says what it cancelled", async 
     assertEquals(bad.code, 2);
     assertStringIncludes(bad.stderr, "was not submitted with 'dexp run --slurm'");
   } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (!Deno.env.get("KEEP")) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
