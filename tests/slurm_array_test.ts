@@ -260,3 +260,45 @@ slurmTest("dexp cancel cancels a run's array and says what it cancelled", async 
     if (!Deno.env.get("KEEP")) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
+
+slurmTest(
+  "the signal before the time limit stops a task's combination cleanly: it goes back to todo",
+  async () => {
+    await using sc = await startSlurmCluster({ nodes: 1 });
+    const dir = await Deno.makeTempDir({ prefix: "dexp-array-" });
+    await Deno.chmod(dir, 0o755);
+    try {
+      const results = join(dir, "results");
+      const env = { ...sc.env, DEXP_T_DIR: dir };
+      const sub = await dexp(
+        ["run", "--slurm", "--tasks", "1", "--no-check", "-r", results, FIXTURE],
+        env,
+      );
+      assertEquals(sub.code, 0, sub.stderr);
+      const [, array, runDir] = /Submitted Slurm array (\d+) \(1 tasks\) for (\S+):/.exec(
+        sub.stdout,
+      )!;
+      await waitFor(
+        "combination 0 to start",
+        async () => (await lines(join(dir, "started.txt"))).some((l) => l.startsWith("0 ")),
+      );
+      // What Slurm does at --signal=B:USR1@T: the signal to the batch shell, which is dexp (exec).
+      const sig = await sc.client("scancel", ["--batch", "--signal=USR1", `${array}_0`]);
+      assertEquals(sig.code, 0, sig.out);
+      await waitFor("the task to end", () => allFinal(sc, [array], 1));
+      const out = await Deno.readTextFile(join(runDir, `.slurm-${array}_0.out`));
+      assertStringIncludes(out, "[i=0] interrupted");
+      await using sw = await ParamSweeper.open(
+        join(runDir, ".sweep"),
+        Array.from({ length: 40 }, (_, i) => ({ i })),
+      );
+      // Given back by the task itself (not reaped after its death), not failed, not done.
+      assertEquals((await sw.stateOf({ i: 0 })).state, "todo");
+      const recs = await journal(runDir);
+      assert(recs.some((r) => r.op === "X"), JSON.stringify(recs));
+      assertEquals(recs.filter((r) => r.op === "F" || r.op === "D").length, 0);
+    } finally {
+      if (!Deno.env.get("KEEP")) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+);
