@@ -302,3 +302,30 @@ slurmTest(
     }
   },
 );
+
+slurmTest("examples/slurm_sweep.ts runs with dexp run --slurm", async () => {
+  await using sc = await startSlurmCluster({ nodes: 2 });
+  const dir = await Deno.makeTempDir({ prefix: "dexp-array-" });
+  await Deno.chmod(dir, 0o755);
+  try {
+    const results = join(dir, "results");
+    const example = resolve(import.meta.dirname!, "../examples/slurm_sweep.ts");
+    const sub = await dexp(
+      ["run", "--slurm", "--tasks", "2", "--sbatch", "--time=10:00", "-r", results, example],
+      sc.env,
+    );
+    assertEquals(sub.code, 0, sub.stderr);
+    const [, array, runDir] = /Submitted Slurm array (\d+) \(2 tasks\) for (\S+):/.exec(
+      sub.stdout,
+    )!;
+    await waitFor("both tasks to end", () => allFinal(sc, [array], 2));
+    const st = JSON.parse((await dexp(["status", "--json", results], sc.env)).stdout)[0];
+    assertEquals([st.state, st.ok, st.failed, st.total], ["finished", 9, 0, 9], JSON.stringify(st));
+    assertEquals(st.slurm.tasks.map((t: { state: string }) => t.state), ["COMPLETED", "COMPLETED"]);
+    const d = JSON.parse(await Deno.readTextFile(join(runDir, "algo=md5_mb=1", "digest.json")));
+    assertEquals(d.digest, "b6d81b360a5672d80c27430f39153e2c");
+    assertMatch(d.task, new RegExp(`^${array}_[01]$`));
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});

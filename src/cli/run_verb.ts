@@ -131,7 +131,15 @@ export async function loadExperiments(
   return found;
 }
 
-async function run(args: string[]): Promise<number> {
+async function run(argv: string[]): Promise<number> {
+  // sbatch arguments start with '-': take the word after --sbatch as its value.
+  const args = argv.flatMap((a, i) =>
+    a === "--sbatch" && i + 1 < argv.length
+      ? []
+      : argv[i - 1] === "--sbatch"
+      ? [`--sbatch=${a}`]
+      : [a]
+  );
   const { values: v, positionals } = parse("run", args, {
     parallel: { type: "string", short: "j" },
     filter: { type: "string", short: "f", multiple: true },
