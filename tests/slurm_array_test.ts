@@ -208,7 +208,9 @@ slurmTest(
       assertMatch(st2.stdout, new RegExp(`array ${array}`));
       assertMatch(st2.stdout, /CANCELLED/);
     } finally {
-      if (!Deno.env.get("KEEP")) await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (!Deno.env.get("DEXP_TEST_KEEP")) {
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
     }
   },
 );
@@ -257,7 +259,9 @@ slurmTest("dexp cancel cancels a run's array and says what it cancelled", async 
     assertEquals(bad.code, 2);
     assertStringIncludes(bad.stderr, "was not submitted with 'dexp run --slurm'");
   } finally {
-    if (!Deno.env.get("KEEP")) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    if (!Deno.env.get("DEXP_TEST_KEEP")) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
   }
 });
 
@@ -298,7 +302,9 @@ slurmTest(
       assert(recs.some((r) => r.op === "X"), JSON.stringify(recs));
       assertEquals(recs.filter((r) => r.op === "F" || r.op === "D").length, 0);
     } finally {
-      if (!Deno.env.get("KEEP")) await Deno.remove(dir, { recursive: true }).catch(() => {});
+      if (!Deno.env.get("DEXP_TEST_KEEP")) {
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
     }
   },
 );
