@@ -65,6 +65,7 @@ registerVerb("status", async () => (await import("./status_verb.ts")).statusVerb
 registerVerb("report", async () => (await import("./report_verb.ts")).reportVerb);
 registerVerb("log", async () => (await import("./log_verb.ts")).logVerb);
 registerVerb("hosts", async () => (await import("./hosts_verb.ts")).hostsVerb);
+registerVerb("cancel", async () => (await import("./cancel_verb.ts")).cancelVerb);
 registerVerb("jobs", async () => (await import("./jobs_verb.ts")).jobsVerb);
 registerVerb(
   "connections",

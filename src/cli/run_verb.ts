@@ -5,12 +5,14 @@
  */
 
 import { extname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 import {
   type Experiment,
   planExperiments,
   registeredExperiments,
   runExperiments,
+  type SlurmRunOptions,
 } from "../engine/mod.ts";
 import { handleSignals, killEverything } from "../process/reaper.ts";
 import { guard, parse, toFileUrl, UsageError } from "./_common_verb.ts";
@@ -31,6 +33,13 @@ Options:
       --resume         Continue the latest run of each experiment: skip finished combinations;
                        several processes sharing DIR split the remaining work
       --continue RUN   Continue this run folder (<results>/<experiment>/<run-id>)
+      --slurm          Submit each experiment's run as one Slurm job array and return at
+                       once: the tasks continue the run folder, claiming combinations from
+                       its sweep ('dexp status' shows them, 'dexp cancel RUN' cancels them);
+                       with --continue RUN, submit another array for that run
+      --tasks N        Tasks of the array (default 4)
+      --array-throttle K  At most K tasks run at once
+      --sbatch "ARGS"  More sbatch arguments, split at spaces (e.g. "--time=1:00:00 -p debug")
       --no-progress    Plain log lines instead of the live display
       --log FILE       Also append the log to FILE
       --notify URL     POST a JSON summary (Slack-compatible) to URL at the end
@@ -122,7 +131,15 @@ export async function loadExperiments(
   return found;
 }
 
-async function run(args: string[]): Promise<number> {
+async function run(argv: string[]): Promise<number> {
+  // sbatch arguments start with '-': take the word after --sbatch as its value.
+  const args = argv.flatMap((a, i) =>
+    a === "--sbatch" && i + 1 < argv.length
+      ? []
+      : argv[i - 1] === "--sbatch"
+      ? [`--sbatch=${a}`]
+      : [a]
+  );
   const { values: v, positionals } = parse("run", args, {
     parallel: { type: "string", short: "j" },
     filter: { type: "string", short: "f", multiple: true },
@@ -136,6 +153,10 @@ async function run(args: string[]): Promise<number> {
     notify: { type: "string" },
     json: { type: "boolean" },
     "no-check": { type: "boolean" },
+    slurm: { type: "boolean" },
+    tasks: { type: "string" },
+    "array-throttle": { type: "string" },
+    sbatch: { type: "string" },
     help: { type: "boolean", short: "h" },
   });
   if (v.help) {
@@ -164,6 +185,7 @@ async function run(args: string[]): Promise<number> {
   if (v.resume && v.continue) {
     throw new UsageError("'--resume' and '--continue' exclude each other: use one");
   }
+  const slurm = slurmOptions(v, positionals);
   const experiments = await loadExperiments(positionals, { check: !v["no-check"] });
   const filter = v.filter as string[] | undefined;
   if (v["dry-run"]) {
@@ -200,7 +222,8 @@ async function run(args: string[]): Promise<number> {
   // dexp run stops its own work on a signal (to record it); dexp's default handler would
   // exit before that.
   const previous = handleSignals(false);
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  // SIGUSR1: Slurm's signal before a task's time limit (--signal=B:USR1@T).
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1"];
   for (const s of signals) Deno.addSignalListener(s, onSigint);
   try {
     const summary = await runExperiments(experiments, {
@@ -213,17 +236,79 @@ async function run(args: string[]): Promise<number> {
       logFile: v.log as string | undefined,
       notify: v.notify as string | undefined,
       signal: ac.signal,
+      ...(slurm ? { slurm } : {}),
     }).catch((e) => {
       if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
       throw e;
     });
     if (v.json) console.log(JSON.stringify(summary, null, 2));
+    else {
+      for (const e of summary.experiments) {
+        if (e.slurmArray !== undefined) {
+          console.log(
+            `Submitted Slurm array ${e.slurmArray} (${slurm?.tasks} tasks) for ${e.runDir}: 'dexp status' follows it, 'dexp cancel ${e.runDir}' cancels it`,
+          );
+        }
+      }
+    }
+    if (slurm) return summary.experiments.every((e) => e.failed === 0) ? 0 : 1;
     if (summary.interrupted) return 130;
     return summary.ok ? 0 : 1;
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSigint);
     handleSignals(previous);
   }
+}
+
+function positive(v: string | boolean | string[] | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new UsageError(`'${flag}' must be a positive integer: received '${v}'`);
+  }
+  return n;
+}
+
+// The slurm option of runExperiments from --slurm and its flags: every task runs this dexp
+// (same Deno, absolute paths) on the run folder with --continue.
+function slurmOptions(
+  v: Record<string, string | boolean | string[] | undefined>,
+  positionals: string[],
+): SlurmRunOptions | undefined {
+  if (!v.slurm) {
+    for (const f of ["tasks", "array-throttle", "sbatch"]) {
+      if (v[f] !== undefined) throw new UsageError(`'--${f}' needs '--slurm'`);
+    }
+    return undefined;
+  }
+  if (v["dry-run"]) throw new UsageError("'--slurm' and '--dry-run' exclude each other: use one");
+  const tasks = positive(v.tasks, "--tasks") ?? 4;
+  const throttle = positive(v["array-throttle"], "--array-throttle");
+  const sbatch = typeof v.sbatch === "string" ? v.sbatch.split(/\s+/).filter((a) => a) : [];
+  const main = new URL("./main.ts", import.meta.url);
+  const cli = main.protocol === "file:" ? fileURLToPath(main) : main.href;
+  const files = positionals.map((p) => resolve(p));
+  const filters = ((v.filter as string[] | undefined) ?? []).flatMap((f) => ["--filter", f]);
+  const conf = Deno.env.get("SLURM_CONF");
+  return {
+    tasks,
+    ...(throttle !== undefined ? { throttle } : {}),
+    sbatch,
+    ...(conf !== undefined ? { env: { SLURM_CONF: resolve(conf) } } : {}),
+    command: (runDir) => [
+      Deno.execPath(),
+      "run",
+      "-A",
+      cli,
+      "run",
+      "--no-check",
+      "--no-progress",
+      "--continue",
+      runDir,
+      ...filters,
+      ...files,
+    ],
+  };
 }
 
 /** The `run` verb. */

@@ -62,3 +62,15 @@ export {
   type RecordedJobs,
   recordedJobs,
 } from "./detached.ts";
+export {
+  cancelRunArrays,
+  describeSlurmStates,
+  readSlurmJson,
+  type RunSlurmStates,
+  runSlurmStates,
+  SLURM_JSON,
+  SLURM_RUN_DIR_ENV,
+  type SlurmArrayRecord,
+  type SlurmRunJson,
+  type SlurmRunOptions,
+} from "./slurm_run.ts";

@@ -41,6 +41,7 @@ import {
   SWEEP_DIR,
 } from "./rundir.ts";
 import { DEXP_VERSION } from "./version.ts";
+import { SLURM_RUN_DIR_ENV, type SlurmRunOptions, submitRunArray } from "./slurm_run.ts";
 
 /** How a run shows itself on the console. */
 export type Display = "auto" | "progress" | "plain" | "none";
@@ -76,6 +77,14 @@ export interface RunExperimentsOptions {
    * left behind, logged, and can never start commands or write again; the next attempt starts.
    */
   stopGrace?: number;
+  /**
+   * Submit the run to Slurm instead of running it here: the run folder is prepared, one job
+   * array of worker tasks is submitted (each continues the folder, claiming combinations
+   * from its shared sweep), recorded in `<run>/slurm.json`, and `runExperiments()` returns
+   * at once (`summary.experiments[i].slurmArray`). With `continueDir`, a new array is
+   * submitted for that folder. Inside a task (`DEXP_SLURM_RUN_DIR` set) it runs as a worker.
+   */
+  slurm?: SlurmRunOptions;
 }
 
 /** The outcome of one combination in a run. */
@@ -398,6 +407,8 @@ export async function runExperiments(
     throw new RangeError(`'parallel' must be a positive integer: received ${parallel}`);
   }
   const results = options.results ?? "./results";
+  const task = options.slurm ? slurmTaskDir() : undefined;
+  if (task !== undefined) return await runSlurmTask(experiments, options, task);
   let list = filterExperiments(experiments, options.filter);
   let continueTo: { runDir: string; runId: string } | undefined;
   if (options.continueDir !== undefined) {
@@ -449,6 +460,37 @@ export async function runExperiments(
     }
   }
   return summary;
+}
+
+// The run folder of a Slurm worker task (DEXP_SLURM_RUN_DIR), if this process is one.
+function slurmTaskDir(): string | undefined {
+  try {
+    return Deno.env.get(SLURM_RUN_DIR_ENV) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// A worker task of a submitted array: continues its run folder; SIGUSR1 (sent before the
+// time limit) and SIGTERM (scancel, requeue) stop the current combination cleanly, so that
+// it goes back to todo for another task.
+async function runSlurmTask(
+  experiments: readonly Experiment[],
+  options: RunExperimentsOptions,
+  runDir: string,
+): Promise<RunExperimentsSummary> {
+  const ac = new AbortController();
+  const stop = () => ac.abort(new Error("the Slurm task was signalled"));
+  options.signal?.addEventListener("abort", stop, { once: true });
+  const signals: Deno.Signal[] = ["SIGUSR1", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, stop);
+  try {
+    const { slurm: _, ...rest } = options;
+    return await runExperiments(experiments, { ...rest, continueDir: runDir, signal: ac.signal });
+  } finally {
+    for (const s of signals) Deno.removeSignalListener(s, stop);
+    options.signal?.removeEventListener("abort", stop);
+  }
 }
 
 // The hosts of an experiment, made before anything runs: a hosts() function that throws is
@@ -535,7 +577,8 @@ async function runOne(
     });
     await Promise.all(
       Array.from(
-        { length: parallel },
+        // Submitting to Slurm: the folder is prepared here, the tasks do the work.
+        { length: options.slurm ? 0 : parallel },
         (_, w) => worker(run, w, out, signal, options.stopGrace ?? 5000),
       ),
     );
@@ -586,6 +629,9 @@ async function runOne(
     });
     const { ok, failedRecs, remaining } = end;
     out.emit(end.event);
+    const array = options.slurm && remaining > 0
+      ? (await submitRunArray(runDir, options.slurm)).jobId
+      : undefined;
     return {
       experiment: e.name,
       runId,
@@ -601,6 +647,7 @@ async function runOne(
         ...(r.failures !== undefined ? { failures: r.failures } : {}),
       })),
       interrupted,
+      ...(array !== undefined ? { slurmArray: array } : {}),
     };
   } finally {
     await store.close();

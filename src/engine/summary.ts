@@ -30,6 +30,8 @@ export interface ExperimentSummary {
   failures: { name: string; error: string; failures?: CommandFailure[] }[];
   /** True if the run was interrupted. */
   interrupted: boolean;
+  /** The job id of the Slurm array submitted for the run (`slurm` option), if one was. */
+  slurmArray?: string;
 }
 
 /** What `runExperiments()` returns. */

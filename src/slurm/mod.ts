@@ -24,3 +24,4 @@ export {
   SlurmTracker,
   type SlurmTrackerOptions,
 } from "./tracker.ts";
+export { arraySbatchArgs, cancelJobs, type SlurmArrayOptions, submitArray } from "./array.ts";
