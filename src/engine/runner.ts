@@ -40,7 +40,7 @@ import {
   RUN_JSON,
   SWEEP_DIR,
 } from "./rundir.ts";
-import { DEXP_VERSION } from "./version.ts";
+import { DEXP_VERSION } from "../process/mod.ts";
 
 /** How a run shows itself on the console. */
 export type Display = "auto" | "progress" | "plain" | "none";

@@ -54,3 +54,4 @@ export {
 } from "./target.ts";
 export { DEFAULT_MAX_LINE_BYTES, type LineSink, LineSplitter } from "./lines.ts";
 export { Window } from "./window.ts";
+export { DEXP_VERSION } from "./version.ts";
