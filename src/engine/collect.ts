@@ -11,7 +11,7 @@ import type { Combination, JsonValue } from "./_sweep.ts";
 import { readJsonMaybe, writeFileAtomic } from "./atomic.ts";
 import type { Row } from "./context.ts";
 import type { CombinationRecord, RunJson } from "./runner.ts";
-import { comboFolderName, RESULT_JSON, RUN_JSON } from "./rundir.ts";
+import { comboFolderName, RESULT_JSON, ROWS_JSONL, RUN_JSON } from "./rundir.ts";
 import { runLiveness } from "./status.ts";
 
 const NUM = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
@@ -146,7 +146,7 @@ export async function collectRun(runDir: string): Promise<RunTable> {
     };
     let results: Row[] = [];
     try {
-      results = rowsFromJsonLines(await Deno.readTextFile(join(runDir, c.name, "rows.jsonl")));
+      results = rowsFromJsonLines(await Deno.readTextFile(join(runDir, c.name, ROWS_JSONL)));
     } catch { /* no rows */ }
     if (results.length === 0) rows.push({ ...params, ...tail });
     for (const r of results) {
