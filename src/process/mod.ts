@@ -7,7 +7,7 @@
 export { cmd, Command } from "./command.ts";
 export { OptionsBuilder } from "./builder.ts";
 export { BoundedCapture, DEFAULT_CAPTURE_LIMIT } from "./capture.ts";
-export { type Duration, toMillis } from "./duration.ts";
+export { type Duration, formatDuration, toMillis } from "./duration.ts";
 export { fdBudget, type FdLimits, fdLimits } from "./fd_limit.ts";
 export {
   ConnectError,
