@@ -14,7 +14,7 @@ import { Window } from "../process/window.ts";
 import { quote, quoteArgv } from "../process/quote.ts";
 import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/reaper.ts";
 import { LaunchError } from "../process/target.ts";
-import { commonOptions, type ConnectionParams, DEFAULT_PARAMS, type Endpoint } from "./params.ts";
+import { type ConnectionParams, DEFAULT_PARAMS, type Endpoint, sshPrefix } from "./params.ts";
 import { effectiveKex, persistSeconds } from "./profile.ts";
 import {
   type PersistedConnection,
@@ -244,8 +244,7 @@ async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promi
     const args = [
       // INFO into the master's log (-E): why it lost the connection ("Timeout, server ...
       // not responding"), read by remote commands that lost it (remote.ts).
-      ...commonOptions(p, "INFO"),
-      ...(p.port ? ["-p", String(p.port)] : []),
+      ...sshPrefix(p, { logLevel: "INFO" }),
       "-o",
       "ControlMaster=yes",
       "-o",

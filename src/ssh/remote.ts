@@ -10,7 +10,7 @@ import type { FailureKind } from "../process/result.ts";
 import type { Launch, LaunchSpec, StreamFilter } from "../process/target.ts";
 import { quoteArgv } from "../process/quote.ts";
 import { connect, connectionKey, destination, loginDeadline, sshReason } from "./connections.ts";
-import { commonOptions, DEFAULT_PARAMS, type Endpoint } from "./params.ts";
+import { DEFAULT_PARAMS, type Endpoint, sshPrefix } from "./params.ts";
 
 const enc = new TextEncoder();
 const NL = 10;
@@ -214,8 +214,7 @@ export class MarkerFilter implements StreamFilter {
 }
 
 function sshArgs(host: Endpoint, control: string[]): string[] {
-  const p = host.params;
-  return [...commonOptions(p), ...(p.port ? ["-p", String(p.port)] : []), ...control];
+  return sshPrefix(host.params, { extra: control });
 }
 
 /**

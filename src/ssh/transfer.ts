@@ -21,7 +21,7 @@ import { quote } from "../process/quote.ts";
 import { type Launch, LaunchError, type LaunchSpec, type Target } from "../process/target.ts";
 import { connect, destination, sshReason } from "./connections.ts";
 import type { Host } from "./host.ts";
-import { commonOptions, DEFAULT_PARAMS, rsyncShell } from "./params.ts";
+import { DEFAULT_PARAMS, rsyncShell, sshPrefix } from "./params.ts";
 
 /** Options of `put()` and `get()`. */
 export interface TransferOptions {
@@ -203,9 +203,7 @@ export class TransferTarget implements Target {
       // Make the remote folder first, over the shared connection.
       const mk = await new Deno.Command(ssh, {
         args: [
-          ...commonOptions(p),
-          ...(p.port ? ["-p", String(p.port)] : []),
-          ...control,
+          ...sshPrefix(p, { extra: control }),
           "-T",
           "--",
           destination(this.host),
@@ -265,9 +263,7 @@ export class TransferTarget implements Target {
         "-r",
         "-p",
         "-s",
-        ...commonOptions(p),
-        ...(p.port ? ["-P", String(p.port)] : []),
-        ...control,
+        ...sshPrefix(p, { extra: control, portFlag: "-P" }),
         ...extra,
         "--",
         ...from,
