@@ -325,21 +325,5 @@ function notStarted(
   failure: "killed" | "spawn",
   reason: string,
 ): ProcessResult {
-  const now = new Date();
-  return new ProcessResult({
-    target,
-    command,
-    exitCode: null,
-    signal: null,
-    stdout: "",
-    stderr: "",
-    stdoutBytes: 0,
-    stderrBytes: 0,
-    start: now,
-    end: now,
-    timedOut: false,
-    killed: failure === "killed",
-    failure,
-    reason,
-  });
+  return ProcessResult.notStarted({ target, command, failure, reason });
 }

@@ -173,21 +173,13 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     const fail = (failure: FailureKind, reason: string, stderr = "") => {
       this.#resolveStarted();
       return this.#finish(
-        new ProcessResult({
+        ProcessResult.notStarted({
           target: this.target,
           command: this.command,
-          exitCode: null,
-          signal: null,
-          stdout: "",
-          stderr,
-          stdoutBytes: 0,
-          stderrBytes: new TextEncoder().encode(stderr).length,
-          start,
-          end: new Date(),
-          timedOut: false,
-          killed: failure === "killed",
           failure,
           reason,
+          stderr,
+          start,
         }),
       );
     };
