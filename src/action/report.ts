@@ -8,6 +8,7 @@
 import { formatDuration } from "../process/mod.ts";
 import { ProcessResult } from "../process/result.ts";
 import { oneLine } from "./_one_line.ts";
+import { textTable } from "./_table.ts";
 import { CompositeResult, FunctionResult, type StepResult } from "./compose.ts";
 import { GroupResult } from "./group_result.ts";
 
@@ -168,13 +169,7 @@ export class Report {
         oneLine(r.command, 60),
       ]),
     ];
-    const widths = cells[0].map((_, c) => Math.max(...cells.map((row) => [...row[c]].length)));
-    for (const row of cells) {
-      lines.push(
-        row.map((v, c) => c === row.length - 1 ? v : v + " ".repeat(widths[c] - [...v].length))
-          .join("  "),
-      );
-    }
+    lines.push(textTable(cells));
     if (rows.length > shown.length) lines.push(`... ${rows.length - shown.length} more rows`);
     return lines.join("\n");
   }

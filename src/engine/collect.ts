@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { oneLine } from "../action/_one_line.ts";
+import { textTable } from "../action/_table.ts";
 import type { Combination, JsonValue } from "./_sweep.ts";
 import { readJsonMaybe, writeFileAtomic } from "./atomic.ts";
 import type { Row } from "./context.ts";
@@ -216,11 +217,7 @@ export function toText(table: RunTable, maxWidth = 30): string {
     table.columns.map((c) => oneLine(c)),
     ...table.rows.map((r) => table.columns.map((c) => cell(r[c]))),
   ];
-  const len = (s: string) => [...s].length;
-  const widths = table.columns.map((_, i) => Math.max(...grid.map((row) => len(row[i]))));
-  return grid.map((row) =>
-    row.map((s, i) => s + " ".repeat(widths[i] - len(s))).join("  ").trimEnd()
-  ).join("\n");
+  return textTable(grid);
 }
 
 /**
