@@ -40,9 +40,10 @@ export function describeFailure(result: ProcessResult): string {
     case "spawn":
       return `Could not start command ${where}: ${result.reason}`;
     case "connect":
-      return `Could not connect to ${result.target}${
-        result.exitCode === 255 ? " (ssh exit 255)" : ""
-      }: ${result.reason ?? "see stderr"}; command: ${result.command}${stderrTail(result)}`;
+      // The target's layer (ssh) writes the headline: why, and what to change.
+      return `Could not connect to ${result.target}: ${
+        result.reason ?? "see stderr"
+      }; command: ${result.command}${stderrTail(result)}`;
     case "connection-lost":
       return `Connection to ${result.target} was lost while the command ran (it may still run there): ${result.reason}; command: ${result.command}${
         stderrTail(result)

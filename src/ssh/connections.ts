@@ -14,6 +14,7 @@ import { Window } from "../process/window.ts";
 import { quote, quoteArgv } from "../process/quote.ts";
 import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/reaper.ts";
 import { LaunchError } from "../process/target.ts";
+import { connectReason } from "./connect_reason.ts";
 import { type ConnectionParams, DEFAULT_PARAMS, type Endpoint, sshPrefix } from "./params.ts";
 import { effectiveKex, persistSeconds } from "./profile.ts";
 import {
@@ -186,14 +187,6 @@ function keyOf(host: Endpoint, p: ConnectionParams): string {
   ]);
 }
 
-/** The last meaningful line of ssh's complaint, e.g. "Connection refused". */
-export function sshReason(stderr: string): string {
-  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) =>
-    l !== "" && !l.startsWith("debug") && !l.startsWith("Warning: Permanently added")
-  );
-  return lines.at(-1) ?? "ssh exited with code 255 and said nothing";
-}
-
 /**
  * Whether ssh's complaint says the host dropped the login before authentication, as sshd
  * does beyond MaxStartups ("kex_exchange_identification: read: Connection reset by peer",
@@ -324,7 +317,7 @@ async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promi
       } catch {
         // No log written.
       }
-      throw new LaunchError("connect", sshReason(text), text);
+      throw new LaunchError("connect", connectReason(text, p, m.destination), text);
     }
     m.persistMs = persist * 1000;
     kept = true;

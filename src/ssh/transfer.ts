@@ -19,7 +19,8 @@ import { resolve } from "node:path";
 import { fillPlaceholders } from "../process/placeholders.ts";
 import { quote } from "../process/quote.ts";
 import { type Launch, LaunchError, type LaunchSpec, type Target } from "../process/target.ts";
-import { connect, destination, sshReason } from "./connections.ts";
+import { connectReason } from "./connect_reason.ts";
+import { connect, destination } from "./connections.ts";
 import type { Host } from "./host.ts";
 import { DEFAULT_PARAMS, rsyncShell, sshPrefix } from "./params.ts";
 
@@ -217,7 +218,7 @@ export class TransferTarget implements Target {
         const text = new TextDecoder().decode(mk.stderr);
         throw new LaunchError(
           mk.code === 255 ? "connect" : "spawn",
-          `Could not create remote folder '${dest}': ${sshReason(text)}`,
+          `Could not create remote folder '${dest}': ${connectReason(text, p, this.host.address)}`,
           text,
         );
       }
@@ -257,6 +258,7 @@ export class TransferTarget implements Target {
       ? local
       : sources.map((s) => remoteSpec(this.host, escapeGlob(trim(remotePath(s)))));
     const to = this.direction === "put" ? remoteSpec(this.host, remoteDir) : local[0];
+    const address = this.host.address;
     return {
       program: p.scp ?? DEFAULT_PARAMS.scp,
       args: [
@@ -270,7 +272,7 @@ export class TransferTarget implements Target {
         to,
       ],
       classify(code: number, stderr: string) {
-        if (code === 255) return { failure: "connect", reason: sshReason(stderr) };
+        if (code === 255) return { failure: "connect", reason: connectReason(stderr, p, address) };
         return null;
       },
     };
