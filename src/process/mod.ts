@@ -18,6 +18,7 @@ export {
   ExpectError,
   OutputError,
   ProcessError,
+  type ProcessErrorOptions,
   SignalError,
   SpawnError,
   TimeoutError,
