@@ -1,16 +1,18 @@
 // The dexp command tells the truth about runs: status of a killed run, report and log during
 // a run, parameterless experiments, hosts() errors, type errors in experiment files.
 import { join, resolve } from "node:path";
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+  tempDir,
+  waitFor,
+} from "./assert.ts";
 
 const MAIN = resolve(import.meta.dirname!, "../src/cli/main.ts");
 const ENGINE = resolve(import.meta.dirname!, "../src/engine/mod.ts");
 const dec = new TextDecoder();
-
-async function tempDir(): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix: "dexp-truth-" });
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
 
 function dexp(args: string[]): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
@@ -37,14 +39,6 @@ async function exists(path: string): Promise<boolean> {
 }
 
 // A safety net, never the thing asserted.
-async function waitFor(what: string, cond: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 // An experiment over i = 0, 1, 2 where i = 1 waits for a file 'release'.
 async function slowFixture(dir: string): Promise<string> {
   const path = join(dir, "slow.ts");

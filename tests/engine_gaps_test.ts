@@ -3,7 +3,14 @@
 // installed as a command with `deno install -g`.
 import { dirname, join, resolve } from "node:path";
 import { toFileUrl } from "../src/cli/_common_verb.ts";
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+  tempDir,
+  waitFor,
+} from "./assert.ts";
 
 const ROOT = resolve(import.meta.dirname!, "..");
 const MAIN = join(ROOT, "src", "cli", "main.ts");
@@ -12,25 +19,12 @@ const VERSION: string = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json
 /** Only a safety net so that a broken build fails instead of hanging: waits are on conditions. */
 const PATIENCE = 20_000;
 
-async function tempDir(): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix: "dexp-gaps-" });
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
-
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
     return true;
   } catch {
     return false;
-  }
-}
-
-async function waitFor(cond: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + PATIENCE;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`Gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -178,16 +172,16 @@ Deno.test("'dexp log -f' follows a running run and combination, and stops when t
   const results = join(tmp.path, "res");
   const fixture = await writeFixture(tmp.path, "follow", ["a"]);
   await using run = dexp(["run", "--no-progress", "-r", results, fixture]);
-  await waitFor(async () => {
+  await waitFor("the run's folder", async () => {
     try {
       return (await onlyEntry(join(results, "follow"))) !== undefined;
     } catch {
       return false;
     }
-  }, "the run's folder");
+  }, { deadline: PATIENCE });
   const runDir = await onlyEntry(join(results, "follow"));
   const comboLog = join(runDir, "k=a", "log.txt");
-  await waitFor(() => exists(comboLog), "the combination's log");
+  await waitFor("the combination's log", () => exists(comboLog), { deadline: PATIENCE });
 
   await using combo = dexp(["log", runDir, "k=a", "-f"]);
   await using whole = dexp(["log", "--follow", runDir]);

@@ -11,7 +11,14 @@ import {
   runExperiments,
 } from "../mod.ts";
 import { toFileUrl } from "../src/cli/_common_verb.ts";
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+  tempDir,
+  waitFor,
+} from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 
 const ROOT = resolve(import.meta.dirname!, "..");
@@ -20,19 +27,6 @@ const MOD = toFileUrl(join(ROOT, "mod.ts"));
 /** Only a safety net so that a broken build fails instead of hanging: waits are on conditions. */
 const PATIENCE = 60_000;
 const quiet = { display: "none" } as const;
-
-async function tempDir(): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix: "dexp-life-" });
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
-
-async function waitFor(cond: () => Promise<boolean> | boolean, what: string): Promise<void> {
-  const deadline = Date.now() + PATIENCE;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`Gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function readRows(dir: string): Promise<unknown[]> {
   try {
@@ -305,7 +299,7 @@ experiment("ctrlc", { params: { k: [1] } }, async (ctx, p) => {
   let ended = false;
   child.status.then(() => ended = true);
   try {
-    await waitFor(async () => ended || await exists(started), "the command to start");
+    await waitFor("the command to start", async () => ended || await exists(started));
     assert(!ended, "the run ended before its command started");
     child.kill("SIGINT");
   } finally {
@@ -432,12 +426,9 @@ experiment("rnd", { params: { i: ${JSON.stringify(combos.map((c) => c.i))} } }, 
     const delay = Math.floor(Math.random() * 20);
     let ended = false;
     child.status.then(() => ended = true);
-    await waitFor(
-      async () =>
-        ended ||
-        (await Deno.readTextFile(ranFile).catch(() => "")).split("\n").length >= before + more,
-      "the run to progress",
-    );
+    await waitFor("the run to progress", async () =>
+      ended ||
+      (await Deno.readTextFile(ranFile).catch(() => "")).split("\n").length >= before + more);
     await new Promise((r) => setTimeout(r, delay));
     try {
       child.kill("SIGKILL");
@@ -516,7 +507,7 @@ experiment("orphan", { params: { k: [1] }, ${
     }).spawn();
   const first = spawn([]);
   try {
-    await waitFor(async () => (await pgrep(sleep)).length === 1, "the sleep");
+    await waitFor("the sleep", async () => (await pgrep(sleep)).length === 1);
   } finally {
     first.kill("SIGKILL");
     await first.output();
@@ -535,7 +526,7 @@ experiment("orphan", { params: { k: [1] }, ${
     let ended = false;
     second.status.then(() => ended = true);
     try {
-      await waitFor(async () => ended || await starts() === before + 1, "the second attempt");
+      await waitFor("the second attempt", async () => ended || await starts() === before + 1);
       if (ended) {
         out = await second.output();
         const d = new TextDecoder();
@@ -553,7 +544,7 @@ experiment("orphan", { params: { k: [1] }, ${
       assertStringIncludes(text, `[k=1] ${took}\n`);
       const comboLog = await Deno.readTextFile(log);
       assert(comboLog.indexOf(took) < comboLog.lastIndexOf("started attempt"), comboLog);
-      await waitFor(async () => (await pgrep(sleep)).length === 0, "the end of every sleep");
+      await waitFor("the end of every sleep", async () => (await pgrep(sleep)).length === 0);
     } finally {
       if (!out) {
         second.kill("SIGKILL");

@@ -5,7 +5,7 @@
  * `dexp jobs` works on a results folder.
  */
 import { join } from "node:path";
-import { assert, assertEquals, assertStringIncludes } from "./assert.ts";
+import { assert, assertEquals, assertStringIncludes, sleep, waitFor } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { isGone } from "./harness/_proc.ts";
 
@@ -13,19 +13,6 @@ const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 const MOD = new URL("../mod.ts", import.meta.url).href;
 const dec = new TextDecoder();
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls until `fn` returns a value other than undefined; the deadline is only a safety net. */
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 90_000;
-  while (true) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function homeOf(user: string): Promise<string> {
   const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
@@ -143,7 +130,7 @@ async function whileRunning(
 ): Promise<void> {
   let ended = false;
   child.status.then(() => ended = true);
-  await waitFor(what, async () => ended || await cond() || undefined);
+  await waitFor(what, async () => ended || await cond() || undefined, { deadline: 90_000 });
   if (ended && !(await cond())) {
     const o = await child.output();
     throw new Error(
@@ -347,7 +334,7 @@ async function killSession(sid: number): Promise<void> {
       } catch { /* gone */ }
     }
     return left.length === 0 || undefined;
-  });
+  }, { deadline: 90_000 });
 }
 
 Deno.test("a detached job lost while no runner watched fails the resumed attempt with the reason", async () => {

@@ -2,7 +2,7 @@
  * Detached jobs against real sshd hosts (tests/harness/sshd.ts), under both test users; every
  * claim is checked from outside, on the host, with ps and /proc.
  */
-import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, sleep, waitFor } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { isGone, readStat } from "./harness/_proc.ts";
 import {
@@ -25,19 +25,6 @@ function nodes(tb: Testbed, user: string): Hosts {
     knownHosts: tb.knownHosts,
     strictHostKeyChecking: "yes",
   });
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls until `fn` returns a value other than undefined; the deadline is only a safety net. */
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  while (true) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 async function homeOf(user: string): Promise<string> {

@@ -4,17 +4,12 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { cmd } from "../mod.ts";
 import { defineExperiment, type RunEvent, runExperiments } from "../src/engine/mod.ts";
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "./assert.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes, tempDir } from "./assert.ts";
 
 const ROOT = resolve(import.meta.dirname!, "..");
 const MOD = pathToFileURL(join(ROOT, "mod.ts")).href;
 const MAIN = join(ROOT, "src", "cli", "main.ts");
 const dec = new TextDecoder();
-
-async function tempDir(): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix: "dexp-output-" });
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
 
 /** Runs `deno run -A` on a script (from the repository, so that its deno.json applies), with a small JS heap. */
 async function runSmallHeap(heapMb: number, args: string[]) {

@@ -166,6 +166,7 @@ export class RunningGroup implements PromiseLike<GroupResult> {
   #stopReason: string | null = null;
   readonly #size: number;
   readonly #concurrency: number;
+  readonly #trace: Error;
 
   /**
    * Starts a group command; use `spawn()` or await the command instead.
@@ -180,6 +181,8 @@ export class RunningGroup implements PromiseLike<GroupResult> {
     const { concurrency, failFast } = command.group;
     this.#size = targets.length;
     this.#concurrency = concurrency;
+    // Only the trace is captured (cheap); its call site is read if the group fails.
+    this.#trace = new Error();
     this.#noThrow = opts.noThrow;
     this.#members = new Array(targets.length).fill(undefined);
     // The default window is capped so that it fits in the file-descriptor soft limit (Deno
@@ -295,7 +298,7 @@ export class RunningGroup implements PromiseLike<GroupResult> {
   async wait(): Promise<GroupResult> {
     const r = await this.#done;
     if (!this.#noThrow && r.results.some((x) => x.failure && x.failure !== "killed")) {
-      throw new GroupError(r);
+      throw new GroupError(r, { trace: this.#trace });
     }
     return r;
   }
@@ -325,21 +328,5 @@ function notStarted(
   failure: "killed" | "spawn",
   reason: string,
 ): ProcessResult {
-  const now = new Date();
-  return new ProcessResult({
-    target,
-    command,
-    exitCode: null,
-    signal: null,
-    stdout: "",
-    stderr: "",
-    stdoutBytes: 0,
-    stderrBytes: 0,
-    start: now,
-    end: now,
-    timedOut: false,
-    killed: failure === "killed",
-    failure,
-    reason,
-  });
+  return ProcessResult.notStarted({ target, command, failure, reason });
 }

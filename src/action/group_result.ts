@@ -4,6 +4,7 @@
  * @module
  */
 
+import { callSiteOf, withCallSite } from "../process/call_site.ts";
 import { describeFailure } from "../process/errors.ts";
 import type { ProcessResult, ProcessResultJson } from "../process/result.ts";
 
@@ -113,22 +114,31 @@ export class GroupResult implements Iterable<ProcessResult> {
 export class GroupError extends Error {
   /** Every target's result, those that succeeded included. */
   readonly result: GroupResult;
+  /** Where the group command was started in your code (`file.ts:12:5`), if known. */
+  readonly callSite: string | null;
 
   /**
    * Makes the error from a group result.
    *
    * @param result The group's results.
+   * @param options `trace`: an `Error` made when the group was started (its call site is
+   * shown after the first line).
    */
-  constructor(result: GroupResult) {
+  constructor(result: GroupResult, options: { trace?: Error } = {}) {
+    const site = callSiteOf(options.trace?.stack);
     const failed = result.results.filter((r) => r.failure && r.failure !== "killed");
     const lines = failed.slice(0, 10).map((r) => `  - ${describeFailure(r).split("\n")[0]}`);
     if (failed.length > 10) lines.push(`  ... and ${failed.length - 10} more`);
     super(
-      `${failed.length} of ${result.length} commands failed (error.result has every outcome):\n${
-        lines.join("\n")
-      }`,
+      withCallSite(
+        `${failed.length} of ${result.length} commands failed (error.result has every outcome):\n${
+          lines.join("\n")
+        }`,
+        site,
+      ),
     );
     this.name = "GroupError";
     this.result = result;
+    this.callSite = site;
   }
 }

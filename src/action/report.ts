@@ -5,8 +5,10 @@
  * @module
  */
 
+import { formatDuration } from "../process/mod.ts";
 import { ProcessResult } from "../process/result.ts";
 import { oneLine } from "./_one_line.ts";
+import { textTable } from "./_table.ts";
 import { CompositeResult, FunctionResult, type StepResult } from "./compose.ts";
 import { GroupResult } from "./group_result.ts";
 
@@ -91,10 +93,6 @@ function flatten(x: Reportable, out: ReportEntry[]): void {
   }
 }
 
-function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(3)} s`;
-}
-
 /** A summary of results: counts, durations, a table. */
 export class Report {
   /** The title printed above the table. */
@@ -152,9 +150,9 @@ export class Report {
     const maxRows = options.maxRows ?? 50;
     const lines = [
       `${this.title}: ${s.total} total, ${s.ok} ok, ${s.failed} failed (${s.connectFailed} could not connect), ${s.timedOut} timed out, ${s.killed} killed, ${s.skipped} skipped`,
-      `durations: min ${seconds(s.minDuration)}, mean ${seconds(s.meanDuration)}, max ${
-        seconds(s.maxDuration)
-      }; wall ${seconds(s.wallTime)}`,
+      `durations: min ${formatDuration(s.minDuration)}, mean ${
+        formatDuration(s.meanDuration)
+      }, max ${formatDuration(s.maxDuration)}; wall ${formatDuration(s.wallTime)}`,
     ];
     const rows = [...this.entries].sort((a, b) =>
       Number(a.status === "ok") - Number(b.status === "ok")
@@ -167,17 +165,11 @@ export class Report {
         oneLine(r.target, 60),
         r.status,
         r.exitCode === null ? "-" : String(r.exitCode),
-        seconds(r.duration),
+        formatDuration(r.duration),
         oneLine(r.command, 60),
       ]),
     ];
-    const widths = cells[0].map((_, c) => Math.max(...cells.map((row) => [...row[c]].length)));
-    for (const row of cells) {
-      lines.push(
-        row.map((v, c) => c === row.length - 1 ? v : v + " ".repeat(widths[c] - [...v].length))
-          .join("  "),
-      );
-    }
+    lines.push(textTable(cells));
     if (rows.length > shown.length) lines.push(`... ${rows.length - shown.length} more rows`);
     return lines.join("\n");
   }

@@ -3,6 +3,7 @@
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { listRunIds, RUN_JSON } from "../engine/mod.ts";
 
 /** A usage error: printed with the verb's name, exit status 2. */
 export class UsageError extends Error {
@@ -52,14 +53,13 @@ export function toFileUrl(path: string): string {
 // A run folder given as itself or as its experiment folder (which means its latest run).
 export async function latestRun(dir: string): Promise<string> {
   try {
-    await Deno.stat(join(dir, "run.json"));
+    await Deno.stat(join(dir, RUN_JSON));
     return dir;
   } catch { /* maybe an experiment folder */ }
-  const ids: string[] = [];
+  let ids: string[];
   try {
-    for await (const e of Deno.readDir(dir)) {
-      if (e.isDirectory && /^\d{8}-/.test(e.name)) ids.push(e.name);
-    }
+    if (!(await Deno.stat(dir)).isDirectory) throw new Deno.errors.NotADirectory(dir);
+    ids = await listRunIds(dir);
   } catch {
     throw new UsageError(
       `No such run folder: '${dir}': give <results>/<experiment>/<run-id> or <results>/<experiment>`,

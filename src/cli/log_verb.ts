@@ -5,7 +5,7 @@
  */
 
 import { join } from "node:path";
-import { type RunJson, runLiveness } from "../engine/mod.ts";
+import { LOG_TXT, RESULT_JSON, RUN_JSON, type RunJson, runLiveness } from "../engine/mod.ts";
 import { guard, latestRun, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./verb.ts";
 
@@ -25,7 +25,7 @@ Exit status: 0, or 2 for bad usage or a missing log.`;
 
 async function readRunJson(runDir: string): Promise<RunJson | undefined> {
   try {
-    return JSON.parse(await Deno.readTextFile(join(runDir, "run.json")));
+    return JSON.parse(await Deno.readTextFile(join(runDir, RUN_JSON)));
   } catch {
     return undefined;
   }
@@ -42,7 +42,7 @@ async function runEnded(runDir: string): Promise<boolean> {
 async function finished(runDir: string, combo: string | undefined): Promise<boolean> {
   if (combo) {
     try {
-      await Deno.stat(join(runDir, combo, "result.json"));
+      await Deno.stat(join(runDir, combo, RESULT_JSON));
       return true;
     } catch { /* not finished */ }
   }
@@ -58,7 +58,7 @@ async function openLog(
   follow: boolean,
   signal: AbortSignal,
 ): Promise<Deno.FsFile | undefined> {
-  const path = combo ? join(runDir, combo, "log.txt") : join(runDir, "log.txt");
+  const path = join(runDir, ...(combo ? [combo] : []), LOG_TXT);
   const missing = () =>
     new UsageError(
       combo

@@ -7,10 +7,11 @@
  * @module
  */
 
-/** The version of dexp, kept equal to `deno.json`'s `version`. */
-export const VERSION = "0.1.0";
-
+import { DEXP_VERSION } from "../process/mod.ts";
 import type { Verb } from "./verb.ts";
+
+/** The version of dexp (`deno.json`'s `version`; stated once, in `src/process/version.ts`). */
+export const VERSION: string = DEXP_VERSION;
 
 export type { Verb };
 

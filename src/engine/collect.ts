@@ -7,11 +7,12 @@
 
 import { join } from "node:path";
 import { oneLine } from "../action/_one_line.ts";
+import { textTable } from "../action/_table.ts";
 import type { Combination, JsonValue } from "./_sweep.ts";
 import { readJsonMaybe, writeFileAtomic } from "./atomic.ts";
 import type { Row } from "./context.ts";
 import type { CombinationRecord, RunJson } from "./runner.ts";
-import { comboFolderName, RESULT_JSON, RUN_JSON } from "./rundir.ts";
+import { comboFolderName, RESULT_JSON, ROWS_JSONL, RUN_JSON } from "./rundir.ts";
 import { runLiveness } from "./status.ts";
 
 const NUM = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
@@ -146,7 +147,7 @@ export async function collectRun(runDir: string): Promise<RunTable> {
     };
     let results: Row[] = [];
     try {
-      results = rowsFromJsonLines(await Deno.readTextFile(join(runDir, c.name, "rows.jsonl")));
+      results = rowsFromJsonLines(await Deno.readTextFile(join(runDir, c.name, ROWS_JSONL)));
     } catch { /* no rows */ }
     if (results.length === 0) rows.push({ ...params, ...tail });
     for (const r of results) {
@@ -216,11 +217,7 @@ export function toText(table: RunTable, maxWidth = 30): string {
     table.columns.map((c) => oneLine(c)),
     ...table.rows.map((r) => table.columns.map((c) => cell(r[c]))),
   ];
-  const len = (s: string) => [...s].length;
-  const widths = table.columns.map((_, i) => Math.max(...grid.map((row) => len(row[i]))));
-  return grid.map((row) =>
-    row.map((s, i) => s + " ".repeat(widths[i] - len(s))).join("  ").trimEnd()
-  ).join("\n");
+  return textTable(grid);
 }
 
 /**

@@ -26,6 +26,7 @@ import {
   type WaitOptions,
 } from "../jobs/mod.ts";
 import type { Combination, JsonValue } from "./_sweep.ts";
+import { ROWS_JSONL } from "./rundir.ts";
 import { writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
 import { type DetachedEntry, type DetachedJob, removeJobsFile, writeJobsFile } from "./detached.ts";
 import type { Logger } from "./log.ts";
@@ -612,7 +613,7 @@ export class ExperimentContext<H extends Group = Group> {
     const text = rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
     await this.#write(
       "adding rows",
-      () => Deno.writeTextFile(join(this.dir, "rows.jsonl"), text, { append: true }),
+      () => Deno.writeTextFile(join(this.dir, ROWS_JSONL), text, { append: true }),
     );
   }
 

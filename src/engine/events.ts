@@ -5,6 +5,7 @@
  * @module
  */
 
+import { formatDuration } from "../process/mod.ts";
 import { type CommandFailure, failureLines } from "./failures.ts";
 
 /** How a combination ended. */
@@ -101,7 +102,7 @@ export function describeEvent(e: RunEvent): string | undefined {
       return `[${e.name}] attempt ${e.attempt} failed: ${e.error}${e.retry ? " (restarting)" : ""}`;
     case "combo-end":
       return e.outcome === "ok"
-        ? `[${e.name}] ok in ${fmtDuration(e.duration)} (attempt ${e.attempts})`
+        ? `[${e.name}] ok in ${formatDuration(e.duration)} (attempt ${e.attempts})`
         : `[${e.name}] FAILED after ${e.attempts} attempt(s): ${e.error ?? "unknown error"}`;
     case "combo-interrupted":
       return `[${e.name}] interrupted: it will run again on resume`;
@@ -110,22 +111,6 @@ export function describeEvent(e: RunEvent): string | undefined {
         e.interrupted ? " (interrupted)" : ""
       }`;
   }
-}
-
-/**
- * A duration as `850ms`, `12.3s`, `4m05s` or `2h03m`.
- *
- * @param ms Milliseconds.
- * @returns The text.
- */
-export function fmtDuration(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return "?";
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 
 /**

@@ -52,6 +52,17 @@ export {
   toText,
   writeReport,
 } from "./collect.ts";
+export {
+  isRunId,
+  listRunIds,
+  LOG_TXT,
+  RESULT_JSON,
+  RESULT_PENDING_JSON,
+  ROWS_JSONL,
+  RUN_ID_PATTERN,
+  RUN_JSON,
+  SWEEP_DIR,
+} from "./rundir.ts";
 export { listRuns, type RunInfo, type RunLiveness, runLiveness } from "./status.ts";
 export { type AtomicWriteOptions, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
 export {

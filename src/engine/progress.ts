@@ -5,7 +5,8 @@
  * @module
  */
 
-import { fmtDuration, type RunEvent } from "./events.ts";
+import { formatDuration } from "../process/mod.ts";
+import type { RunEvent } from "./events.ts";
 
 interface WorkerState {
   name: string;
@@ -174,8 +175,8 @@ export class ProgressModel {
     const eta = this.eta(options.now);
     const before = this.previously > 0 ? `, ${this.previously} before` : "";
     const stats = `${this.ok} done, ${this.failed} failed, ${this.remaining} left${before}` +
-      `, elapsed ${fmtDuration(options.now - this.#start)}, eta ${
-        eta === undefined ? "?" : fmtDuration(eta)
+      `, elapsed ${formatDuration(options.now - this.#start)}, eta ${
+        eta === undefined ? "?" : formatDuration(eta)
       }`;
     const head = `${this.experiment} [${bar}] ${String(Math.floor(frac * 100)).padStart(3)}% `;
     const lines = [fit(head + stats, width)];

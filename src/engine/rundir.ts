@@ -16,6 +16,10 @@ export const RESULT_JSON = "result.json";
 export const LOG_TXT = "log.txt";
 /** Name of the sweep checkpoint folder inside a run. */
 export const SWEEP_DIR = ".sweep";
+/** Name of a combination's result rows file (`ctx.addRows`, read by `dexp report`). */
+export const ROWS_JSONL = "rows.jsonl";
+/** Name of a combination's outcome file while its checkpoint entry is not written yet. */
+export const RESULT_PENDING_JSON = ".result.pending.json";
 
 /** The folder of the combination of an experiment without parameters. */
 export const NO_PARAMS_FOLDER = "default";
@@ -51,7 +55,18 @@ export function newRunId(at: Date = new Date()): string {
   }`;
 }
 
-const RUN_ID = /^\d{8}-\d{6}-[0-9a-f]{4}$/;
+/** The shape of a run id made by `newRunId`: `YYYYMMDD-HHMMSS-xxxx`. */
+export const RUN_ID_PATTERN: RegExp = /^\d{8}-\d{6}-[0-9a-f]{4}$/;
+
+/**
+ * Whether a folder name is a run id (see `newRunId`).
+ *
+ * @param name A folder name.
+ * @returns True for `20250101-120000-3fa2`.
+ */
+export function isRunId(name: string): boolean {
+  return RUN_ID_PATTERN.test(name);
+}
 
 /**
  * The run folders of an experiment, oldest first.
@@ -63,7 +78,7 @@ export async function listRunIds(experimentDir: string): Promise<string[]> {
   const ids: string[] = [];
   try {
     for await (const e of Deno.readDir(experimentDir)) {
-      if (e.isDirectory && RUN_ID.test(e.name)) ids.push(e.name);
+      if (e.isDirectory && isRunId(e.name)) ids.push(e.name);
     }
   } catch (e) {
     if (!(e instanceof Deno.errors.NotFound)) throw e;

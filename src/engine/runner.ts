@@ -37,10 +37,12 @@ import {
   comboFolderName,
   LOG_TXT,
   RESULT_JSON,
+  RESULT_PENDING_JSON,
+  ROWS_JSONL,
   RUN_JSON,
   SWEEP_DIR,
 } from "./rundir.ts";
-import { DEXP_VERSION } from "./version.ts";
+import { DEXP_VERSION } from "../process/mod.ts";
 import { SLURM_RUN_DIR_ENV, type SlurmRunOptions, submitRunArray } from "./slurm_run.ts";
 
 /** How a run shows itself on the console. */
@@ -310,9 +312,6 @@ function errorText(err: unknown): string {
 
 const STOPPED = Symbol("stopped");
 
-/** The result of a combination whose checkpoint entry is not written yet. */
-const RESULT_PENDING = ".result.pending.json";
-
 type CrashPoint = { point: string; n: number } | undefined;
 
 // Test hook, inert unless DEXP_TEST_CRASH_AT is set (`point` or `point:N`, the Nth time):
@@ -347,7 +346,7 @@ async function rollForward(run: ExperimentRun): Promise<void> {
   for (let i = 0; i < run.names.length; i += 64) {
     await Promise.all(
       run.names.slice(i, i + 64).map(async (n, j) => {
-        const pending = join(run.runDir, n, RESULT_PENDING);
+        const pending = join(run.runDir, n, RESULT_PENDING_JSON);
         try {
           await Deno.lstat(pending);
         } catch {
@@ -738,7 +737,7 @@ async function runCombination(
   await Deno.mkdir(dir, { recursive: true });
   // A result left by an earlier, interrupted owner of this combination is stale.
   await Deno.remove(join(dir, RESULT_JSON)).catch(() => {});
-  await Deno.remove(join(dir, RESULT_PENDING)).catch(() => {});
+  await Deno.remove(join(dir, RESULT_PENDING_JSON)).catch(() => {});
   using comboLog = new LogFile(join(dir, LOG_TXT));
   const first = Date.now();
   const base = { experiment: e.name, worker: w, name };
@@ -756,7 +755,7 @@ async function runCombination(
   for (let attempt = 1;; attempt++) {
     emit({ type: "combo-start", at: Date.now(), ...base, attempt });
     // Only the final attempt's rows count; rows of an owner that died are not kept either.
-    await Deno.remove(join(dir, "rows.jsonl")).catch(() => {});
+    await Deno.remove(join(dir, ROWS_JSONL)).catch(() => {});
     let detail: ErrorDetail | undefined;
     let takeBackFailed = false;
     // Commands of an owner that died may still run: end them before this attempt starts.
@@ -957,7 +956,7 @@ async function runCombination(
     // the result is put in place. A crash before the checkpoint leaves a pending result that
     // is removed when the combination runs again; a crash after it, one that is put in
     // place when the run is opened again (rollForward).
-    const pending = join(dir, RESULT_PENDING);
+    const pending = join(dir, RESULT_PENDING_JSON);
     await writeJsonAtomic(pending, record, { fsync: true });
     crashPoint("result-pending");
     if (outcome === "ok") await run.store.done(params);

@@ -42,3 +42,28 @@ export function toMillis(value: Duration, what = "duration"): number {
   }
   return total;
 }
+
+/**
+ * A duration for people, the one formatter of dexp: `850ms`, `12.3s`, `4m05s`, `2h03m`,
+ * `3d04h` (two units at most, the larger first); `?` for a negative or non-finite value.
+ *
+ * @param ms Milliseconds.
+ * @returns The text.
+ *
+ * @example
+ * ```ts
+ * import { formatDuration } from "@dexp/dexp";
+ * console.log(formatDuration(850), formatDuration(12_345), formatDuration(245_000)); // 850ms 12.3s 4m05s
+ * ```
+ */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "?";
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, "0")}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${String(m % 60).padStart(2, "0")}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, "0")}h`;
+}

@@ -4,7 +4,17 @@
  * @module
  */
 
+import { callSiteOf, withCallSite } from "./call_site.ts";
 import type { FailureKind, ProcessResult } from "./result.ts";
+
+/** Options of a {@linkcode ProcessError}. */
+export interface ProcessErrorOptions extends ErrorOptions {
+  /**
+   * An `Error` made when the command was started: its first frame outside dexp is the call
+   * site shown in the message (`    at file.ts:12:5`) and in `callSite`.
+   */
+  trace?: Error;
+}
 
 const HINTS: Record<number, string> = {
   1: "",
@@ -40,9 +50,10 @@ export function describeFailure(result: ProcessResult): string {
     case "spawn":
       return `Could not start command ${where}: ${result.reason}`;
     case "connect":
-      return `Could not connect to ${result.target}${
-        result.exitCode === 255 ? " (ssh exit 255)" : ""
-      }: ${result.reason ?? "see stderr"}; command: ${result.command}${stderrTail(result)}`;
+      // The target's layer (ssh) writes the headline: why, and what to change.
+      return `Could not connect to ${result.target}: ${
+        result.reason ?? "see stderr"
+      }; command: ${result.command}${stderrTail(result)}`;
     case "connection-lost":
       return `Connection to ${result.target} was lost while the command ran (it may still run there): ${result.reason}; command: ${result.command}${
         stderrTail(result)
@@ -74,18 +85,22 @@ export class ProcessError extends Error {
   readonly result: ProcessResult;
   /** Why it failed. */
   readonly kind: FailureKind;
+  /** Where the command was started in your code (`file.ts:12:5`), if known. */
+  readonly callSite: string | null;
 
   /**
    * Wraps a failed result.
    *
    * @param result The result, whose `failure` is set.
-   * @param options Standard error options (cause).
+   * @param options Standard error options (cause), and the trace of the call site.
    */
-  constructor(result: ProcessResult, options?: ErrorOptions) {
-    super(describeFailure(result), options);
+  constructor(result: ProcessResult, options?: ProcessErrorOptions) {
+    const site = callSiteOf(options?.trace?.stack);
+    super(withCallSite(describeFailure(result), site), options);
     this.name = "ProcessError";
     this.result = result;
     this.kind = result.failure ?? "exit";
+    this.callSite = site;
   }
 
   /** The exit code, if the process exited. */
@@ -105,9 +120,10 @@ export class ExitError extends ProcessError {
    * Wraps a failed result.
    *
    * @param result The failed result.
+   * @param options The trace of the call site.
    */
-  constructor(result: ProcessResult) {
-    super(result);
+  constructor(result: ProcessResult, options?: ProcessErrorOptions) {
+    super(result, options);
     this.name = "ExitError";
   }
 }
@@ -118,9 +134,10 @@ export class SignalError extends ProcessError {
    * Wraps a failed result.
    *
    * @param result The failed result.
+   * @param options The trace of the call site.
    */
-  constructor(result: ProcessResult) {
-    super(result);
+  constructor(result: ProcessResult, options?: ProcessErrorOptions) {
+    super(result, options);
     this.name = "SignalError";
   }
 }
@@ -131,9 +148,10 @@ export class TimeoutError extends ProcessError {
    * Wraps a failed result.
    *
    * @param result The failed result.
+   * @param options The trace of the call site.
    */
-  constructor(result: ProcessResult) {
-    super(result);
+  constructor(result: ProcessResult, options?: ProcessErrorOptions) {
+    super(result, options);
     this.name = "TimeoutError";
   }
 }
@@ -144,9 +162,10 @@ export class SpawnError extends ProcessError {
    * Wraps a failed result.
    *
    * @param result The failed result.
+   * @param options The trace of the call site.
    */
-  constructor(result: ProcessResult) {
-    super(result);
+  constructor(result: ProcessResult, options?: ProcessErrorOptions) {
+    super(result, options);
     this.name = "SpawnError";
   }
 }
@@ -157,9 +176,10 @@ export class ConnectError extends ProcessError {
    * Wraps a failed result.
    *
    * @param result The failed result.
+   * @param options The trace of the call site.
    */
-  constructor(result: ProcessResult) {
-    super(result);
+  constructor(result: ProcessResult, options?: ProcessErrorOptions) {
+    super(result, options);
     this.name = "ConnectError";
   }
 }
@@ -173,9 +193,10 @@ export class ConnectionLostError extends ProcessError {
    * Wraps a failed result.
    *
    * @param result The failed result.
+   * @param options The trace of the call site.
    */
-  constructor(result: ProcessResult) {
-    super(result);
+  constructor(result: ProcessResult, options?: ProcessErrorOptions) {
+    super(result, options);
     this.name = "ConnectionLostError";
   }
 }
@@ -186,9 +207,10 @@ export class OutputError extends ProcessError {
    * Wraps a failed result.
    *
    * @param result The failed result.
+   * @param options The trace of the call site.
    */
-  constructor(result: ProcessResult) {
-    super(result);
+  constructor(result: ProcessResult, options?: ProcessErrorOptions) {
+    super(result, options);
     this.name = "OutputError";
   }
 }
@@ -197,24 +219,26 @@ export class OutputError extends ProcessError {
  * Makes the error that matches a failed result.
  *
  * @param result A result whose `failure` is set (not `killed`).
+ * @param trace An `Error` made when the command was started (its call site is shown).
  * @returns The matching error.
  */
-export function errorFor(result: ProcessResult): ProcessError {
+export function errorFor(result: ProcessResult, trace?: Error): ProcessError {
+  const o = trace ? { trace } : undefined;
   switch (result.failure) {
     case "spawn":
-      return new SpawnError(result);
+      return new SpawnError(result, o);
     case "connect":
-      return new ConnectError(result);
+      return new ConnectError(result, o);
     case "connection-lost":
-      return new ConnectionLostError(result);
+      return new ConnectionLostError(result, o);
     case "signal":
-      return new SignalError(result);
+      return new SignalError(result, o);
     case "timeout":
-      return new TimeoutError(result);
+      return new TimeoutError(result, o);
     case "output":
-      return new OutputError(result);
+      return new OutputError(result, o);
     default:
-      return new ExitError(result);
+      return new ExitError(result, o);
   }
 }
 

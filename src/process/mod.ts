@@ -7,7 +7,7 @@
 export { cmd, Command } from "./command.ts";
 export { OptionsBuilder } from "./builder.ts";
 export { BoundedCapture, DEFAULT_CAPTURE_LIMIT } from "./capture.ts";
-export { type Duration, toMillis } from "./duration.ts";
+export { type Duration, formatDuration, toMillis } from "./duration.ts";
 export { fdBudget, type FdLimits, fdLimits } from "./fd_limit.ts";
 export {
   ConnectError,
@@ -18,6 +18,7 @@ export {
   ExpectError,
   OutputError,
   ProcessError,
+  type ProcessErrorOptions,
   SignalError,
   SpawnError,
   TimeoutError,
@@ -54,3 +55,4 @@ export {
 } from "./target.ts";
 export { DEFAULT_MAX_LINE_BYTES, type LineSink, LineSplitter } from "./lines.ts";
 export { Window } from "./window.ts";
+export { DEXP_VERSION } from "./version.ts";

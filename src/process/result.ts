@@ -133,6 +133,43 @@ export class ProcessResult {
     this.reason = fields.reason ?? null;
   }
 
+  /**
+   * The result of a command that never ran (it could not be started, its host could not be
+   * reached, or it was killed first): no exit code, no output. Every such result is built
+   * here.
+   *
+   * @param fields Where, what, why; `stderr` is what the failed start printed (ssh's
+   * complaint), `start` when it was attempted (default now).
+   * @returns The result, with `killed` set for a `killed` failure.
+   */
+  static notStarted(fields: {
+    target: string;
+    command: string;
+    failure: FailureKind;
+    reason: string;
+    stderr?: string;
+    start?: Date;
+  }): ProcessResult {
+    const stderr = fields.stderr ?? "";
+    const end = new Date();
+    return new ProcessResult({
+      target: fields.target,
+      command: fields.command,
+      exitCode: null,
+      signal: null,
+      stdout: "",
+      stderr,
+      stdoutBytes: 0,
+      stderrBytes: new TextEncoder().encode(stderr).length,
+      start: fields.start ?? end,
+      end,
+      timedOut: false,
+      killed: fields.failure === "killed",
+      failure: fields.failure,
+      reason: fields.reason,
+    });
+  }
+
   /** True when it exited with code 0 and was neither killed nor timed out. */
   get ok(): boolean {
     return this.failure === null;

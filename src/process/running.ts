@@ -130,6 +130,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
   #resolveStarted!: () => void;
   #ioDone!: Promise<void>;
   readonly #done: Promise<ProcessResult>;
+  readonly #trace: Error;
 
   /**
    * Starts a process; use `cmd(...).spawn()` or a group's `spawn()` instead.
@@ -151,6 +152,8 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     this.command = describe(command);
     this.#opts = opts;
     this.#ctx = ctx;
+    // Only the trace is captured (cheap); its call site is read if the command fails.
+    this.#trace = new Error();
     this.#started = new Promise((r) => this.#resolveStarted = r);
     this.#done = this.#run();
     // Callers get the result through result()/wait(); never an unhandled rejection.
@@ -173,21 +176,13 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     const fail = (failure: FailureKind, reason: string, stderr = "") => {
       this.#resolveStarted();
       return this.#finish(
-        new ProcessResult({
+        ProcessResult.notStarted({
           target: this.target,
           command: this.command,
-          exitCode: null,
-          signal: null,
-          stdout: "",
-          stderr,
-          stdoutBytes: 0,
-          stderrBytes: new TextEncoder().encode(stderr).length,
-          start,
-          end: new Date(),
-          timedOut: false,
-          killed: failure === "killed",
           failure,
           reason,
+          stderr,
+          start,
         }),
       );
     };
@@ -694,7 +689,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
    */
   async wait(): Promise<ProcessResult> {
     const r = await this.#done;
-    if (r.failure && r.failure !== "killed" && !this.#opts.noThrow) throw errorFor(r);
+    if (r.failure && r.failure !== "killed" && !this.#opts.noThrow) throw errorFor(r, this.#trace);
     return r;
   }
 

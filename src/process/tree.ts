@@ -15,6 +15,8 @@ export interface TreeMember {
   readonly start: string;
 }
 
+import { readProcStat } from "./proc_stat.ts";
+
 const decoder = new TextDecoder();
 
 interface ProcInfo {
@@ -35,15 +37,8 @@ function readProcLinux(): Map<number, ProcInfo> {
 }
 
 function statLinux(pid: number): ProcInfo | null {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch {
-    return null;
-  }
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return { ppid: Number(f[1]), start: f[19], zombie: f[0] === "Z" || f[0] === "X" };
+  const s = readProcStat(pid);
+  return s ? { ppid: s.ppid, start: String(s.startTicks), zombie: s.gone } : null;
 }
 
 function readProcPs(): Map<number, ProcInfo> {

@@ -14,7 +14,8 @@ import { Window } from "../process/window.ts";
 import { quote, quoteArgv } from "../process/quote.ts";
 import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/reaper.ts";
 import { LaunchError } from "../process/target.ts";
-import { commonOptions, type ConnectionParams, DEFAULT_PARAMS, type Endpoint } from "./params.ts";
+import { connectReason } from "./connect_reason.ts";
+import { type ConnectionParams, DEFAULT_PARAMS, type Endpoint, sshPrefix } from "./params.ts";
 import { effectiveKex, persistSeconds } from "./profile.ts";
 import {
   type PersistedConnection,
@@ -186,14 +187,6 @@ function keyOf(host: Endpoint, p: ConnectionParams): string {
   ]);
 }
 
-/** The last meaningful line of ssh's complaint, e.g. "Connection refused". */
-export function sshReason(stderr: string): string {
-  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) =>
-    l !== "" && !l.startsWith("debug") && !l.startsWith("Warning: Permanently added")
-  );
-  return lines.at(-1) ?? "ssh exited with code 255 and said nothing";
-}
-
 /**
  * Whether ssh's complaint says the host dropped the login before authentication, as sshd
  * does beyond MaxStartups ("kex_exchange_identification: read: Connection reset by peer",
@@ -244,8 +237,7 @@ async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promi
     const args = [
       // INFO into the master's log (-E): why it lost the connection ("Timeout, server ...
       // not responding"), read by remote commands that lost it (remote.ts).
-      ...commonOptions(p, "INFO"),
-      ...(p.port ? ["-p", String(p.port)] : []),
+      ...sshPrefix(p, { logLevel: "INFO" }),
       "-o",
       "ControlMaster=yes",
       "-o",
@@ -325,7 +317,7 @@ async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promi
       } catch {
         // No log written.
       }
-      throw new LaunchError("connect", sshReason(text), text);
+      throw new LaunchError("connect", connectReason(text, p, m.destination), text);
     }
     m.persistMs = persist * 1000;
     kept = true;

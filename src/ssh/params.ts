@@ -262,6 +262,30 @@ export function commonOptions(p: ConnectionParams, logLevel = "ERROR"): string[]
   return args;
 }
 
+/** Options of {@linkcode sshPrefix}. */
+export interface SshPrefixOptions {
+  /** Options after the port: a control socket (`-o ControlPath=...`), `-T`, ... */
+  extra?: string[];
+  /** dexp's default LogLevel (see {@linkcode commonOptions}). */
+  logLevel?: string;
+  /** The port flag: `-p` for ssh, `-P` for scp. */
+  portFlag?: "-p" | "-P";
+}
+
+/**
+ * The options every ssh, scp and rsync-over-ssh call of dexp starts with, built in this one
+ * place: {@linkcode commonOptions}, the port, then `extra` (the control socket).
+ *
+ * @param p Effective parameters.
+ * @param options What follows the common options.
+ * @returns The options (no program name, no destination).
+ * @throws {TypeError} If `configFile` cannot be read.
+ */
+export function sshPrefix(p: ConnectionParams, options: SshPrefixOptions = {}): string[] {
+  const port = p.port ? [options.portFlag ?? "-p", String(p.port)] : [];
+  return [...commonOptions(p, options.logLevel), ...port, ...(options.extra ?? [])];
+}
+
 /**
  * The ssh command line that rsync's `-e` option takes, quoted for rsync's own splitter.
  *
@@ -270,7 +294,5 @@ export function commonOptions(p: ConnectionParams, logLevel = "ERROR"): string[]
  * @returns The `-e` value.
  */
 export function rsyncShell(p: ConnectionParams, extra: string[]): string {
-  const args = [p.ssh ?? DEFAULT_PARAMS.ssh, ...commonOptions(p), ...extra];
-  if (p.port) args.push("-p", String(p.port));
-  return args.map(quote).join(" ");
+  return [p.ssh ?? DEFAULT_PARAMS.ssh, ...sshPrefix(p, { extra })].map(quote).join(" ");
 }

@@ -9,8 +9,9 @@ import { quote } from "../process/quote.ts";
 import type { FailureKind } from "../process/result.ts";
 import type { Launch, LaunchSpec, StreamFilter } from "../process/target.ts";
 import { quoteArgv } from "../process/quote.ts";
-import { connect, connectionKey, destination, loginDeadline, sshReason } from "./connections.ts";
-import { commonOptions, DEFAULT_PARAMS, type Endpoint } from "./params.ts";
+import { connectReason } from "./connect_reason.ts";
+import { connect, connectionKey, destination, loginDeadline } from "./connections.ts";
+import { DEFAULT_PARAMS, type Endpoint, sshPrefix } from "./params.ts";
 
 const enc = new TextEncoder();
 const NL = 10;
@@ -214,8 +215,7 @@ export class MarkerFilter implements StreamFilter {
 }
 
 function sshArgs(host: Endpoint, control: string[]): string[] {
-  const p = host.params;
-  return [...commonOptions(p), ...(p.port ? ["-p", String(p.port)] : []), ...control];
+  return sshPrefix(host.params, { extra: control });
 }
 
 /**
@@ -384,7 +384,9 @@ export async function launchRemote(host: Endpoint, spec: LaunchSpec): Promise<La
         };
       }
       // 255 before the remote shell printed its marker: ssh itself failed.
-      if (code === 255 && !started) return { failure: "connect", reason: sshReason(stderr) };
+      if (code === 255 && !started) {
+        return { failure: "connect", reason: connectReason(stderr, p, host.address) };
+      }
       // 255 after it, and no exit status from the shell: the connection went away.
       if (code === 255 && endStatus !== 255) {
         const socket = control.find((o) => o.startsWith("ControlPath="))?.slice(12);

@@ -19,9 +19,10 @@ import { resolve } from "node:path";
 import { fillPlaceholders } from "../process/placeholders.ts";
 import { quote } from "../process/quote.ts";
 import { type Launch, LaunchError, type LaunchSpec, type Target } from "../process/target.ts";
-import { connect, destination, sshReason } from "./connections.ts";
+import { connectReason } from "./connect_reason.ts";
+import { connect, destination } from "./connections.ts";
 import type { Host } from "./host.ts";
-import { commonOptions, DEFAULT_PARAMS, rsyncShell } from "./params.ts";
+import { DEFAULT_PARAMS, rsyncShell, sshPrefix } from "./params.ts";
 
 /** Options of `put()` and `get()`. */
 export interface TransferOptions {
@@ -203,9 +204,7 @@ export class TransferTarget implements Target {
       // Make the remote folder first, over the shared connection.
       const mk = await new Deno.Command(ssh, {
         args: [
-          ...commonOptions(p),
-          ...(p.port ? ["-p", String(p.port)] : []),
-          ...control,
+          ...sshPrefix(p, { extra: control }),
           "-T",
           "--",
           destination(this.host),
@@ -219,7 +218,7 @@ export class TransferTarget implements Target {
         const text = new TextDecoder().decode(mk.stderr);
         throw new LaunchError(
           mk.code === 255 ? "connect" : "spawn",
-          `Could not create remote folder '${dest}': ${sshReason(text)}`,
+          `Could not create remote folder '${dest}': ${connectReason(text, p, this.host.address)}`,
           text,
         );
       }
@@ -259,22 +258,21 @@ export class TransferTarget implements Target {
       ? local
       : sources.map((s) => remoteSpec(this.host, escapeGlob(trim(remotePath(s)))));
     const to = this.direction === "put" ? remoteSpec(this.host, remoteDir) : local[0];
+    const address = this.host.address;
     return {
       program: p.scp ?? DEFAULT_PARAMS.scp,
       args: [
         "-r",
         "-p",
         "-s",
-        ...commonOptions(p),
-        ...(p.port ? ["-P", String(p.port)] : []),
-        ...control,
+        ...sshPrefix(p, { extra: control, portFlag: "-P" }),
         ...extra,
         "--",
         ...from,
         to,
       ],
       classify(code: number, stderr: string) {
-        if (code === 255) return { failure: "connect", reason: sshReason(stderr) };
+        if (code === 255) return { failure: "connect", reason: connectReason(stderr, p, address) };
         return null;
       },
     };

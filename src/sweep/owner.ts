@@ -4,6 +4,8 @@
  * @module
  */
 
+import { readProcStat } from "../process/proc_stat.ts";
+
 /** The process that holds a claim. */
 export interface Owner {
   /** The host name (`Deno.hostname()` unless overridden). */
@@ -54,14 +56,8 @@ function readText(path: string): string | undefined {
  */
 export function processStartTime(pid: number): number | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  const stat = readText(`/proc/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses; split after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const state = fields[0];
-  if (state === "Z" || state === "X" || state === "x") return undefined;
-  const start = Number(fields[19]);
-  return Number.isFinite(start) ? start : undefined;
+  const stat = readProcStat(pid);
+  return stat && !stat.gone ? stat.startTicks : undefined;
 }
 
 let bootId: string | undefined;

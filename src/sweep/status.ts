@@ -5,6 +5,7 @@
  * @module
  */
 
+import { formatDuration } from "../process/mod.ts";
 import { IdIndex } from "./_id_index.ts";
 import { FAILED, NSTATES, type ResetWhat, SKIPPED, SweepState } from "./_state.ts";
 import { JournalStore, SweepHistoryError } from "./journal.ts";
@@ -193,16 +194,6 @@ export async function resetSweep(dir: string, what: ResetWhat): Promise<number> 
   }
 }
 
-function duration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h${String(m % 60).padStart(2, "0")}m`;
-  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, "0")}h`;
-}
-
 /** A reason on one line of the status: newlines shown as "⏎", cut at 200 characters. */
 function oneLine(s: string): string {
   const t = s.replace(/\r?\n/g, " ⏎ ");
@@ -253,7 +244,7 @@ export function formatSweepStatus(
   } else {
     lines.push(`  throughput  unknown (fewer than 2 completions)`);
   }
-  if (status.etaMs !== null) lines.push(`  eta         ${duration(status.etaMs)}`);
+  if (status.etaMs !== null) lines.push(`  eta         ${formatDuration(status.etaMs)}`);
   if (status.outsideSet > 0) {
     lines.push(
       `  ${status.outsideSet} recorded combinations are no longer in the set (not counted)`,
@@ -265,9 +256,9 @@ export function formatSweepStatus(
     for (const c of status.claims.slice(0, max)) {
       const o = c.owner;
       lines.push(
-        `  ${o.host} pid ${o.pid}  ${duration(c.ageMs).padStart(7)}  ${c.liveness.padEnd(13)}  ${
-          JSON.stringify(c.combination)
-        }`,
+        `  ${o.host} pid ${o.pid}  ${formatDuration(c.ageMs).padStart(7)}  ${
+          c.liveness.padEnd(13)
+        }  ${JSON.stringify(c.combination)}`,
       );
     }
     if (status.claims.length > max) lines.push(`  ... and ${status.claims.length - max} more`);
