@@ -2,9 +2,11 @@
  * Connection reuse: one ssh master per host (ControlMaster), set up on first use, shared by
  * every later command, scp and rsync to that host, closed when the program ends.
  *
- * Masters are started with `ssh -N -o ControlMaster=yes -o ControlPersist=N`: the foreground
- * process exits once logged in and the master stays in the background, logging to a file in
- * a private (0700) directory, so it holds none of our pipes. A master whose owner died exits
+ * The first command to a host sets up its master itself (see {@linkcode Lead}): one ssh
+ * process and one login. Otherwise (a persisted connection, a retry of a dropped login, a
+ * master gone idle) masters are started with `ssh -N -o ControlMaster=yes -o ControlPersist=N`.
+ * Either way, once logged in the master goes to the background, logging to a file in a
+ * private (0700) directory, so it holds none of our pipes. A master whose owner died exits
  * after ControlPersist seconds of idleness.
  *
  * @module
