@@ -4,6 +4,7 @@
  * disposal, signals at any moment, a second interrupt of `dexp run`), every path to a host
  * has a deadline, and each group's connection settings apply to that group.
  */
+import { detachedMasters } from "./harness/masters.ts";
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { writeProgram } from "./harness/program.ts";
@@ -47,14 +48,21 @@ async function sshOf(tb: Testbed, pattern = ""): Promise<string[]> {
   const out = await new Deno.Command("pgrep", {
     args: ["-a", "-f", `UserKnownHostsFile=${tb.knownHosts}.*${pattern}`],
   }).output();
-  return dec.decode(out.stdout).split("\n").filter((l) => l !== "");
+  const lines = dec.decode(out.stdout).split("\n").filter((l) => l !== "");
+  // Every ssh of the testbed: also the masters that went to the background under a new name.
+  return pattern === "" ? [...lines, ...await detachedMasters(tb)] : lines;
+}
+
+/** The ssh masters of the testbed: being set up, or in the background. */
+async function mastersOf(tb: Testbed): Promise<string[]> {
+  return [...await sshOf(tb, "ControlMaster=yes"), ...await detachedMasters(tb)];
 }
 
 /** The control folders named in ssh command lines. */
 function controlDirs(lines: string[]): string[] {
   const dirs = new Set<string>();
   for (const l of lines) {
-    const m = l.match(/ControlPath=(\/\S+)\/\d+/);
+    const m = l.match(/(?:ControlPath=|ssh: )(\/\S+)\/\d+/);
     if (m) dirs.add(m[1]);
   }
   return [...dirs];
@@ -181,7 +189,7 @@ ${end}
         async () => (await pidsOf(local)).length === (withLocal ? 1 : 0),
         `local running`,
       );
-      const folders = controlDirs(await sshOf(tb, "ControlMaster=yes"));
+      const folders = controlDirs(await mastersOf(tb));
       assertEquals(folders.length, 1);
       const w = child.stdin.getWriter();
       await w.write(new TextEncoder().encode("go\n"));
@@ -231,7 +239,7 @@ console.log("never");
         async () => (await sshOf(tb, `-p ${stall.port} .*ControlMaster=yes`)).length === 1,
         "the setup to start",
       );
-      const lines = await sshOf(tb, "ControlMaster=yes");
+      const lines = await mastersOf(tb);
       assertEquals(lines.length, 3, lines.join("\n"));
       const folders = controlDirs(lines);
       assertEquals(folders.length, 1);
@@ -272,7 +280,7 @@ await r;
       const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
       await readUntil(reader, "ready");
       await waitFor(async () => (await pidsOf(remote)).length === 2, `remote running`);
-      const folders = controlDirs(await sshOf(tb, "ControlMaster=yes"));
+      const folders = controlDirs(await mastersOf(tb));
       child.kill(signal);
       const status = await child.status;
       clearTimeout(guard);
@@ -469,14 +477,20 @@ sshTest("a later group's connectWindow and controlPersist apply to its setups", 
   await tb.startDaemon(0);
   await using later = first.with({ connectWindow: 1, controlPersist: 77 });
   resetConnectionStats();
-  const r2 = await later.run("true").quiet();
-  assertEquals(r2.ok, true);
+  // The first command's ssh sets up the master: seen while it runs (a master in the
+  // background has another name).
+  const g = later.run("echo up; sleep 60").quiet().spawn();
+  await g.expect("up", { timeout: 60_000 });
+  const setups = await sshOf(tb, "ControlMaster=yes");
+  assertEquals(setups.length, 6);
+  for (const m of setups) assert(m.includes("ControlPersist=77"), m);
+  await g.kill();
+  const r2 = await g.result();
+  assertEquals(r2.results.map((x) => x.failure), Array(6).fill("killed"));
   const s = connectionStats();
   assertEquals(s.setups, 6);
   assertEquals(s.peakSetups, 1);
-  const masters = await sshOf(tb, "ControlMaster=yes");
-  assertEquals(masters.length, 6);
-  for (const m of masters) assert(m.includes("ControlPersist=77"), m);
+  assertEquals((await mastersOf(tb)).length, 6);
 });
 
 sshTest(

@@ -1,6 +1,7 @@
 /**
  * The ssh layer against real sshd processes on loopback (tests/harness/sshd.ts).
  */
+import { detachedMasters } from "./harness/masters.ts";
 import { assert, assertEquals, assertMatch, assertRejects } from "./assert.ts";
 import { writeProgram } from "./harness/program.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
@@ -39,7 +40,10 @@ async function mastersOf(tb: Testbed): Promise<string> {
   const out = await new Deno.Command("pgrep", {
     args: ["-f", `UserKnownHostsFile=${tb.knownHosts}.*ControlMaster=yes`],
   }).output();
-  return new TextDecoder().decode(out.stdout).trim();
+  // Also the masters in the background, renamed `ssh: SOCKET [mux]`.
+  const detached = (await detachedMasters(tb)).map((l) => l.split(" ")[0]);
+  return [...new TextDecoder().decode(out.stdout).trim().split("\n"), ...detached]
+    .filter((l) => l !== "").join("\n");
 }
 
 const INJECTIONS = ["'; echo INJECTED #", "$(id)", "`id`", "a\nb", "*", "日本語 ü", "", "\\", '"'];

@@ -170,8 +170,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     return this.#finished;
   }
 
-  async #run(): Promise<ProcessResult> {
-    const start = new Date();
+  async #run(start = new Date()): Promise<ProcessResult> {
     const opts = this.#opts;
     const fail = (failure: FailureKind, reason: string, stderr = "") => {
       this.#resolveStarted();
@@ -200,7 +199,10 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       if (e instanceof LaunchError) return fail(e.failure, e.message, e.stderr);
       return fail("spawn", (e as Error).message);
     }
-    if (this.#killRequested) return fail("killed", "killed before it started");
+    if (this.#killRequested) {
+      launch.onEnd?.(null);
+      return fail("killed", "killed before it started");
+    }
     this.#launch = launch;
 
     let outFiles: Deno.FsFile[] = [];
@@ -210,6 +212,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       errFiles = await openSinks(opts.stderrFiles, vars);
     } catch (e) {
       for (const f of outFiles) f.close();
+      launch.onEnd?.(null);
       return fail("spawn", `Could not open an output file: ${(e as Error).message}`);
     }
 
@@ -228,6 +231,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       }).spawn();
     } catch (e) {
       for (const f of [...outFiles, ...errFiles]) f.close();
+      launch.onEnd?.(null);
       const err = e as Error;
       const reason = err instanceof Deno.errors.NotFound
         ? `program '${launch.program}' not found (check the name and PATH)${
@@ -309,6 +313,8 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
       if (launch.terminate) await withDeadline(launch.terminate("SIGKILL"), opts.killGrace);
     }
     untrack(this);
+    // The command never ran (its login was dropped): launch it again, as if for the first time.
+    if (launch.onEnd?.(status.code) && !stoppedByUs) return await this.#run(start);
 
     const stderrText = err.text();
     let failure: FailureKind | null = null;

@@ -74,6 +74,12 @@ export interface Launch {
    */
   onSpawn?(kill: () => void): void;
   /**
+   * Called once the local process has ended (`code` null: it could not be started), before
+   * its result is made. Returns true if the command never ran and is to be launched again
+   * (a login the host dropped before authentication, under a burst).
+   */
+  onEnd?(code: number | null): boolean;
+  /**
    * Classifies an unsuccessful exit, e.g. ssh's 255 as a connection failure.
    * Returns null to use the default classification.
    */

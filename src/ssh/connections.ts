@@ -2,9 +2,11 @@
  * Connection reuse: one ssh master per host (ControlMaster), set up on first use, shared by
  * every later command, scp and rsync to that host, closed when the program ends.
  *
- * Masters are started with `ssh -N -o ControlMaster=yes -o ControlPersist=N`: the foreground
- * process exits once logged in and the master stays in the background, logging to a file in
- * a private (0700) directory, so it holds none of our pipes. A master whose owner died exits
+ * The first command to a host sets up its master itself (see {@linkcode Lead}): one ssh
+ * process and one login. Otherwise (a persisted connection, a retry of a dropped login, a
+ * master gone idle) masters are started with `ssh -N -o ControlMaster=yes -o ControlPersist=N`.
+ * Either way, once logged in the master goes to the background, logging to a file in a
+ * private (0700) directory, so it holds none of our pipes. A master whose owner died exits
  * after ControlPersist seconds of idleness.
  *
  * @module
@@ -61,6 +63,8 @@ const windows = new Map<number, Window>();
 let inFlight = 0;
 let counter = 0;
 const stats = { setups: 0, peakSetups: 0, retries: 0, reused: 0 };
+/** ssh processes started for commands and master setups (see sshSpawns). */
+let spawns = 0;
 /** Most retries of a login the host dropped before authentication. */
 const MAX_RETRIES = 8;
 /** Most time a `-O check` or `-O exit` call to a local master may take, in ms. */
@@ -261,6 +265,7 @@ async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promi
         stdout: "null",
         stderr: "piped",
       }).spawn();
+      spawns++;
       // A signal during the setup stops it, and the end of the program closes the master.
       const setup: Stoppable = {
         interrupt: async () => {
@@ -418,21 +423,8 @@ function nonce(): string {
 export async function connect(host: Endpoint): Promise<string[]> {
   const p = host.params;
   if (p.reuse === false) return [];
-  const key = keyOf(host, p);
-  let m = masters.get(key);
-  if (!m) {
-    m = {
-      key,
-      socket: "",
-      ssh: p.ssh ?? DEFAULT_PARAMS.ssh,
-      destination: destination(host),
-      lastUse: 0,
-      persistMs: 0,
-      persisted: false,
-    };
-    masters.set(key, m);
-  }
-  const master = m;
+  const master = masterOf(host, p);
+  const m = master;
   if (
     master.ready && master.persistMs > 0 && Date.now() - master.lastUse > master.persistMs * 0.8
   ) {
@@ -453,7 +445,192 @@ export async function connect(host: Endpoint): Promise<string[]> {
   }
   await m.ready;
   m.lastUse = Date.now();
+  return clientOptions(m);
+}
+
+function clientOptions(m: Master): string[] {
   return ["-o", "ControlMaster=no", "-o", `ControlPath=${m.socket}`];
+}
+
+function masterOf(host: Endpoint, p: ConnectionParams): Master {
+  const key = keyOf(host, p);
+  let m = masters.get(key);
+  if (!m) {
+    m = {
+      key,
+      socket: "",
+      ssh: p.ssh ?? DEFAULT_PARAMS.ssh,
+      destination: destination(host),
+      lastUse: 0,
+      persistMs: 0,
+      persisted: false,
+    };
+    masters.set(key, m);
+  }
+  return m;
+}
+
+/**
+ * The first command to a host sets up the shared connection itself: its ssh is started as
+ * the master (`-o ControlMaster=yes -o ControlPersist=N`), so one ssh process and one login
+ * serve both. Once logged in, ssh forks the master into the background and its foreground
+ * process runs the command as a client of it; the master stays after the command ends.
+ * Other commands to the host wait until the remote shell's marker tells that the login is
+ * done, then use the socket.
+ */
+export interface Lead {
+  /** ssh options that make the command's ssh the master (with its log, `-E`). */
+  readonly options: readonly string[];
+  /** ssh options of a client of the connection (for the remote kill, once logged in). */
+  readonly client: readonly string[];
+  /** The master's log: ssh's own messages (login failures, a lost connection). */
+  readonly log: string;
+  /** The remote shell printed its marker: logged in, the socket is up. */
+  up(): void;
+  /**
+   * The command's ssh ended without the marker. Returns whether the host dropped the login
+   * before authentication (MaxStartups): the command never ran, and may be started again,
+   * over a connection set up on its own (with retries).
+   *
+   * @param stalled Whether the login was given up after its deadline.
+   */
+  ended(stalled: boolean): boolean;
+}
+
+function readLog(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Like {@linkcode connect}, but the first command to a host that has no connection yet (and
+ * none being set up) is told to set it up itself: see {@linkcode Lead}. Persisted
+ * connections (`persist`) are set up on their own, as before.
+ *
+ * @param host The host.
+ * @returns Options to add to ssh (as {@linkcode connect}), or a lead for the first command.
+ * @throws {LaunchError} If the connection cannot be set up (`connect`) or ssh is missing.
+ */
+export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
+  const p = host.params;
+  if (p.reuse === false || persistSeconds(p) > 0) return await connect(host);
+  const m = masterOf(host, p);
+  if (m.ready) return await connect(host);
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  m.ready = new Promise<void>((res, rej) => [resolve, reject] = [res, rej]);
+  forgetIfFailed(m);
+  m.socket = `${controlDir()}/${counter++}`;
+  syncExitHook();
+  const persist = p.controlPersist ?? DEFAULT_PARAMS.controlPersist;
+  const window = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
+  let w = windows.get(window);
+  if (!w) windows.set(window, w = new Window(window));
+  await w.acquire();
+  inFlight++;
+  stats.setups++;
+  if (inFlight > stats.peakSetups) stats.peakSetups = inFlight;
+  const socket = m.socket;
+  const log = `${socket}.log`;
+  let settled = false;
+  const release = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    inFlight--;
+    w.release();
+    return true;
+  };
+  const isUp = (): void => {
+    m.persistMs = persist * 1000;
+    m.lastUse = Date.now();
+    resolve();
+  };
+  // Set up on its own (with retries), on a new path: the old log holds the failed login.
+  const alone = (): void => {
+    try {
+      Deno.removeSync(log);
+    } catch {
+      // Not written.
+    }
+    m.socket = `${controlDir()}/${counter++}`;
+    setUp(m, p, persist).then(isUp, reject);
+  };
+  return {
+    options: [
+      "-o",
+      "ControlMaster=yes",
+      "-o",
+      `ControlPath=${socket}`,
+      "-o",
+      `ControlPersist=${persist}`,
+      "-E",
+      log,
+    ],
+    client: ["-o", "ControlMaster=no", "-o", `ControlPath=${socket}`],
+    log,
+    up(): void {
+      if (release()) isUp();
+    },
+    ended(stalled: boolean): boolean {
+      if (!release()) return false;
+      if (stalled) {
+        reject(
+          new LaunchError(
+            "connect",
+            `ssh did not finish logging in within ${
+              loginDeadline(p) / 1000
+            } s (raise 'connectTimeout' for slow hosts)`,
+          ),
+        );
+        return false;
+      }
+      const text = readLog(log);
+      if (droppedLogin(text)) {
+        stats.retries++;
+        alone();
+        return true;
+      }
+      // Logged in but ended before the marker (killed, a shell that did not run it): the
+      // master may be up. Else the login failed: the waiting commands fail as it did.
+      isAlive(m).then((alive) => {
+        if (alive) return isUp();
+        const reason = text.split("\n").some((l) => l.trim() !== "");
+        if (reason) reject(new LaunchError("connect", connectReason(text, p, m.destination), text));
+        else alone();
+      });
+      return false;
+    },
+  };
+}
+
+/**
+ * A command over the host's shared connection lost it: the next command asks the master
+ * whether it is still up (`-O check`) before using it, and sets up a new one if not (a dying
+ * master's socket may still be there, refusing clients).
+ *
+ * @param host The host.
+ */
+export function suspectConnection(host: Endpoint): void {
+  const m = masters.get(keyOf(host, host.params));
+  if (m) m.lastUse = 0;
+}
+
+/**
+ * How many ssh processes dexp started for commands and for setting up connections (not the
+ * short control and kill commands), for tests and benchmarks.
+ *
+ * @returns The count since the program started.
+ */
+export function sshSpawns(): number {
+  return spawns;
+}
+
+/** Counts an ssh process started for a command (called by the remote target). */
+export function countSpawn(): void {
+  spawns++;
 }
 
 /**

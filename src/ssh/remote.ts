@@ -10,7 +10,14 @@ import type { FailureKind } from "../process/result.ts";
 import type { Launch, LaunchSpec, StreamFilter } from "../process/target.ts";
 import { quoteArgv } from "../process/quote.ts";
 import { connectReason } from "./connect_reason.ts";
-import { connect, connectionKey, destination, loginDeadline } from "./connections.ts";
+import {
+  connectionKey,
+  connectOrLead,
+  countSpawn,
+  destination,
+  loginDeadline,
+  suspectConnection,
+} from "./connections.ts";
 import { DEFAULT_PARAMS, type Endpoint, sshPrefix } from "./params.ts";
 
 const enc = new TextEncoder();
@@ -214,8 +221,8 @@ export class MarkerFilter implements StreamFilter {
   }
 }
 
-function sshArgs(host: Endpoint, control: string[]): string[] {
-  return sshPrefix(host.params, { extra: control });
+function sshArgs(host: Endpoint, control: readonly string[], logLevel?: string): string[] {
+  return sshPrefix(host.params, { extra: [...control], logLevel });
 }
 
 /**
@@ -297,6 +304,14 @@ export function lostReason(stderr: string, host: string, masterLog?: string): st
   return `no exit status came from ${host} (ssh exit 255): the connection was lost, or the remote shell was killed`;
 }
 
+function readLog(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
 /**
  * Launches a command on a host: sets up (or reuses) the connection, then returns the local
  * `ssh` process to start, with hooks to kill the remote session and to classify ssh's own
@@ -312,7 +327,11 @@ export async function launchRemote(host: Endpoint, spec: LaunchSpec): Promise<La
   const marker = `DEXP-PGID-${id}:`;
   const endMarker = `DEXP-END-${id}:`;
   const script = enc.encode(remoteScript(spec, marker, endMarker));
-  const control = await connect(host);
+  const conn = await connectOrLead(host);
+  // The first command to the host sets up its connection (connections.ts, Lead).
+  const lead = Array.isArray(conn) ? null : conn;
+  const control = lead ? lead.client : conn as string[];
+  let dropped = false;
   const p = host.params;
   const ssh = p.ssh ?? DEFAULT_PARAMS.ssh;
   let pgidKnown: (pid: number | null) => void = () => {};
@@ -326,8 +345,13 @@ export async function launchRemote(host: Endpoint, spec: LaunchSpec): Promise<La
     clearTimeout(loginTimer);
     started = pid !== null;
     sid = pid;
+    if (lead) {
+      if (pid !== null) lead.up();
+      else dropped = lead.ended(stalled);
+    }
     pgidKnown(pid);
   }, (status) => endStatus = status);
+  // The kill goes over the socket, also while this command's ssh is the master.
   const base = sshArgs(host, control);
   const dest = destination(host);
   const deadline = loginDeadline(p);
@@ -337,7 +361,13 @@ export async function launchRemote(host: Endpoint, spec: LaunchSpec): Promise<La
     sid === null ? null : killArgv(ssh, base, dest, sid, signal);
   return {
     program: ssh,
-    args: [...base, "-T", "--", dest, BOOTSTRAP],
+    args: [
+      ...(lead ? sshArgs(host, lead.options, "INFO") : base),
+      "-T",
+      "--",
+      dest,
+      BOOTSTRAP,
+    ],
     stdinPrefix: script,
     stderrFilter: filter,
     ready: pgid,
@@ -345,12 +375,19 @@ export async function launchRemote(host: Endpoint, spec: LaunchSpec): Promise<La
     onSpawn(kill: () => void): void {
       // Over a shared connection the login is done; a connection of its own must have logged
       // in (the remote shell printed its marker) within the deadline, or it is given up.
-      if (control.length > 0 || started) return;
+      countSpawn();
+      if ((control.length > 0 && !lead) || started) return;
       loginTimer = setTimeout(() => {
         if (started) return;
         stalled = true;
         kill();
       }, deadline);
+    },
+    onEnd(code: number | null): boolean {
+      // Not started at all: the connection it was to set up is set up on its own.
+      if (lead && code === null) lead.ended(false);
+      // The host dropped the first command's login before authentication: it never ran.
+      return dropped && code === 255;
     },
     killArgv(signal: Deno.Signal): string[] | null {
       return killFor(signal);
@@ -385,11 +422,15 @@ export async function launchRemote(host: Endpoint, spec: LaunchSpec): Promise<La
       }
       // 255 before the remote shell printed its marker: ssh itself failed.
       if (code === 255 && !started) {
-        return { failure: "connect", reason: connectReason(stderr, p, host.address) };
+        // The first command's ssh logs its own complaints to the master's log (-E).
+        const text = lead ? stderr + readLog(lead.log) : stderr;
+        return { failure: "connect", reason: connectReason(text, p, host.address) };
       }
       // 255 after it, and no exit status from the shell: the connection went away.
       if (code === 255 && endStatus !== 255) {
+        // Also the first command's, whose ssh was the master: the same log.
         const socket = control.find((o) => o.startsWith("ControlPath="))?.slice(12);
+        if (socket) suspectConnection(host);
         return {
           failure: "connection-lost",
           reason: lostReason(stderr, host.name, socket && `${socket}.log`),
