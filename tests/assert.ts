@@ -46,9 +46,9 @@ export async function assertRejects<E extends Error>(
   throw new nodeAssert.AssertionError({ message: `Expected ${cls.name} to be thrown` });
 }
 
-// deno-lint-ignore no-explicit-any
 function checkError<E extends Error>(
   e: unknown,
+  // deno-lint-ignore no-explicit-any
   cls: new (...args: any[]) => E,
   includes?: string,
 ): E {

@@ -24,8 +24,6 @@ import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 const ROOT = resolve(import.meta.dirname!, "..");
 const MAIN = join(ROOT, "src", "cli", "main.ts");
 const MOD = toFileUrl(join(ROOT, "mod.ts"));
-/** Only a safety net so that a broken build fails instead of hanging: waits are on conditions. */
-const PATIENCE = 60_000;
 const quiet = { display: "none" } as const;
 
 async function readRows(dir: string): Promise<unknown[]> {

@@ -5,7 +5,7 @@
  * `dexp jobs` works on a results folder.
  */
 import { join } from "node:path";
-import { assert, assertEquals, assertStringIncludes, sleep, waitFor } from "./assert.ts";
+import { assert, assertEquals, assertStringIncludes, waitFor } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { isGone } from "./harness/_proc.ts";
 

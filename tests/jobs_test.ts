@@ -2,7 +2,7 @@
  * Detached jobs against real sshd hosts (tests/harness/sshd.ts), under both test users; every
  * claim is checked from outside, on the host, with ps and /proc.
  */
-import { assert, assertEquals, assertMatch, assertRejects, sleep, waitFor } from "./assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects, waitFor } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { isGone, readStat } from "./harness/_proc.ts";
 import {
