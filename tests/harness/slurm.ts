@@ -36,6 +36,7 @@
  */
 
 import { isGone, killAttributed, readCmdline, readEnvVar, readStat } from "./_proc.ts";
+import { inCI, serviceTest } from "./_register.ts";
 
 const SBIN_DIRS = ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/local/bin", "/usr/bin", "/bin"];
 const TOOLS = [
@@ -98,15 +99,7 @@ function checkAvailable(): string | null {
  */
 export const slurmUnavailable: string | null = checkAvailable();
 
-function inCI(): boolean {
-  try {
-    return Deno.env.get("CI") === "true";
-  } catch {
-    return false;
-  }
-}
-
-let warned = false;
+const register = serviceTest("Slurm", slurmUnavailable);
 
 /**
  * Registers a test that needs the Slurm cluster, with the op and resource sanitizers on.
@@ -129,20 +122,7 @@ export function slurmTest(
   nameOrDef: string | Deno.TestDefinition,
   fn?: (t: Deno.TestContext) => void | Promise<void>,
 ): void {
-  const def: Deno.TestDefinition = typeof nameOrDef === "string"
-    ? { name: nameOrDef, fn: fn! }
-    : nameOrDef;
-  const skip = slurmUnavailable !== null && !inCI();
-  if (skip && !warned) {
-    warned = true;
-    console.error(`SKIPPING Slurm tests: ${slurmUnavailable} (set CI=true to make them fail)`);
-  }
-  Deno.test({
-    sanitizeOps: true,
-    sanitizeResources: true,
-    ...def,
-    ignore: (def.ignore ?? false) || skip,
-  });
+  register(nameOrDef, fn);
 }
 
 /** Options of {@linkcode startSlurmCluster}. */

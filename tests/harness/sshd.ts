@@ -36,6 +36,7 @@
  */
 
 import { isGone, killAttributed, readCmdline, readEnvVar, readStat } from "./_proc.ts";
+import { inCI, serviceTest } from "./_register.ts";
 
 /** The two test users and their login shells. */
 export const USERS = { dash: "dexp-dash", bash: "dexp-bash" } as const;
@@ -157,15 +158,7 @@ function checkAvailable(): string | null {
  */
 export const testbedUnavailable: string | null = checkAvailable();
 
-function inCI(): boolean {
-  try {
-    return Deno.env.get("CI") === "true";
-  } catch {
-    return false;
-  }
-}
-
-let warned = false;
+const register = serviceTest("sshd", testbedUnavailable);
 
 /**
  * Registers a test that needs the sshd testbed, with the op and resource sanitizers on.
@@ -188,20 +181,7 @@ export function sshTest(
   nameOrDef: string | Deno.TestDefinition,
   fn?: (t: Deno.TestContext) => void | Promise<void>,
 ): void {
-  const def: Deno.TestDefinition = typeof nameOrDef === "string"
-    ? { name: nameOrDef, fn: fn! }
-    : nameOrDef;
-  const skip = testbedUnavailable !== null && !inCI();
-  if (skip && !warned) {
-    warned = true;
-    console.error(`SKIPPING sshd tests: ${testbedUnavailable} (set CI=true to make them fail)`);
-  }
-  Deno.test({
-    sanitizeOps: true,
-    sanitizeResources: true,
-    ...def,
-    ignore: (def.ignore ?? false) || skip,
-  });
+  register(nameOrDef, fn);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
