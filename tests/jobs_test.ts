@@ -375,10 +375,12 @@ await n.close();`,
     assertEquals(o.code, 0);
     const res = JSON.parse(new TextDecoder().decode(o.stdout).trim().split("\n").at(-1)!);
     assertEquals([res.bytes, res.bad, res.state], [total, 0, "exited"]);
-    // Holding the output would take 100 MB and more; a follow holds one chunk at a time.
+    // Holding the output grew the peak by 107 MB when tried; a follow holds one chunk at a time,
+    // but garbage collection of the chunks it dropped is late at times (74 MB seen once in 7
+    // full runs), so the bound sits between the two.
     const growth = res.hwmKb - res.warm;
     assert(
-      growth < 64 * 1024,
+      growth < 90 * 1024,
       `peak memory grew by ${growth} kB over the last 90 MB: the follow held the output`,
     );
   } finally {
