@@ -18,7 +18,7 @@ export const grid = experiment(
     const line = sh`echo a=${p.a} b=${p.b} product=$((${p.a} * ${p.b}))`;
     if (p.to_file) {
       const r = await ctx.hosts.run(line).quiet();
-      await ctx.writeFile("out.txt", r.texts().join("\n") + "\n");
+      await ctx.writeFile("out.txt", r.text().join("\n") + "\n");
       ctx.log(`wrote ${ctx.path("out.txt")}`);
     } else {
       await ctx.run(line);

@@ -19,7 +19,7 @@ console.log(await cmd(sh`printf '%s\n' ${name}`).text());
 step("a group: 4 workers on this machine, output prefixed by worker");
 const workers = local(4);
 const squares = await workers.run((_, i) => sh`echo $((${i} * ${i}))`);
-console.log(`squares: ${squares.texts().join(" ")}`);
+console.log(`squares: ${squares.text().join(" ")}`);
 
 step("a server: start it, wait until it says it is ready, use it, stop it");
 const server = cmd(

@@ -26,7 +26,7 @@ export const slurmSweep = experiment(
     await ctx.writeJson("digest.json", {
       task,
       node: Deno.env.get("SLURMD_NODENAME") ?? null,
-      digest: r.texts()[0].split(" ")[0],
+      digest: r.text()[0].split(" ")[0],
     });
   },
 );

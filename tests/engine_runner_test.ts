@@ -239,7 +239,7 @@ Deno.test("commands can target a subset of hosts and are stopped at the end of t
   await using tmp = await tempDir();
   const e = defineExperiment("subset", { hosts: local(3) }, async (ctx) => {
     const r = await ctx.run(ctx.hosts.where((_, i) => i !== 1).run((_, i) => `echo host ${i}`));
-    assertEquals(r.texts(), ["host 0", "host 1"]);
+    assertEquals(r.text(), ["host 0", "host 1"]);
     ctx.run("sleep 30"); // left running: stopped by the engine
   });
   const events: RunEvent[] = [];

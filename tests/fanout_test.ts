@@ -70,13 +70,13 @@ sshTest("kex 'fast' logs in with curve25519; the default keeps ssh's order", asy
   });
   {
     await using n = nodes(tb, { kex: "fast" });
-    assertEquals((await n.run("echo ok").quiet()).texts(), ["ok"]);
+    assertEquals((await n.run("echo ok").quiet()).text(), ["ok"]);
   }
   assertMatch(await logOf(tb), /kex: algorithm: curve25519-sha256 \[preauth\]/);
   assertEquals(count(await logOf(tb), /kex: algorithm: sntrup761/), 0);
   {
     await using n = nodes(tb);
-    assertEquals((await n.run("echo ok").quiet()).texts(), ["ok"]);
+    assertEquals((await n.run("echo ok").quiet()).text(), ["ok"]);
   }
   assertEquals(count(await logOf(tb), /kex: algorithm: sntrup761/), 1);
 });
@@ -88,7 +88,7 @@ sshTest("kex 'fast' still reaches a host without curve25519", async () => {
     kexAlgorithms: "diffie-hellman-group14-sha256",
   });
   await using n = nodes(tb, { kex: "fast" });
-  assertEquals((await n.run("echo ok").quiet()).texts(), ["ok"]);
+  assertEquals((await n.run("echo ok").quiet()).text(), ["ok"]);
   assertMatch(await logOf(tb), /kex: algorithm: diffie-hellman-group14-sha256/);
 });
 
@@ -331,7 +331,7 @@ sshTest("a host that drops logins under a burst (MaxStartups) is retried, not fa
   for (const c of hold) c.close();
   const r = await run;
   assertEquals(r.results.map((x) => x.reason), new Array(8).fill(null));
-  assertEquals(r.texts(), new Array(8).fill("ok"));
+  assertEquals(r.text(), new Array(8).fill("ok"));
   assert(connectionStats().retries >= 1, JSON.stringify(connectionStats()));
   await closeConnections();
 });

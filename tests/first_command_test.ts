@@ -45,7 +45,7 @@ sshTest("the first command to a fresh host makes one login and one ssh process",
 
   // A second command reuses the connection: a client, no new login.
   const again = await n.run("echo again").quiet();
-  assertEquals(again.texts(), ["again"]);
+  assertEquals(again.text(), ["again"]);
   assertEquals(sshSpawns() - before, 2);
   assertEquals(await logins(tb), 1);
   assertEquals(connectionStats().open >= 1, true);
@@ -85,7 +85,7 @@ sshTest("kill() ends a first command, whose ssh is the master, on the host", asy
   // The master outlived its first command: the next one logs in no more (the checks from
   // the outside above logged in on their own).
   const seen = await logins(tb);
-  assertEquals((await n.run("echo after").quiet()).texts(), ["after"]);
+  assertEquals((await n.run("echo after").quiet()).text(), ["after"]);
   assertEquals(await logins(tb), seen);
 });
 

@@ -84,12 +84,12 @@ slurmTest("an allocation of 2 nodes runs a group command on both, then is releas
   assertEquals(progress.at(-1)?.jobId, jobId);
   try {
     const r = await alloc.run("echo $SLURMD_NODENAME $SLURM_JOB_ID").quiet();
-    assertEquals(r.texts(), alloc.nodes.map((n) => `${n} ${jobId}`));
+    assertEquals(r.text(), alloc.nodes.map((n) => `${n} ${jobId}`));
     assertEquals(new Set(alloc.nodes).size, 2);
     // Environment, working directory and an argv array reach the step.
     const e = await alloc.run(["sh", "-c", 'pwd; printf "%s\\n" "$X"'])
       .env({ X: "a 'b' c" }).cwd("/tmp").quiet();
-    assertEquals(e.texts(), ["/tmp\na 'b' c", "/tmp\na 'b' c"]);
+    assertEquals(e.text(), ["/tmp\na 'b' c", "/tmp\na 'b' c"]);
     // A failing command is the command's failure, not Slurm's.
     const f = await alloc.run("exit 3").quiet().noThrow();
     assertEquals(f.results.map((x) => [x.failure, x.exitCode]), [["exit", 3], ["exit", 3]]);
@@ -111,7 +111,7 @@ slurmTest("each step gets the allocation's CPUs on its node, the batch node incl
   await using alloc = await slurmAllocate({ nodes: 2, cpusPerTask: 3, env: sc.env });
   assertEquals(alloc.targets.map((t) => t.cpus), [3, 3]);
   const r = await alloc.run("echo $SLURM_CPUS_PER_TASK").quiet();
-  assertEquals(r.texts(), ["3", "3"]);
+  assertEquals(r.text(), ["3", "3"]);
 });
 
 slurmTest("kill() ends the steps on every node: no process of the command is left", async () => {

@@ -106,7 +106,7 @@ sshTest("a configFile saying StrictHostKeyChecking yes refuses an unknown host k
     configFile: config,
     options: { StrictHostKeyChecking: "accept-new" },
   });
-  assertEquals((await asked.run("echo ran").quiet()).texts(), ["ran"]);
+  assertEquals((await asked.run("echo ran").quiet()).text(), ["ran"]);
   assertMatch(
     await Deno.readTextFile(known),
     new RegExp(tb.hosts[0].address.replaceAll(".", "\\.")),

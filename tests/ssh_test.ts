@@ -68,7 +68,7 @@ for (const shell of ["dash", "bash"] as const) {
     const viaArgv = await n.run(["printf", "<%s>\\n", ...INJECTIONS]).quiet();
     assertEquals(viaArgv.get(0).stdout, expected);
     const perHost = await n.run((h, i) => sh`echo ${h.name} ${i} ${"$HOME"}`).quiet();
-    assertEquals(perHost.texts(), ["h1 0 $HOME"]);
+    assertEquals(perHost.text(), ["h1 0 $HOME"]);
   });
 }
 
@@ -158,7 +158,7 @@ sshTest("a stopped host is a connect error while the others succeed", async () =
   await using n = nodes(tb);
   const e = await assertRejects(() => n.run("echo hi").quiet(), GroupError);
   const r = e.result;
-  assertEquals(r.texts(), ["hi", "hi", "", "hi"]);
+  assertEquals(r.text(), ["hi", "hi", "", "hi"]);
   assertEquals(r.get(2).failure, "connect");
   assertMatch(r.get(2).reason!, /Connection refused/);
   assertMatch(e.message, /Could not connect to h3/);
@@ -186,7 +186,7 @@ sshTest("unknown host keys and bad credentials are connect errors with the reaso
     knownHosts: empty,
     strictHostKeyChecking: "accept-new",
   });
-  assertEquals((await acceptNew.run("echo ok").quiet()).texts(), ["ok"]);
+  assertEquals((await acceptNew.run("echo ok").quiet()).text(), ["ok"]);
   assertMatch(await Deno.readTextFile(empty), /ssh-ed25519/);
 });
 
@@ -195,7 +195,7 @@ sshTest("64 hosts with a connection window of 8", async () => {
   await using n = nodes(tb).with({ connectWindow: 8 });
   resetConnectionStats();
   const r = await n.run((h) => `echo ${h.name}`).quiet();
-  assertEquals(r.texts(), tb.hosts.map((h) => h.name));
+  assertEquals(r.text(), tb.hosts.map((h) => h.name));
   const s = connectionStats();
   assertEquals(s.setups, 64);
   assert(s.peakSetups <= 8, `peak ${s.peakSetups} setups at once`);
@@ -273,8 +273,8 @@ sshTest("host list files, selection by index, name, tag and predicate", async ()
     );
     await using n = await hostsFromFile(`${dir}/hosts.yaml`);
     assertEquals(n.targets.map((h) => h.name), ["a", "b", `${c.address}:${c.port}`]);
-    assertEquals(await n.tagged("gpu").run("whoami").quiet().texts(), [USERS.bash]);
-    assertEquals(await n.tagged("rack", "r2").run("whoami").quiet().texts(), [USERS.dash]);
+    assertEquals(await n.tagged("gpu").run("whoami").quiet().text(), [USERS.bash]);
+    assertEquals(await n.tagged("rack", "r2").run("whoami").quiet().text(), [USERS.dash]);
     assertEquals(n.where((h) => h.port === c.port && !h.tags.gpu).length, 2);
     assertEquals(n.named("b").at(0).address, b.address);
     assertEquals(n.slice(1).length, 2);
@@ -291,14 +291,14 @@ sshTest("an idle shared connection is checked, and replaced once it has expired"
   await using n = nodes(tb).with({ controlPersist: 3 });
   const logins = async () =>
     (await Deno.readTextFile(tb.daemonLog(0))).match(/Accepted publickey/g)?.length ?? 0;
-  assertEquals((await n.run("echo 1").quiet()).texts(), ["1"]);
+  assertEquals((await n.run("echo 1").quiet()).text(), ["1"]);
   // Idle past 80% of ControlPersist, master still alive: asked, then reused.
   await new Promise((r) => setTimeout(r, 2500));
-  assertEquals((await n.run("echo 2").quiet()).texts(), ["2"]);
+  assertEquals((await n.run("echo 2").quiet()).text(), ["2"]);
   // Idle past ControlPersist: the master is gone, a new one is set up on a new path.
   await new Promise((r) => setTimeout(r, 4500));
-  assertEquals((await n.run("echo 3").quiet()).texts(), ["3"]);
-  assertEquals((await n.run("echo 4").quiet()).texts(), ["4"]);
+  assertEquals((await n.run("echo 3").quiet()).text(), ["3"]);
+  assertEquals((await n.run("echo 4").quiet()).text(), ["4"]);
   const count = await logins();
   assert(count >= 2 && count <= 3, `${count} logins`);
 });
@@ -444,7 +444,7 @@ sshTest(
     });
     await n.at(0).run("true").quiet();
     await new Promise((r) => setTimeout(r, 3500));
-    assertEquals((await n.run("echo x").quiet()).texts(), ["x", "x", "x", "x", "x"]);
+    assertEquals((await n.run("echo x").quiet()).text(), ["x", "x", "x", "x", "x"]);
     const log = await Deno.readTextFile(tb.daemonLog(0));
     assertEquals(log.match(/Accepted publickey/g)?.length, 2);
   },

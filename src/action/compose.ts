@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Lazy, Running } from "../process/awaitable.ts";
 import { Command } from "../process/command.ts";
 import { quoteArgv } from "../process/quote.ts";
 import type { ProcessResult } from "../process/result.ts";
@@ -173,7 +174,7 @@ function skipped(step: Step): StepResult {
 }
 
 /** A lazy composition of steps; await it, or `spawn()` it to be able to `kill()` it. */
-export class Composite implements PromiseLike<CompositeResult> {
+export class Composite extends Lazy<CompositeResult> {
   /** `seq` or `par`. */
   readonly kind: "seq" | "par";
   /** The steps. */
@@ -198,6 +199,7 @@ export class Composite implements PromiseLike<CompositeResult> {
         );
       }
     }
+    super();
     this.kind = kind;
     this.steps = steps;
     this.#noThrow = noThrow;
@@ -223,22 +225,17 @@ export class Composite implements PromiseLike<CompositeResult> {
   }
 
   /**
-   * Runs the composite: awaiting it runs it.
+   * Starts the composite for an await.
    *
-   * @param onfulfilled Called with the result.
-   * @param onrejected Called with the error ({@linkcode CompositeError}).
-   * @returns A promise of what the callbacks return.
+   * @returns The running composite.
    */
-  then<A = CompositeResult, B = never>(
-    onfulfilled?: ((value: CompositeResult) => A | PromiseLike<A>) | null,
-    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.spawn().then(onfulfilled, onrejected);
+  protected start(): RunningComposite {
+    return this.spawn();
   }
 }
 
 /** A composite that has been started. */
-export class RunningComposite implements PromiseLike<CompositeResult> {
+export class RunningComposite extends Running<CompositeResult> {
   readonly #running = new Set<RunningStep>();
   readonly #done: Promise<CompositeResult>;
   readonly #noThrow: boolean;
@@ -251,6 +248,7 @@ export class RunningComposite implements PromiseLike<CompositeResult> {
    * @param noThrow Resolve instead of rejecting on failure.
    */
   constructor(c: Composite, noThrow: boolean) {
+    super();
     this.#noThrow = noThrow;
     const start = new Date();
     const run = async (step: Step): Promise<StepResult> => {
@@ -301,29 +299,14 @@ export class RunningComposite implements PromiseLike<CompositeResult> {
   }
 
   /**
-   * Waits for the end; rejects with {@linkcode CompositeError} if a step failed (unless
-   * `noThrow()` or killed).
+   * The error a failed composite result means: a {@linkcode CompositeError}, unless the
+   * composite was `noThrow()` or killed.
    *
-   * @returns The composite result.
+   * @param r The composite result.
+   * @returns The error, or undefined.
    */
-  async wait(): Promise<CompositeResult> {
-    const r = await this.#done;
-    if (!r.ok && !this.#noThrow && !this.#killed) throw new CompositeError(r);
-    return r;
-  }
-
-  /**
-   * Makes the running composite awaitable.
-   *
-   * @param onfulfilled Called with the result.
-   * @param onrejected Called with the error.
-   * @returns A promise of what the callbacks return.
-   */
-  then<A = CompositeResult, B = never>(
-    onfulfilled?: ((value: CompositeResult) => A | PromiseLike<A>) | null,
-    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.wait().then(onfulfilled, onrejected);
+  protected failureOf(r: CompositeResult): Error | undefined {
+    return !r.ok && !this.#noThrow && !this.#killed ? new CompositeError(r) : undefined;
   }
 }
 

@@ -109,7 +109,7 @@ class LocalSlot implements Target {
  * ```ts
  * import { local } from "@dexp/dexp";
  * const r = await local(3).run((_, i) => `echo worker ${i}`).quiet();
- * console.log(r.texts()); // ["worker 0", "worker 1", "worker 2"]
+ * console.log(r.text()); // ["worker 0", "worker 1", "worker 2"]
  * ```
  */
 export function local(n = 1): Group {

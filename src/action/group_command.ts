@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Running } from "../process/awaitable.ts";
 import { OptionsBuilder } from "../process/builder.ts";
 import type { ExpectMatch, ExpectOptions } from "../process/running.ts";
 import { type CommandOptions, DEFAULT_OPTIONS } from "../process/options.ts";
@@ -49,8 +50,8 @@ export interface GroupSettings {
  * A command not yet started on a group of targets. Setters return new builders; awaiting it
  * runs it everywhere and resolves to a {@linkcode GroupResult}.
  */
-export class GroupCommand<T extends Target = Target> extends OptionsBuilder<GroupCommand<T>>
-  implements PromiseLike<GroupResult> {
+export class GroupCommand<T extends Target = Target>
+  extends OptionsBuilder<GroupCommand<T>, GroupResult> {
   /** The targets, in order. */
   readonly targets: readonly T[];
   /** The command, or the function that computes it per target. */
@@ -85,7 +86,18 @@ export class GroupCommand<T extends Target = Target> extends OptionsBuilder<Grou
    * @returns The new builder.
    */
   protected withOptions(options: CommandOptions): GroupCommand<T> {
-    return new GroupCommand(this.targets, this.input, options, this.group);
+    return this.#with({ options });
+  }
+
+  /**
+   * The one place that clones a group command: every field is copied on purpose, and a
+   * setter names the fields it changes.
+   */
+  #with(change: { options?: CommandOptions; group?: Partial<GroupSettings> }): GroupCommand<T> {
+    return new GroupCommand(this.targets, this.input, change.options ?? this.options, {
+      ...this.group,
+      ...change.group,
+    });
   }
 
   /**
@@ -98,10 +110,7 @@ export class GroupCommand<T extends Target = Target> extends OptionsBuilder<Grou
    */
   concurrency(n: number): GroupCommand<T> {
     new Window(n); // validates
-    return new GroupCommand(this.targets, this.input, this.options, {
-      ...this.group,
-      concurrency: n,
-    });
+    return this.#with({ group: { concurrency: n } });
   }
 
   /**
@@ -111,10 +120,7 @@ export class GroupCommand<T extends Target = Target> extends OptionsBuilder<Grou
    * @returns A new builder.
    */
   failFast(value = true): GroupCommand<T> {
-    return new GroupCommand(this.targets, this.input, this.options, {
-      ...this.group,
-      failFast: value,
-    });
+    return this.#with({ group: { failFast: value } });
   }
 
   /** The settings of each process. */
@@ -132,32 +138,58 @@ export class GroupCommand<T extends Target = Target> extends OptionsBuilder<Grou
   }
 
   /**
+   * Starts the group for an await (no lines kept for `expect()`).
+   *
+   * @returns The running group.
+   */
+  protected start(): RunningGroup {
+    return new RunningGroup(this, false);
+  }
+
+  /**
    * Runs everywhere and returns every target's trimmed output, in group order (quiet).
    *
    * @returns One text per target.
    * @throws {GroupError} If a target fails (unless `noThrow()`).
    */
-  async texts(): Promise<string[]> {
-    return (await new RunningGroup(this.quiet(), false)).texts();
+  async text(): Promise<string[]> {
+    return (await this.quiet().start()).text();
   }
 
   /**
-   * Runs the command everywhere: awaiting a group command runs it.
+   * Runs everywhere and returns every target's output lines, in group order (quiet).
    *
-   * @param onfulfilled Called with the group result.
-   * @param onrejected Called with the error ({@linkcode GroupError}).
-   * @returns A promise of what the callbacks return.
+   * @returns One list of lines per target.
+   * @throws {GroupError} If a target fails (unless `noThrow()`).
    */
-  then<A = GroupResult, B = never>(
-    onfulfilled?: ((value: GroupResult) => A | PromiseLike<A>) | null,
-    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return new RunningGroup(this, false).then(onfulfilled, onrejected);
+  async lines(): Promise<string[][]> {
+    return (await this.quiet().start()).lines();
+  }
+
+  /**
+   * Runs everywhere and parses every target's output as JSON, in group order (quiet).
+   *
+   * @returns One value per target.
+   * @throws {GroupError} If a target fails (unless `noThrow()`).
+   * @throws {SyntaxError} If a target's output is not JSON; the message names the target.
+   */
+  async json<T = unknown>(): Promise<T[]> {
+    return (await this.quiet().start()).json<T>();
+  }
+
+  /**
+   * Runs everywhere without throwing and returns every target's exit code, in group order
+   * (null for a target that did not exit: killed, not started, could not connect).
+   *
+   * @returns One exit code per target.
+   */
+  async code(): Promise<(number | null)[]> {
+    return (await this.noThrow().start()).results.map((r) => r.exitCode);
   }
 }
 
 /** A group command that has been started. */
-export class RunningGroup implements PromiseLike<GroupResult> {
+export class RunningGroup extends Running<GroupResult> {
   readonly #members: (RunningProcess | undefined)[];
   // Holders, not the processes themselves: a RunningProcess is thenable and would be adopted.
   readonly #started: Promise<{ p: RunningProcess } | null>[];
@@ -176,6 +208,8 @@ export class RunningGroup implements PromiseLike<GroupResult> {
    */
   // deno-lint-ignore no-explicit-any
   constructor(command: GroupCommand<any>, keepLines: boolean) {
+    super();
+    const start = new Date();
     const targets = command.targets;
     const opts = command.settings;
     const { concurrency, failFast } = command.group;
@@ -229,7 +263,9 @@ export class RunningGroup implements PromiseLike<GroupResult> {
         window.release();
       }
     };
-    this.#done = Promise.all(targets.map((_, i) => runOne(i))).then((rs) => new GroupResult(rs));
+    this.#done = Promise.all(targets.map((_, i) => runOne(i))).then((rs) =>
+      new GroupResult(rs, { start, end: new Date() })
+    );
   }
 
   #stop(reason: string): Promise<void> {
@@ -290,31 +326,16 @@ export class RunningGroup implements PromiseLike<GroupResult> {
   }
 
   /**
-   * Waits for every target. Rejects with a {@linkcode GroupError} carrying every result if
-   * a target failed (killed ones excepted), unless the command was `noThrow()`.
+   * The error a failed group result means: a {@linkcode GroupError} carrying every result
+   * when a target failed (killed ones excepted), unless the command was `noThrow()`.
    *
-   * @returns The group result.
+   * @param r The group result.
+   * @returns The error, or undefined.
    */
-  async wait(): Promise<GroupResult> {
-    const r = await this.#done;
-    if (!this.#noThrow && r.results.some((x) => x.failure && x.failure !== "killed")) {
-      throw new GroupError(r, { trace: this.#trace });
-    }
-    return r;
-  }
-
-  /**
-   * Makes the running group awaitable.
-   *
-   * @param onfulfilled Called with the group result.
-   * @param onrejected Called with the error.
-   * @returns A promise of what the callbacks return.
-   */
-  then<A = GroupResult, B = never>(
-    onfulfilled?: ((value: GroupResult) => A | PromiseLike<A>) | null,
-    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.wait().then(onfulfilled, onrejected);
+  protected failureOf(r: GroupResult): Error | undefined {
+    return !this.#noThrow && r.results.some((x) => x.failure && x.failure !== "killed")
+      ? new GroupError(r, { trace: this.#trace })
+      : undefined;
   }
 }
 

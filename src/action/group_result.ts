@@ -12,14 +12,33 @@ import type { ProcessResult, ProcessResultJson } from "../process/result.ts";
 export class GroupResult implements Iterable<ProcessResult> {
   /** One result per target, in the order of the group. */
   readonly results: readonly ProcessResult[];
+  /** When the group started (the earliest start of its targets unless given). */
+  readonly start: Date;
+  /** When the group ended (the latest end of its targets unless given). */
+  readonly end: Date;
 
   /**
    * Wraps the results of a group; dexp builds these.
    *
    * @param results One result per target, in group order.
+   * @param span When the group started and ended; taken from the results if not given.
    */
-  constructor(results: readonly ProcessResult[]) {
+  constructor(results: readonly ProcessResult[], span?: { start: Date; end: Date }) {
     this.results = results;
+    if (span) {
+      this.start = span.start;
+      this.end = span.end;
+    } else if (results.length === 0) {
+      this.start = this.end = new Date();
+    } else {
+      this.start = new Date(Math.min(...results.map((r) => r.start.getTime())));
+      this.end = new Date(Math.max(...results.map((r) => r.end.getTime())));
+    }
+  }
+
+  /** How long the group ran, in milliseconds (from its start to its end). */
+  get duration(): number {
+    return this.end.getTime() - this.start.getTime();
   }
 
   /** Number of targets. */
@@ -72,7 +91,7 @@ export class GroupResult implements Iterable<ProcessResult> {
    *
    * @returns One text per target.
    */
-  texts(): string[] {
+  text(): string[] {
     return this.results.map((r) => r.text());
   }
 
@@ -105,8 +124,20 @@ export class GroupResult implements Iterable<ProcessResult> {
    *
    * @returns A JSON-ready object.
    */
-  toJSON(): { ok: boolean; results: ProcessResultJson[] } {
-    return { ok: this.ok, results: this.results.map((r) => r.toJSON()) };
+  toJSON(): {
+    ok: boolean;
+    start: string;
+    end: string;
+    duration: number;
+    results: ProcessResultJson[];
+  } {
+    return {
+      ok: this.ok,
+      start: this.start.toISOString(),
+      end: this.end.toISOString(),
+      duration: this.duration,
+      results: this.results.map((r) => r.toJSON()),
+    };
   }
 }
 

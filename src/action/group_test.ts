@@ -9,7 +9,7 @@ import { report } from "./report.ts";
 
 Deno.test("group results are in input order, whatever finishes first", async () => {
   const r = await local(4).run((_, i) => `sleep 0.0${4 - i}; echo ${i}`).quiet();
-  assertEquals(r.texts(), ["0", "1", "2", "3"]);
+  assertEquals(r.text(), ["0", "1", "2", "3"]);
   assertEquals(r.results.map((x) => x.target), ["local[0]", "local[1]", "local[2]", "local[3]"]);
   assert(r.ok);
 });
@@ -17,7 +17,7 @@ Deno.test("group results are in input order, whatever finishes first", async () 
 Deno.test("one failing member never hides the others", async () => {
   const g = local(3).run((_, i) => `echo out${i}; exit $(( ${i} == 1 ? 5 : 0 ))`).quiet();
   const e = await assertRejects(() => g, GroupError);
-  assertEquals(e.result.texts(), ["out0", "out1", "out2"]);
+  assertEquals(e.result.text(), ["out0", "out1", "out2"]);
   assertEquals(e.result.failed.map((r) => [r.target, r.exitCode]), [["local[1]", 5]]);
   assertEquals(e.result.succeeded.length, 2);
   assertMatch(e.message, /1 of 3 commands failed/);
@@ -145,7 +145,7 @@ Deno.test("groups run at most 256 at once by default; expect() on a larger spawn
 
 Deno.test("a group result gives every target's text, lines and JSON", async () => {
   const r = await local(2).run((_, i) => `printf '{"i": ${i}}\\n'`).quiet();
-  assertEquals(r.texts(), ['{"i": 0}', '{"i": 1}']);
+  assertEquals(r.text(), ['{"i": 0}', '{"i": 1}']);
   assertEquals(r.lines(), [['{"i": 0}'], ['{"i": 1}']]);
   assertEquals(r.json<{ i: number }>().map((x) => x.i), [0, 1]);
   assertEquals(r.byTarget("local[1]")?.json(), { i: 1 });

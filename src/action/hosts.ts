@@ -226,7 +226,7 @@ function describeHost(h: Host): string {
  * import { hosts, sh } from "@dexp/dexp";
  * await using nodes = hosts("n1", "bob@n2:2222").with({ keyfile: "~/.ssh/lab" });
  * const r = await nodes.run("uname -r");
- * console.log(r.texts());
+ * console.log(r.text());
  * await nodes.run((h, i) => sh`echo ${h.name} is number ${i}`);
  * ```
  */

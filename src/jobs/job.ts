@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Settled } from "../process/awaitable.ts";
 import { Buffer } from "node:buffer";
 import {
   DEFAULT_CAPTURE_LIMIT,
@@ -106,7 +107,7 @@ function nonNegative(n: number, what: string): number {
 const decoder = new TextDecoder();
 
 /** A detached job on one host. Cheap to make: nothing runs until a method is called. */
-export class Job {
+export class Job extends Settled<ProcessResult, WaitOptions> {
   /** Where it runs. */
   readonly target: Target;
   /** Its reference: store `JSON.stringify(job.ref)` to take the job back later. */
@@ -120,6 +121,7 @@ export class Job {
    * @throws {TypeError} If the reference is malformed.
    */
   constructor(ref: JobRef, target?: Target) {
+    super();
     this.ref = checkJobRef(ref);
     this.target = target ?? targetOfRef(ref);
   }
@@ -168,16 +170,14 @@ export class Job {
   }
 
   /**
-   * Waits until the job ended; rejects like an attached command when it failed.
+   * The error a failed job means, for `wait()` (which rejects like an attached command):
+   * exit code, signal, lost; not when dexp killed it.
    *
-   * @param options Poll interval, abort signal, capture limit.
-   * @returns The result.
-   * @throws {ProcessError} If the job failed (exit code, signal, lost); not when dexp killed it.
+   * @param r The job's result.
+   * @returns The error, or undefined.
    */
-  async wait(options: WaitOptions = {}): Promise<ProcessResult> {
-    const r = await this.result(options);
-    if (r.failure && r.failure !== "killed") throw errorFor(r);
-    return r;
+  protected failureOf(r: ProcessResult): Error | undefined {
+    return r.failure && r.failure !== "killed" ? errorFor(r) : undefined;
   }
 
   /**

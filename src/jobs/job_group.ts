@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Settled } from "../process/awaitable.ts";
 import { GroupError, GroupResult } from "../action/mod.ts";
 import type { ProcessResult, Target } from "../process/mod.ts";
 import { byHost, failureText, runScripts, sleep, statuses } from "./_batch.ts";
@@ -15,7 +16,7 @@ import { checkJobName, checkRemotePath, DEFAULT_JOBS_ROOT } from "./names.ts";
 import { listScript } from "./supervisor.ts";
 
 /** Detached jobs, in order (one per host of the group they were started on). */
-export class JobGroup implements Iterable<Job> {
+export class JobGroup extends Settled<GroupResult, WaitOptions> implements Iterable<Job> {
   /** The jobs. */
   readonly jobs: readonly Job[];
   /** Start attempts that failed (only under `noThrow()`; otherwise `detach` rejects). */
@@ -28,6 +29,7 @@ export class JobGroup implements Iterable<Job> {
    * @param failed Failed start attempts.
    */
   constructor(jobs: readonly Job[], failed: readonly ProcessResult[] = []) {
+    super();
     this.jobs = Object.freeze([...jobs]);
     this.failed = Object.freeze([...failed]);
   }
@@ -74,17 +76,16 @@ export class JobGroup implements Iterable<Job> {
   }
 
   /**
-   * Waits until every job ended; rejects with a {@linkcode GroupError} carrying every result
-   * if one failed (jobs killed by dexp excepted).
+   * The error a failed group means, for `wait()`: a {@linkcode GroupError} carrying every
+   * result when a job failed (jobs killed by dexp excepted).
    *
-   * @param options Poll interval, abort signal, capture limit.
-   * @returns The group result.
-   * @throws {GroupError} If a job failed.
+   * @param r The group result.
+   * @returns The error, or undefined.
    */
-  async wait(options: WaitOptions = {}): Promise<GroupResult> {
-    const r = await this.result(options);
-    if (r.results.some((x) => x.failure && x.failure !== "killed")) throw new GroupError(r);
-    return r;
+  protected failureOf(r: GroupResult): Error | undefined {
+    return r.results.some((x) => x.failure && x.failure !== "killed")
+      ? new GroupError(r)
+      : undefined;
   }
 
   /**

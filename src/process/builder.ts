@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Lazy } from "./awaitable.ts";
 import { type Duration, toMillis } from "./duration.ts";
 import type { CommandOptions, LineHandler, OutputSinkFactory, StdinSpec } from "./options.ts";
 
@@ -15,8 +16,11 @@ function positiveInt(value: number, what: string): number {
   return value;
 }
 
-/** The setters of a command builder; `Self` is the concrete builder type. */
-export abstract class OptionsBuilder<Self> {
+/**
+ * The setters of a command builder; `Self` is the concrete builder type, `R` what awaiting
+ * it gives. Awaiting a builder starts it (see {@linkcode Lazy}).
+ */
+export abstract class OptionsBuilder<Self, R> extends Lazy<R> {
   /** The settings held by this builder. */
   protected readonly options: CommandOptions;
 
@@ -26,6 +30,7 @@ export abstract class OptionsBuilder<Self> {
    * @param options The settings.
    */
   protected constructor(options: CommandOptions) {
+    super();
     this.options = options;
   }
 

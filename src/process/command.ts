@@ -14,7 +14,7 @@ import { LOCAL, type Target } from "./target.ts";
  * A command not yet started. Setters return new commands; awaiting it (or `spawn()`) starts
  * a process. It can be awaited many times: each time runs it again.
  */
-export class Command extends OptionsBuilder<Command> implements PromiseLike<ProcessResult> {
+export class Command extends OptionsBuilder<Command, ProcessResult> {
   /** Where it runs. */
   readonly target: Target;
   /** A shell line or an argv array. */
@@ -66,18 +66,23 @@ export class Command extends OptionsBuilder<Command> implements PromiseLike<Proc
    * @returns The running process.
    */
   spawn(): RunningProcess {
-    return new RunningProcess(this.target, this.command, this.options, {
-      index: 0,
-      vars: {},
-      keepLines: true,
-    });
+    return this.#launch(true);
   }
 
-  #start(): RunningProcess {
+  /**
+   * Starts the process for an await (no lines kept for `expect()`).
+   *
+   * @returns The running process.
+   */
+  protected start(): RunningProcess {
+    return this.#launch(false);
+  }
+
+  #launch(keepLines: boolean): RunningProcess {
     return new RunningProcess(this.target, this.command, this.options, {
       index: 0,
       vars: {},
-      keepLines: false,
+      keepLines,
     });
   }
 
@@ -88,7 +93,7 @@ export class Command extends OptionsBuilder<Command> implements PromiseLike<Proc
    * @throws {ProcessError} If the command fails (unless `noThrow()`).
    */
   async text(): Promise<string> {
-    return (await this.quiet().#start()).text();
+    return (await this.quiet().start()).text();
   }
 
   /**
@@ -98,7 +103,7 @@ export class Command extends OptionsBuilder<Command> implements PromiseLike<Proc
    * @throws {ProcessError} If the command fails (unless `noThrow()`).
    */
   async lines(): Promise<string[]> {
-    return (await this.quiet().#start()).lines();
+    return (await this.quiet().start()).lines();
   }
 
   /**
@@ -109,7 +114,7 @@ export class Command extends OptionsBuilder<Command> implements PromiseLike<Proc
    * @throws {SyntaxError} If the output is not JSON.
    */
   async json<T = unknown>(): Promise<T> {
-    return (await this.quiet().#start()).json<T>();
+    return (await this.quiet().start()).json<T>();
   }
 
   /**
@@ -118,21 +123,7 @@ export class Command extends OptionsBuilder<Command> implements PromiseLike<Proc
    * @returns The exit code.
    */
   async code(): Promise<number | null> {
-    return (await this.noThrow().#start()).exitCode;
-  }
-
-  /**
-   * Runs the command: awaiting a command runs it.
-   *
-   * @param onfulfilled Called with the result.
-   * @param onrejected Called with the error.
-   * @returns A promise of what the callbacks return.
-   */
-  then<A = ProcessResult, B = never>(
-    onfulfilled?: ((value: ProcessResult) => A | PromiseLike<A>) | null,
-    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.#start().then(onfulfilled, onrejected);
+    return (await this.noThrow().start()).exitCode;
   }
 }
 

@@ -4,6 +4,7 @@
  * @module
  */
 
+export { Lazy, Running, Settled } from "./awaitable.ts";
 export { cmd, Command } from "./command.ts";
 export { OptionsBuilder } from "./builder.ts";
 export { BoundedCapture, DEFAULT_CAPTURE_LIMIT } from "./capture.ts";

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { Running } from "./awaitable.ts";
 import { dirname } from "node:path";
 import { BoundedCapture } from "./capture.ts";
 import { errorFor, ExpectError } from "./errors.ts";
@@ -99,7 +100,7 @@ async function openSinks(sinks: readonly FileSink[], vars: Record<string, string
  * A process that has been started. Await it (or call `wait()`) for its
  * {@linkcode ProcessResult}; `kill()` ends it and everything it started.
  */
-export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
+export class RunningProcess extends Running<ProcessResult> implements Stoppable {
   /** `local` or the host's name. */
   readonly target: string;
   /** The command, as a shell line. */
@@ -146,6 +147,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
     opts: CommandOptions,
     ctx: ExecuteContext,
   ) {
+    super();
     this.#targetObj = target;
     this.target = target.label;
     this.#spec = command;
@@ -688,29 +690,16 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
   }
 
   /**
-   * Waits for the end. Rejects with a {@linkcode ProcessError} subclass if the process
-   * failed (except when it was killed by `kill()`), unless the command was `noThrow()`.
+   * The error a failed result means: a {@linkcode ProcessError} subclass, except when the
+   * process was killed by `kill()` or the command was `noThrow()`.
    *
-   * @returns The result.
+   * @param r The result.
+   * @returns The error, or undefined.
    */
-  async wait(): Promise<ProcessResult> {
-    const r = await this.#done;
-    if (r.failure && r.failure !== "killed" && !this.#opts.noThrow) throw errorFor(r, this.#trace);
-    return r;
-  }
-
-  /**
-   * Makes the running process awaitable.
-   *
-   * @param onfulfilled Called with the result.
-   * @param onrejected Called with the error.
-   * @returns A promise of what the callbacks return.
-   */
-  then<A = ProcessResult, B = never>(
-    onfulfilled?: ((value: ProcessResult) => A | PromiseLike<A>) | null,
-    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
-  ): Promise<A | B> {
-    return this.wait().then(onfulfilled, onrejected);
+  protected failureOf(r: ProcessResult): Error | undefined {
+    return r.failure && r.failure !== "killed" && !this.#opts.noThrow
+      ? errorFor(r, this.#trace)
+      : undefined;
   }
 }
 

@@ -302,7 +302,7 @@ async function partitions(env: Readonly<Record<string, string>>): Promise<string
  * import { slurmAllocate } from "@dexp/dexp";
  * await using nodes = await slurmAllocate({ nodes: 2, time: "1h", partition: "debug" });
  * const r = await nodes.run("hostname").quiet();
- * console.log(r.texts());
+ * console.log(r.text());
  * ```
  */
 export async function slurmAllocate(options: SlurmAllocateOptions = {}): Promise<SlurmAllocation> {
