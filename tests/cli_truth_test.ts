@@ -164,7 +164,7 @@ Deno.test("status shows a SIGKILLed run as interrupted, not running forever", as
   assertEquals(r.signal, "SIGKILL");
   const dead = await run(["status", "--json", results]);
   const runs = JSON.parse(dead.stdout);
-  assertEquals(runs.map((x: Record<string, unknown>) => [x.state, x.recorded, x.ok]), [[
+  assertEquals(runs.map((x: Record<string, unknown>) => [x.state, x.recorded, x.succeeded]), [[
     "interrupted",
     "running",
     1,

@@ -116,12 +116,15 @@ Deno.test("a failing combination gives exit 1; report, status and log read the r
   );
   const status = await run(["status", "--json", results]);
   const runs = JSON.parse(status.stdout);
-  assertEquals(runs.map((x: Record<string, unknown>) => [x.experiment, x.state, x.ok, x.failed]), [[
-    "flaky",
-    "finished",
-    2,
-    1,
-  ]]);
+  assertEquals(
+    runs.map((x: Record<string, unknown>) => [x.experiment, x.state, x.succeeded, x.failed]),
+    [[
+      "flaky",
+      "finished",
+      2,
+      1,
+    ]],
+  );
   const runDir = runs[0].runDir as string;
   const report = await run(["report", runDir]);
   assertEquals(report.code, 0, report.stderr);
@@ -180,7 +183,7 @@ for (const signal of ["SIGINT", "SIGKILL"] as const) {
     const done = (await lines(join(tmp.path, "done.txt"))).map((l) => l.split(" ")[0]);
     assertEquals(done, ["0", "1", "2", "3", "4", "5"]);
     const status = JSON.parse((await run(["status", "--json", results])).stdout);
-    assertEquals(status.map((s: Record<string, unknown>) => [s.state, s.ok, s.remaining]), [[
+    assertEquals(status.map((s: Record<string, unknown>) => [s.state, s.succeeded, s.remaining]), [[
       "finished",
       6,
       0,
@@ -206,7 +209,7 @@ Deno.test("two concurrent 'dexp run --resume' share one results folder and split
   assertEquals(pids.size, 2);
   const runs = JSON.parse((await run(["status", "--json", results])).stdout);
   assertEquals(runs.length, 1);
-  assertEquals([runs[0].ok, runs[0].remaining], [12, 0]);
+  assertEquals([runs[0].succeeded, runs[0].remaining], [12, 0]);
   const rj = JSON.parse(await Deno.readTextFile(join(runs[0].runDir, "run.json")));
   assertEquals(rj.runners.length, 2);
   assert(rj.state === "finished");

@@ -92,7 +92,7 @@ Deno.test("a run writes result folders, logs, run.json and atomic result files",
   assertEquals(rj.state, "finished");
   assertEquals(rj.hosts, ["local"]);
   assertEquals(rj.versions.dexp, "0.1.0");
-  assertEquals(rj.counts, { ok: 2, failed: 0, remaining: 0 });
+  assertEquals(rj.counts, { succeeded: 2, failed: 0, remaining: 0 });
   assertEquals(rj.combinations.map((c) => [c.name, c.outcome]), [["a=1_b=x", "ok"], [
     "a=2_b=x",
     "ok",
@@ -131,7 +131,7 @@ Deno.test("a combination that fails once succeeds on restart; exhausted restarts
   const s = await runExperiments([e], { results: tmp.path, ...quiet });
   assertEquals(attempts, ["once#1", "once#2", "ret#1", "ret#2", "never#1", "never#2", "after#1"]);
   assert(!s.ok);
-  assertEquals([s.experiments[0].ok, s.experiments[0].failed], [3, 1]);
+  assertEquals([s.experiments[0].succeeded, s.experiments[0].failed], [3, 1]);
   assertEquals(s.experiments[0].failures, [{
     name: "k=never",
     error: "restart requested: never works",
@@ -219,7 +219,7 @@ Deno.test("an interrupted run resumes: finished combinations are not run again",
   assertEquals(s4.experiments[0].ranHere, 0);
   const s5 = await runExperiments([e], { results: tmp.path, ...quiet });
   assert(s5.experiments[0].runDir !== s1.experiments[0].runDir);
-  assertEquals((await listRuns(tmp.path)).map((r) => [r.state, r.ok]), [["finished", 5], [
+  assertEquals((await listRuns(tmp.path)).map((r) => [r.state, r.succeeded]), [["finished", 5], [
     "finished",
     5,
   ]]);
@@ -368,7 +368,7 @@ Deno.test("notifyPayload lists at most 20 failures per experiment", () => {
       runId: "r",
       runDir: "d",
       total: 25,
-      ok: 0,
+      succeeded: 0,
       failed: 25,
       remaining: 0,
       ranHere: 25,

@@ -156,7 +156,7 @@ Deno.test("disk full: skip(), fail() and cancel() that fail leave the claim as i
     }
     assert(failed, `${name}() on a full disk did not fail`);
     assertJournalClean(dir);
-    assertEquals((await s.stateOf(c)).state, "inprogress", name);
+    assertEquals((await s.stateOf(c)).state, "inProgress", name);
     assertEquals((await sweepStatus(dir)).inProgress, 1, name);
     // No half-written snapshot is left holding the space (fail() compacts into format 2).
     assertEquals([...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".tmp")), [], name);
@@ -268,7 +268,7 @@ Deno.test("dexp sweep status shows failed ones as failed, with skip and failure 
     assertEquals(json.skips, [{ combination: { n: 2 }, reason: "no node with 64 GB" }]);
     const usage = await dexp("sweep", "reset", dir);
     assertEquals(usage.code, 2);
-    assert(usage.err.includes("--inprogress, --skipped, --failed, --all"), usage.err);
+    assert(usage.err.includes("--in-progress, --skipped, --failed, --all"), usage.err);
     const reset = await dexp("sweep", "reset", dir, "--failed");
     assertEquals([reset.code, reset.out.trim()], [0, `1 combination back to todo in ${dir}`]);
     const st = await sweepStatus(dir);
@@ -331,7 +331,7 @@ Deno.test("disk full: a for-await loop that cannot record a completion keeps the
   assertEquals((error as Error)?.name, "SweepWriteError");
   assertJournalClean(dir);
   assertEquals(first, big()[0]);
-  assertEquals(await s.stateOf(first!), { state: "inprogress" });
+  assertEquals(await s.stateOf(first!), { state: "inProgress" });
   Deno.removeSync(filler);
   assertEquals(await s.done(first!), true, "the completed work could not be recorded");
   const rest = [];

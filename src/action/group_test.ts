@@ -104,7 +104,7 @@ Deno.test("kill() on a composite stops running steps and skips the rest", async 
   assert(aborted);
   assertEquals(r.ok, false);
   const rep = report(r);
-  assertEquals([rep.summary.killed, rep.summary.skipped, rep.summary.ok], [1, 1, 1]);
+  assertEquals([rep.summary.killed, rep.summary.skipped, rep.summary.succeeded], [1, 1, 1]);
 });
 
 Deno.test("report counts ok, failed, timed out and killed, as text and JSON", async () => {
@@ -112,7 +112,7 @@ Deno.test("report counts ok, failed, timed out and killed, as text and JSON", as
   const t = await cmd("sleep 10").timeout(50).quiet().noThrow();
   const rep = report([a, t], "demo");
   const s = rep.summary;
-  assertEquals([s.total, s.ok, s.failed, s.timedOut, s.killed], [3, 1, 1, 1, 0]);
+  assertEquals([s.total, s.succeeded, s.failed, s.timedOut, s.killed], [3, 1, 1, 1, 0]);
   const text = rep.text();
   assertMatch(text, /^demo: 3 total, 1 ok, 1 failed \(0 could not connect\), 1 timed out/);
   assertMatch(text, /local\[1\]\s+exit\s+3/);

@@ -35,7 +35,7 @@ export interface ReportSummary {
   /** Number of entries. */
   total: number;
   /** Entries that succeeded. */
-  ok: number;
+  succeeded: number;
   /** Entries that failed (any reason but timeout, killed, skipped). */
   failed: number;
   /** Entries stopped by their timeout. */
@@ -126,7 +126,7 @@ export class Report {
     const ends = e.map((x) => x.end.getTime());
     return {
       total: e.length,
-      ok,
+      succeeded: ok,
       failed: e.length - ok - timedOut - killed - skipped,
       timedOut,
       killed,
@@ -149,7 +149,7 @@ export class Report {
     const s = this.summary;
     const maxRows = options.maxRows ?? 50;
     const lines = [
-      `${this.title}: ${s.total} total, ${s.ok} ok, ${s.failed} failed (${s.connectFailed} could not connect), ${s.timedOut} timed out, ${s.killed} killed, ${s.skipped} skipped`,
+      `${this.title}: ${s.total} total, ${s.succeeded} ok, ${s.failed} failed (${s.connectFailed} could not connect), ${s.timedOut} timed out, ${s.killed} killed, ${s.skipped} skipped`,
       `durations: min ${formatDuration(s.minDuration)}, mean ${
         formatDuration(s.meanDuration)
       }, max ${formatDuration(s.maxDuration)}; wall ${formatDuration(s.wallTime)}`,

@@ -77,7 +77,7 @@ async function run(args: string[]): Promise<number> {
       experiment: r.experiment,
       run: r.runId,
       state: r.state,
-      done: r.ok,
+      done: r.succeeded,
       failed: r.failed,
       left: r.remaining,
       total: r.total,

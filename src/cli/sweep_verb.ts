@@ -9,6 +9,7 @@ import type { Verb } from "./verb.ts";
 import {
   formatSweepStatus,
   resetSweep,
+  type ResetWhat,
   SweepFormatError,
   sweepStatus,
   SweepWriteError,
@@ -16,7 +17,7 @@ import {
 
 const USAGE = `Usage:
   dexp sweep status DIR [--json] [--claims N]
-  dexp sweep reset DIR --inprogress|--skipped|--failed|--all
+  dexp sweep reset DIR --in-progress|--skipped|--failed|--all
 
 status   counts (todo, in progress, done, skipped, failed), claims in progress with their
          owners (host, pid) and ages, failed and skipped combinations with their reasons,
@@ -26,7 +27,7 @@ status   counts (todo, in progress, done, skipped, failed), claims in progress w
   --claims N   list at most N claims, N failed and N skipped combinations (default 20)
 
 reset    puts combinations back to todo for every process sharing DIR:
-  --inprogress  release all claims (workers still running may still record their results
+  --in-progress  release all claims (workers still running may still record their results
                 if nobody claimed the combination since)
   --skipped     give skipped combinations another chance
   --failed      give failed combinations another chance
@@ -34,7 +35,7 @@ reset    puts combinations back to todo for every process sharing DIR:
                 missing or inconsistent (a removed journal), which everything else refuses
 
 Claims of dead owners go back to todo by themselves (same host: pid gone; other hosts:
-lease expired): reset --inprogress is never needed after a crash.`;
+lease expired): reset --in-progress is never needed after a crash.`;
 
 function usageError(message: string): number {
   console.error(`dexp sweep: ${message}: run 'dexp sweep --help' for usage`);
@@ -85,7 +86,7 @@ async function reset(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      inprogress: { type: "boolean", default: false },
+      "in-progress": { type: "boolean", default: false },
       skipped: { type: "boolean", default: false },
       failed: { type: "boolean", default: false },
       all: { type: "boolean", default: false },
@@ -99,15 +100,16 @@ async function reset(args: string[]): Promise<number> {
   if (positionals.length !== 1) {
     return usageError(`'reset' takes one directory: received ${positionals.length} arguments`);
   }
-  const chosen = (["inprogress", "skipped", "failed", "all"] as const).filter((k) => values[k]);
+  const flags = { "in-progress": "inProgress", skipped: "skipped", failed: "failed", all: "all" };
+  const chosen = (Object.keys(flags) as (keyof typeof flags)[]).filter((k) => values[k]);
   if (chosen.length !== 1) {
     return usageError(
-      `'reset' needs exactly one of --inprogress, --skipped, --failed, --all: received ${
+      `'reset' needs exactly one of --in-progress, --skipped, --failed, --all: received ${
         chosen.length === 0 ? "none" : chosen.map((k) => `--${k}`).join(" ")
       }`,
     );
   }
-  const n = await resetSweep(positionals[0], chosen[0]);
+  const n = await resetSweep(positionals[0], flags[chosen[0]] as ResetWhat);
   console.log(`${n} combination${n === 1 ? "" : "s"} back to todo in ${positionals[0]}`);
   return 0;
 }

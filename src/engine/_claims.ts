@@ -8,7 +8,7 @@ export interface ClaimStats {
   done: number;
   failed: number;
   todo: number;
-  inprogress: number;
+  inProgress: number;
 }
 
 export interface ClaimStore {
@@ -16,7 +16,7 @@ export interface ClaimStore {
   done(c: Combination): Promise<void>;
   fail(c: Combination, reason: string): Promise<void>;
   cancel(c: Combination): Promise<void>;
-  /** The combination's state in the checkpoint: `todo`, `inprogress`, or a finished one. */
+  /** The combination's state in the checkpoint: `todo`, `inProgress`, or a finished one. */
   state(c: Combination): Promise<string>;
   stats(): Promise<ClaimStats>;
   close(): Promise<void>;
@@ -48,7 +48,7 @@ export async function openStore(dir: string, combos: Combination[]): Promise<Cla
         // The runner never skips; directories of earlier versions recorded failures as skipped.
         failed: s.failed + s.skipped,
         todo: s.todo,
-        inprogress: s.inProgress,
+        inProgress: s.inProgress,
       };
     },
     close() {

@@ -75,7 +75,7 @@ export type RunEvent =
     type: "experiment-end";
     at: number;
     experiment: string;
-    ok: number;
+    succeeded: number;
     failed: number;
     remaining: number;
     interrupted: boolean;
@@ -107,7 +107,7 @@ export function describeEvent(e: RunEvent): string | undefined {
     case "combo-interrupted":
       return `[${e.name}] interrupted: it will run again on resume`;
     case "experiment-end":
-      return `experiment ${e.experiment}: ${e.ok} ok, ${e.failed} failed, ${e.remaining} remaining${
+      return `experiment ${e.experiment}: ${e.succeeded} ok, ${e.failed} failed, ${e.remaining} remaining${
         e.interrupted ? " (interrupted)" : ""
       }`;
   }

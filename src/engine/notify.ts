@@ -30,14 +30,14 @@ export interface NotifyPayload {
 export function notifyPayload(summary: RunExperimentsSummary): NotifyPayload {
   let ok = 0, failed = 0, remaining = 0;
   for (const e of summary.experiments) {
-    ok += e.ok;
+    ok += e.succeeded;
     failed += e.failed;
     remaining += e.remaining;
   }
   const verdict = summary.interrupted ? "was interrupted" : summary.ok ? "succeeded" : "FAILED";
   const lines = [`dexp run ${verdict}: ${ok} ok, ${failed} failed, ${remaining} remaining`];
   for (const e of summary.experiments) {
-    lines.push(`• ${e.experiment} (${e.runDir}): ${e.ok}/${e.total} ok, ${e.failed} failed`);
+    lines.push(`• ${e.experiment} (${e.runDir}): ${e.succeeded}/${e.total} ok, ${e.failed} failed`);
     for (const f of e.failures.slice(0, 20)) {
       lines.push(`    ✗ ${f.name}: ${f.error}`);
       const hosts = f.failures ?? [];

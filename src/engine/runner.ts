@@ -149,7 +149,7 @@ export interface RunJson {
   /** Number of combinations. */
   total: number;
   /** Counts by outcome. */
-  counts: { ok: number; failed: number; remaining: number };
+  counts: { succeeded: number; failed: number; remaining: number };
   /** Per combination, in sweep order (written when a runner ends). */
   combinations: {
     name: string;
@@ -354,7 +354,7 @@ async function rollForward(run: ExperimentRun): Promise<void> {
         }
         const state = await run.store.state(run.combos[i + j]);
         if (state === "todo") await Deno.remove(pending).catch(() => {});
-        else if (state !== "inprogress") {
+        else if (state !== "inProgress") {
           await Deno.rename(pending, join(run.runDir, n, RESULT_JSON)).catch(() => {});
         }
       }),
@@ -554,7 +554,7 @@ async function runOne(
           ...runJsonBase(run, prev, me),
           state: "running",
           counts: {
-            ok: before.done,
+            succeeded: before.done,
             failed: before.failed,
             remaining: before.total - before.done - before.failed,
           },
@@ -591,7 +591,7 @@ async function runOne(
         type: "experiment-end",
         at: Date.now(),
         experiment: e.name,
-        ok,
+        succeeded: ok,
         failed: failedRecs.length,
         remaining,
         interrupted,
@@ -607,7 +607,7 @@ async function runOne(
           ...runJsonBase(run, latest, undefined),
           state: remaining === 0 ? "finished" : interrupted ? "interrupted" : "running",
           end: new Date().toISOString(),
-          counts: { ok, failed: failedRecs.length, remaining },
+          counts: { succeeded: ok, failed: failedRecs.length, remaining },
           combinations: combos.map((c, i) => {
             const r = records[i];
             return r
@@ -636,7 +636,7 @@ async function runOne(
       runId,
       runDir,
       total: combos.length,
-      ok,
+      succeeded: ok,
       failed: failedRecs.length,
       remaining,
       ranHere: run.ranHere,

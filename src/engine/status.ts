@@ -93,7 +93,7 @@ export interface RunInfo {
   /** Number of combinations. */
   total: number;
   /** Succeeded so far. */
-  ok: number;
+  succeeded: number;
   /** Failed so far. */
   failed: number;
   /** Not finished. */
@@ -144,7 +144,7 @@ export async function listRuns(results: string): Promise<RunInfo[]> {
         start: rj.start,
         ...(rj.end ? { end: rj.end } : {}),
         total: rj.total,
-        ok,
+        succeeded: ok,
         failed,
         remaining: Math.max(0, rj.total - ok - failed),
       });

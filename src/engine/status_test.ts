@@ -20,7 +20,7 @@ function runJson(runners: RunJson["runners"]): RunJson {
     hosts: ["local"],
     runners,
     total: 1,
-    counts: { ok: 0, failed: 0, remaining: 1 },
+    counts: { succeeded: 0, failed: 0, remaining: 1 },
     combinations: [{ name: "a=1", params: { a: 1 }, outcome: "pending" }],
   };
 }

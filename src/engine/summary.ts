@@ -19,7 +19,7 @@ export interface ExperimentSummary {
   /** Number of combinations. */
   total: number;
   /** Combinations that succeeded (in this run folder, by any process). */
-  ok: number;
+  succeeded: number;
   /** Combinations that failed. */
   failed: number;
   /** Combinations not finished. */

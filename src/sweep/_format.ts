@@ -55,7 +55,8 @@ export function encodeRec(r: Rec): string {
       body = `R\t${r.at}\t${r.owner}\t${r.why}`;
       break;
     case "Z":
-      body = `Z\t${r.at}\t${r.what}`;
+      // The on-disk token is "inprogress" (journals written before the rename stay readable).
+      body = `Z\t${r.at}\t${r.what === "inProgress" ? "inprogress" : r.what}`;
       break;
   }
   return body + "\t" + checksum(body) + "\n";
@@ -94,11 +95,13 @@ export function decodeRec(line: string): Rec | undefined {
         return { op: "L", at: num(f[1]), owner: f[2], until: num(f[3]) };
       case "R":
         return { op: "R", at: num(f[1]), owner: f[2], why: f[3] ?? "" };
-      case "Z":
+      case "Z": {
         if (
           f[2] !== "inprogress" && f[2] !== "skipped" && f[2] !== "failed" && f[2] !== "all"
         ) return undefined;
-        return { op: "Z", at: num(f[1]), what: f[2] as ResetWhat };
+        const what: ResetWhat = f[2] === "inprogress" ? "inProgress" : f[2];
+        return { op: "Z", at: num(f[1]), what };
+      }
       default:
         return undefined;
     }

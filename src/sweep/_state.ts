@@ -38,7 +38,7 @@ export type Rec =
   | { op: "Z"; at: number; what: ResetWhat };
 
 /** What an admin reset puts back to todo. */
-export type ResetWhat = "inprogress" | "skipped" | "failed" | "all";
+export type ResetWhat = "inProgress" | "skipped" | "failed" | "all";
 
 export interface ClaimRec {
   owner: string;
@@ -52,7 +52,7 @@ export interface OwnerRec {
 
 const RING = 1000;
 
-/** Whether a reset of `what` (other than "inprogress") puts a combination in state `s` back. */
+/** Whether a reset of `what` (other than "inProgress") puts a combination in state `s` back. */
 function resets(what: ResetWhat, s: number): boolean {
   if (what === "all") return s === SKIPPED || s === FAILED || s === DONE;
   return (what === "skipped" && s === SKIPPED) || (what === "failed" && s === FAILED);
@@ -234,12 +234,12 @@ export class SweepState {
         return true;
       }
       case "Z": {
-        if (r.what === "inprogress" || r.what === "all") {
+        if (r.what === "inProgress" || r.what === "all") {
           for (const i of this.claims.keys()) this.#set(i, TODO);
           this.claims.clear();
           for (const o of this.owners.values()) o.claims.clear();
         }
-        if (r.what !== "inprogress") {
+        if (r.what !== "inProgress") {
           const n = this.index.size;
           for (let i = 0; i < n; i++) {
             if (resets(r.what, this.st[i])) {
@@ -260,7 +260,7 @@ export class SweepState {
   /** How many combinations a reset would put back to todo. */
   affectedByReset(what: ResetWhat): number {
     let n = this.claims.size;
-    if (what === "inprogress") return n;
+    if (what === "inProgress") return n;
     n = what === "all" ? n : 0;
     const size = this.index.size;
     for (let i = 0; i < size; i++) if (resets(what, this.st[i])) n++;

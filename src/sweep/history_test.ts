@@ -24,7 +24,7 @@ async function assertRefused(dir: string, mention: string): Promise<void> {
       () => ParamSweeper.open(dir, combos),
       () => sweepStatus(dir),
       () => resetSweep(dir, "skipped"),
-      () => resetSweep(dir, "inprogress"),
+      () => resetSweep(dir, "inProgress"),
     ]
   ) {
     const before = files(dir);

@@ -21,9 +21,9 @@ import {
 } from "./owner.ts";
 
 /** The state of a combination. */
-export type CombinationState = "todo" | "inprogress" | "done" | "skipped" | "failed";
+export type CombinationState = "todo" | "inProgress" | "done" | "skipped" | "failed";
 
-const STATE_NAMES: CombinationState[] = ["todo", "inprogress", "done", "skipped", "failed"];
+const STATE_NAMES: CombinationState[] = ["todo", "inProgress", "done", "skipped", "failed"];
 
 /** Counts and ratios of a sweep's combinations (like execo's `ParamSweeper.stats`). */
 export interface SweepStats {
@@ -918,7 +918,7 @@ export class ParamSweeper<C extends object = Combination>
    * `dexp sweep reset`). Completions of claims reset while their workers still run are
    * still accepted if nobody claimed the combination since.
    *
-   * @param what `"inprogress"`, `"skipped"`, `"failed"` or `"all"` (done ones too).
+   * @param what `"inProgress"`, `"skipped"`, `"failed"` or `"all"` (done ones too).
    * @returns How many combinations (including ones no longer in the set) went back to todo.
    * @throws {RangeError} If `what` is not one of the four.
    * @example
@@ -975,9 +975,9 @@ export class ParamSweeper<C extends object = Combination>
 
 /** Checks a reset target. */
 export function checkResetWhat(what: unknown): asserts what is ResetWhat {
-  if (what !== "inprogress" && what !== "skipped" && what !== "failed" && what !== "all") {
+  if (what !== "inProgress" && what !== "skipped" && what !== "failed" && what !== "all") {
     throw new RangeError(
-      `'what' must be "inprogress", "skipped", "failed" or "all": received ${JSON.stringify(what)}`,
+      `'what' must be "inProgress", "skipped", "failed" or "all": received ${JSON.stringify(what)}`,
     );
   }
 }

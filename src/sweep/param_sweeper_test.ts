@@ -177,7 +177,7 @@ Deno.test("exactly once: a reaped claim nobody took again can still be completed
   assertEquals(await c.next(), { k: "x" });
   clock += 20_000;
   await b.refresh();
-  assertEquals(await b.reset("inprogress"), 1); // admin releases C's claim
+  assertEquals(await b.reset("inProgress"), 1); // admin releases C's claim
   assertEquals(await c.done({ k: "x" }), true); // nobody claimed since: accepted
 });
 

@@ -155,7 +155,7 @@ export async function sweepStatus(
 
 /**
  * Puts combinations of a sweep directory back to todo (what `dexp sweep reset` does):
- * `"inprogress"` releases all claims (their workers' completions are still accepted if nobody
+ * `"inProgress"` releases all claims (their workers' completions are still accepted if nobody
  * claimed the combination since), `"skipped"` and `"failed"` give skipped or failed ones
  * another chance, `"all"` starts over (done ones too). `"all"` also starts over a directory
  * whose history is missing or inconsistent (a removed journal), which everything else refuses;
