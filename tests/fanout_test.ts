@@ -189,7 +189,7 @@ console.log(JSON.stringify(connectionStats()));`;
       assertEquals(JSON.parse(r2b.stdout).reused, 2, r2b.stderr);
 
       // Any other parameter: other connections.
-      const other = await writeProgram(tb, dir, body(`{ persist: "1m", connectTimeout: 7 }`));
+      const other = await writeProgram(tb, dir, body(`{ persist: "1m", connectTimeout: "7s" }`));
       const r3 = await runChild(other, env);
       assertEquals(r3.code, 0, r3.stderr);
       assertEquals(JSON.parse(r3.stdout).setups, 2);

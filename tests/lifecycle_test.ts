@@ -224,7 +224,7 @@ console.log("up");
 const slow = hosts("127.0.0.1:${stall.port}").with({
   user: "${USERS.dash}",
   knownHosts: "${tb.knownHosts}",
-  connectTimeout: 30,
+  connectTimeout: "30s",
 });
 await slow.run("true").quiet().noThrow();
 console.log("never");
@@ -446,7 +446,7 @@ async function runWithSafetyNet(g: Hosts) {
 
 sshTest("without reuse, a host that stalls after its banner is a connect failure", async () => {
   await using stall = stallingServer();
-  await using n = hosts(`127.0.0.1:${stall.port}`).with({ reuse: false, connectTimeout: 1 });
+  await using n = hosts(`127.0.0.1:${stall.port}`).with({ reuse: false, connectTimeout: "1s" });
   const r = await runWithSafetyNet(n);
   assertEquals(r.failure, "connect", r.reason ?? "");
   assertMatch(r.reason!, /did not finish logging in/);
@@ -456,12 +456,12 @@ sshTest("a later group's connectTimeout applies to its own setup", async () => {
   const mode = { close: true };
   await using stall = stallingServer(mode);
   // The first group's setup fails at once (the server closes the connection)...
-  const first = hosts(`127.0.0.1:${stall.port}`).with({ connectTimeout: 30 });
+  const first = hosts(`127.0.0.1:${stall.port}`).with({ connectTimeout: "30s" });
   const r1 = await runWithSafetyNet(first);
   assertEquals(r1.failure, "connect");
   // ... then the host stalls: the later group's 1 s timeout is the one that counts.
   mode.close = false;
-  await using later = first.with({ connectTimeout: 1 });
+  await using later = first.with({ connectTimeout: "1s" });
   const r2 = await runWithSafetyNet(later);
   assertEquals(r2.failure, "connect", r2.reason ?? "");
   assertMatch(r2.reason!, /within 8 s/);
@@ -475,7 +475,7 @@ sshTest("a later group's connectWindow and controlPersist apply to its setups", 
   const r1 = await first.run("true").quiet().noThrow();
   assertEquals(r1.results.map((x) => x.failure), Array(6).fill("connect"));
   await tb.startDaemon(0);
-  await using later = first.with({ connectWindow: 1, controlPersist: 77 });
+  await using later = first.with({ connectWindow: 1, controlPersist: "77s" });
   resetConnectionStats();
   // The first command's ssh sets up the master: seen while it runs (a master in the
   // background has another name).

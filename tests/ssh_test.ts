@@ -288,7 +288,7 @@ sshTest("host list files, selection by index, name, tag and predicate", async ()
 
 sshTest("an idle shared connection is checked, and replaced once it has expired", async () => {
   await using tb = await startTestbed({ hosts: 1 });
-  await using n = nodes(tb).with({ controlPersist: 3 });
+  await using n = nodes(tb).with({ controlPersist: "3s" });
   const logins = async () =>
     (await Deno.readTextFile(tb.daemonLog(0))).match(/Accepted publickey/g)?.length ?? 0;
   assertEquals((await n.run("echo 1").quiet()).text(), ["1"]);
@@ -419,7 +419,7 @@ sshTest("a host that accepts TCP but never speaks ssh is a connect timeout", asy
   })();
   try {
     const port = (listener.addr as Deno.NetAddr).port;
-    await using n = hosts(`127.0.0.1:${port}`).with({ connectTimeout: 1 });
+    await using n = hosts(`127.0.0.1:${port}`).with({ connectTimeout: "1s" });
     const r = await n.run("true").quiet().noThrow();
     assertEquals(r.get(0).failure, "connect");
     assertMatch(r.get(0).reason!, /timed out/);
@@ -440,7 +440,7 @@ sshTest(
       user: USERS.dash,
       keyfile: tb.keyfile,
       knownHosts: tb.knownHosts,
-      controlPersist: 2,
+      controlPersist: "2s",
     });
     await n.at(0).run("true").quiet();
     await new Promise((r) => setTimeout(r, 3500));

@@ -295,7 +295,7 @@ export class RunningGroup extends Running<GroupResult> {
    * Waits until every target printed a line that matches (e.g. every server is listening).
    *
    * @param pattern A substring or a regular expression.
-   * @param options `timeout` in ms (per target) and which `stream` to watch.
+   * @param options `timeout` (a Duration, per target) and which `stream` to watch.
    * @returns One match per target, in group order.
    * @throws {ExpectError} If a target ends or times out first.
    * @throws {RangeError} If the group is larger than its concurrency window.

@@ -67,7 +67,7 @@ async function run(args: string[]): Promise<number> {
   if (connectWindow || connectTimeout) {
     nodes = nodes.with({
       ...(connectWindow ? { connectWindow } : {}),
-      ...(connectTimeout ? { connectTimeout } : {}),
+      ...(connectTimeout ? { connectTimeout: `${connectTimeout}s` } : {}),
     });
   }
   const checks = await nodes.check();

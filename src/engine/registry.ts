@@ -15,6 +15,7 @@ import {
   Sweep,
   type SweepSpec,
 } from "./_sweep.ts";
+import { type Duration, toMillis } from "../process/mod.ts";
 import type { ExperimentContext } from "./context.ts";
 
 /** What an experiment function may return: `"restart"` asks for another attempt. */
@@ -62,8 +63,8 @@ export interface ExperimentOptions<H extends Group = Group> {
   params?: SweepSpec | Sweep | Iterable<Combination>;
   /** Attempts after the first for a failed combination (default 0: no retry). */
   maxRestarts?: number;
-  /** Time limit of one attempt, in ms (default: none). */
-  timeout?: number;
+  /** Time limit of one attempt: ms or text like `"10m"` (default: none). */
+  timeout?: Duration;
   /** Tags, matched by `dexp run --filter`. */
   tags?: readonly string[];
   /** One line shown by `dexp run --dry-run`. */
@@ -80,8 +81,8 @@ export interface Experiment<H extends Group = Group> {
   readonly params: Iterable<Combination>;
   /** Attempts after the first for a failed combination. */
   readonly maxRestarts: number;
-  /** Time limit of one attempt in ms, or undefined. */
-  readonly timeout: number | undefined;
+  /** Time limit of one attempt in ms (from the `timeout` option), or undefined. */
+  readonly timeoutMs: number | undefined;
   /** Tags. */
   readonly tags: readonly string[];
   /** A description, or "". */
@@ -200,10 +201,14 @@ export function defineExperiment<
       `'maxRestarts' of experiment '${name}' must be a non-negative integer: received ${maxRestarts}`,
     );
   }
-  const timeout = options.timeout;
-  if (timeout !== undefined && (!Number.isFinite(timeout) || timeout <= 0)) {
+  const timeoutMs = options.timeout === undefined
+    ? undefined
+    : toMillis(options.timeout, `timeout' of experiment '${name}`);
+  if (timeoutMs === 0) {
     throw new RangeError(
-      `'timeout' of experiment '${name}' must be a positive number of ms: received ${timeout}`,
+      `'timeout' of experiment '${name}' must be a positive Duration: received ${
+        JSON.stringify(options.timeout)
+      }`,
     );
   }
   const tags = options.tags ?? [];
@@ -215,7 +220,7 @@ export function defineExperiment<
     hosts: options.hosts ?? (() => local() as H),
     params: checkParams(name, options.params),
     maxRestarts,
-    timeout,
+    timeoutMs,
     tags: Object.freeze([...tags]),
     description: options.description ?? "",
     // The combinations come from `params`, so they have the type inferred from it.

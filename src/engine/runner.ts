@@ -786,8 +786,8 @@ async function runCombination(
     const onRunAbort = () => ac.abort(new Error("the run was interrupted"));
     runSignal.addEventListener("abort", onRunAbort, { once: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
-    if (e.timeout !== undefined && detail === undefined) {
-      const t = e.timeout;
+    if (e.timeoutMs !== undefined && detail === undefined) {
+      const t = e.timeoutMs;
       timer = setTimeout(() => ac.abort(new Error(`timed out after ${t} ms`)), t);
     }
     const token = crypto.randomUUID();

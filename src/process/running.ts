@@ -4,6 +4,7 @@
  * @module
  */
 
+import { type Duration, formatDuration, toMillis } from "./duration.ts";
 import { Running } from "./awaitable.ts";
 import { dirname } from "node:path";
 import { BoundedCapture } from "./capture.ts";
@@ -36,8 +37,8 @@ export interface ExpectMatch {
 
 /** Options of `expect()`. */
 export interface ExpectOptions {
-  /** Give up after this many ms (default: wait until the process ends). */
-  timeout?: number;
+  /** Give up after this long (ms or text like `"10s"`; default: until the process ends). */
+  timeout?: Duration;
   /** Which stream to watch (default: both). */
   stream?: StreamName | "any";
 }
@@ -520,12 +521,16 @@ export class RunningProcess extends Running<ProcessResult> implements Stoppable 
    * those still held by the capture, see `captureLimit`).
    *
    * @param pattern A substring or a regular expression.
-   * @param options `timeout` in ms and which `stream` to watch.
+   * @param options `timeout` (a Duration) and which `stream` to watch.
    * @returns The matching line (and the regular expression match).
    * @throws {ExpectError} If the process ends first or the timeout elapses.
+   * @throws {RangeError} If the timeout is not a Duration.
    */
   expect(pattern: string | RegExp, options: ExpectOptions = {}): Promise<ExpectMatch> {
     const stream = options.stream ?? "any";
+    const timeout = options.timeout === undefined
+      ? undefined
+      : toMillis(options.timeout, "timeout");
     this.#startLines();
     const test = typeof pattern === "string"
       ? (l: string) => l.includes(pattern) ? true as const : null
@@ -552,17 +557,19 @@ export class RunningProcess extends Running<ProcessResult> implements Stoppable 
     }
     return new Promise<ExpectMatch>((resolve, reject) => {
       const w: Waiter = { test, stream, resolve, reject, pattern: shown };
-      if (options.timeout !== undefined) {
+      if (timeout !== undefined) {
         w.timer = setTimeout(() => {
           this.#waiters.delete(w);
           reject(
             new ExpectError(
-              `No line matched ${shown} within ${options.timeout} ms on ${this.target}: ${this.command}`,
+              `No line matched ${shown} within ${
+                formatDuration(timeout)
+              } on ${this.target}: ${this.command}`,
               shown,
               "timeout",
             ),
           );
-        }, options.timeout);
+        }, timeout);
       }
       this.#waiters.add(w);
     });

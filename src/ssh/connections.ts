@@ -17,7 +17,14 @@ import { quote, quoteArgv } from "../process/quote.ts";
 import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/reaper.ts";
 import { LaunchError } from "../process/target.ts";
 import { connectReason } from "./connect_reason.ts";
-import { type ConnectionParams, DEFAULT_PARAMS, type Endpoint, sshPrefix } from "./params.ts";
+import {
+  type ConnectionParams,
+  connectTimeoutSeconds,
+  controlPersistSeconds,
+  DEFAULT_PARAMS,
+  type Endpoint,
+  sshPrefix,
+} from "./params.ts";
 import { effectiveKex, persistSeconds } from "./profile.ts";
 import {
   type PersistedConnection,
@@ -126,7 +133,7 @@ const closing = new Set<Master>();
  * @returns Milliseconds.
  */
 export function loginDeadline(p: ConnectionParams): number {
-  return ((p.connectTimeout ?? DEFAULT_PARAMS.connectTimeout) * 3 + 5) * 1000;
+  return (connectTimeoutSeconds(p) * 3 + 5) * 1000;
 }
 
 /** Runs a local ssh control command, SIGKILLed after a deadline; null if it did not run. */
@@ -362,7 +369,7 @@ async function establish(m: Master, host: Endpoint, p: ConnectionParams): Promis
   const persist = persistSeconds(p);
   if (persist === 0) {
     m.socket = `${controlDir()}/${counter++}`;
-    return await setUp(m, p, p.controlPersist ?? DEFAULT_PARAMS.controlPersist);
+    return await setUp(m, p, controlPersistSeconds(p));
   }
   m.persisted = true;
   const socket = persistedSocket(host, p, effectiveKex(p));
@@ -525,7 +532,7 @@ export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
   forgetIfFailed(m);
   m.socket = `${controlDir()}/${counter++}`;
   syncExitHook();
-  const persist = p.controlPersist ?? DEFAULT_PARAMS.controlPersist;
+  const persist = controlPersistSeconds(p);
   const window = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
   let w = windows.get(window);
   if (!w) windows.set(window, w = new Window(window));

@@ -35,8 +35,8 @@ Deno.test("host strings: user, address, port, IPv6 in brackets", () => {
 Deno.test("host objects: names, tags, group parameters that the host's own override", () => {
   const h = new Host({ address: "bob@n1:22", name: "alpha", tags: ["gpu"], keyfile: "k" });
   assertEquals([h.name, h.user, h.port, h.tags], ["alpha", "bob", 22, { gpu: true }]);
-  const g = h.withDefaults({ user: "alice", connectTimeout: 3, keyfile: "other" });
-  assertEquals([g.user, g.params.connectTimeout, g.params.keyfile], ["bob", 3, "k"]);
+  const g = h.withDefaults({ user: "alice", connectTimeout: "3s", keyfile: "other" });
+  assertEquals([g.user, g.params.connectTimeout, g.params.keyfile], ["bob", "3s", "k"]);
   assertEquals(new Host("[::1]:2200").toString(), "[::1]:2200");
   assertEquals(new Host("n2:2222").name, "n2:2222");
 });

@@ -6,7 +6,7 @@
 
 import { resolve } from "node:path";
 import { quote } from "../process/quote.ts";
-import type { Duration } from "../process/mod.ts";
+import { type Duration, toMillis } from "../process/mod.ts";
 import { checkProfile, type Kex, kexOptions } from "./profile.ts";
 
 /** How to reach hosts; set per group with `.with()` or per host. */
@@ -31,8 +31,11 @@ export interface ConnectionParams {
    * win over it.
    */
   configFile?: string;
-  /** Seconds to wait for a connection (ConnectTimeout, default 10). */
-  connectTimeout?: number;
+  /**
+   * How long to wait for a connection (ConnectTimeout; a Duration: `"10s"`, or ms; whole
+   * seconds, at least 1 s; default `"10s"`).
+   */
+  connectTimeout?: Duration;
   /** Jump host(s) (`-J`). */
   proxyJump?: string;
   /**
@@ -42,8 +45,11 @@ export interface ConnectionParams {
   strictHostKeyChecking?: "yes" | "accept-new" | "no" | "ask";
   /** Reuse one connection per host (ControlMaster); default true. */
   reuse?: boolean;
-  /** Seconds an idle shared connection stays open (ControlPersist, default 300). */
-  controlPersist?: number;
+  /**
+   * How long an idle shared connection stays open (ControlPersist; a Duration: `"5m"`, or
+   * ms; whole seconds, at least 1 s; default `"5m"`).
+   */
+  controlPersist?: Duration;
   /** How many connections may be set up at once (default 32). */
   connectWindow?: number;
   /** Extra `-o Name=value` options; they win over dexp's defaults and the `configFile`. */
@@ -76,15 +82,39 @@ export interface Endpoint {
   readonly params: ConnectionParams;
 }
 
+/**
+ * The connect timeout of these parameters in whole seconds (ssh's ConnectTimeout unit).
+ *
+ * @param p The parameters.
+ * @returns Seconds, at least 1.
+ */
+export function connectTimeoutSeconds(p: ConnectionParams): number {
+  return wholeSeconds(p.connectTimeout ?? DEFAULT_PARAMS.connectTimeout, "connectTimeout");
+}
+
+/**
+ * How long an idle shared connection stays open, in whole seconds (ssh's ControlPersist unit).
+ *
+ * @param p The parameters.
+ * @returns Seconds, at least 1.
+ */
+export function controlPersistSeconds(p: ConnectionParams): number {
+  return wholeSeconds(p.controlPersist ?? DEFAULT_PARAMS.controlPersist, "controlPersist");
+}
+
+function wholeSeconds(d: Duration, what: string): number {
+  return Math.max(1, Math.ceil(toMillis(d, what) / 1000));
+}
+
 /** Defaults of {@linkcode ConnectionParams}. */
 export const DEFAULT_PARAMS = {
   ssh: "ssh",
   scp: "scp",
   rsync: "rsync",
-  connectTimeout: 10,
+  connectTimeout: "10s",
   strictHostKeyChecking: "accept-new",
   reuse: true,
-  controlPersist: 300,
+  controlPersist: "5m",
   connectWindow: 32,
 } as const;
 
@@ -141,11 +171,26 @@ export function checkParams(
       `'port' must be an integer from 1 to 65535 in ${where}: received ${p.port}`,
     );
   }
-  for (const k of ["connectTimeout", "controlPersist", "connectWindow"] as const) {
+  for (const k of ["connectTimeout", "controlPersist"] as const) {
     const v = p[k];
-    if (v !== undefined && (!Number.isInteger(v) || v <= 0)) {
-      throw new RangeError(`'${k}' must be a positive integer in ${where}: received ${v}`);
+    if (v === undefined) continue;
+    if (typeof v !== "number" && typeof v !== "string") {
+      throw new TypeError(
+        `'${k}' must be a Duration (text like "10s", or ms) in ${where}: received ${typeof v}`,
+      );
     }
+    const ms = toMillis(v, k);
+    if (ms < 1000) {
+      throw new RangeError(
+        `'${k}' must be at least 1 s (ssh counts whole seconds) in ${where}: received ${
+          JSON.stringify(v)
+        }${typeof v === "number" ? ` (a number is ms: write "${v}s" for seconds)` : ""}`,
+      );
+    }
+  }
+  const w = p.connectWindow;
+  if (w !== undefined && (!Number.isInteger(w) || w <= 0)) {
+    throw new RangeError(`'connectWindow' must be a positive integer in ${where}: received ${w}`);
   }
   if (
     p.strictHostKeyChecking !== undefined &&
@@ -163,7 +208,7 @@ export function checkParams(
 function defaultOptions(p: ConnectionParams, logLevel: string): [string, string][] {
   const out: [string, string][] = [["BatchMode", "yes"]];
   if (p.connectTimeout === undefined) {
-    out.push(["ConnectTimeout", String(DEFAULT_PARAMS.connectTimeout)]);
+    out.push(["ConnectTimeout", String(connectTimeoutSeconds(p))]);
   }
   if (p.strictHostKeyChecking === undefined) {
     out.push(["StrictHostKeyChecking", DEFAULT_PARAMS.strictHostKeyChecking]);
@@ -253,7 +298,9 @@ export function commonOptions(p: ConnectionParams, logLevel = "ERROR"): string[]
   if (p.knownHosts) args.push("-o", `UserKnownHostsFile=${expandHome(p.knownHosts)}`);
   if (p.keyfile) args.push("-i", expandHome(p.keyfile), "-o", "IdentitiesOnly=yes");
   if (p.proxyJump) args.push("-J", p.proxyJump);
-  if (p.connectTimeout !== undefined) args.push("-o", `ConnectTimeout=${p.connectTimeout}`);
+  if (p.connectTimeout !== undefined) {
+    args.push("-o", `ConnectTimeout=${connectTimeoutSeconds(p)}`);
+  }
   if (p.strictHostKeyChecking !== undefined) {
     args.push("-o", `StrictHostKeyChecking=${p.strictHostKeyChecking}`);
   }

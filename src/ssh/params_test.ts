@@ -24,7 +24,7 @@ Deno.test("the user's options and parameters come before dexp's defaults (ssh ke
   const args = commonOptions({
     options: { ServerAliveInterval: 1, LogLevel: "INFO", BatchMode: false },
     strictHostKeyChecking: "yes",
-    connectTimeout: 3,
+    connectTimeout: "3s",
   });
   assertEquals(values(args, "ServerAliveInterval")[0], "1");
   assertEquals(values(args, "LogLevel")[0], "INFO");
