@@ -1,7 +1,7 @@
 /**
  * Benchmark: output at scale. One 100 MiB line and 100 MiB of short lines, (a) through a line
  * handler on `cmd(...)` and (b) through `dexp run` (an experiment whose combination runs
- * `cat FILE` with `ctx.run`), each next to `cat FILE > out` measured in the same run. Every
+ * `cat FILE` with `ctx.spawn`), each next to `cat FILE > out` measured in the same run. Every
  * case is a fresh process; wall time and peak RSS (from `/usr/bin/time -f %M` when it is
  * installed, else from the kernel's `/proc/PID/status` polled until the process exits) are
  * reported, median of the rounds (every round runs each case once, so ratios are taken within a
@@ -111,7 +111,7 @@ if (lines > 0 && bytes === 0) throw new Error("lines without bytes");
     exp,
     `import { cmd, experiment } from ${JSON.stringify(MOD)};
 experiment("output", { params: { file: [Deno.env.get("BENCH_FILE")!] } }, async (ctx, p) => {
-  await ctx.run(cmd(["cat", String(p.file)]));
+  await ctx.spawn(cmd(["cat", String(p.file)]));
 });
 `,
   );
@@ -169,7 +169,7 @@ experiment("output", { params: { file: [Deno.env.get("BENCH_FILE")!] } }, async 
       ...ratios(s.handler, s.floor, s.handlerEmpty),
     ]);
     rows.push([
-      `${what}: \`dexp run\`, \`ctx.run(cmd(["cat", FILE]))\``,
+      `${what}: \`dexp run\`, \`ctx.spawn(cmd(["cat", FILE]))\``,
       ...fmt(s.run),
       ...ratios(s.run, s.floor, s.runEmpty),
     ]);

@@ -28,7 +28,7 @@ try {
     "overhead",
     { params: { i: Array.from({ length: n }, (_, i) => i) } },
     async (ctx) => {
-      await ctx.run("true");
+      await ctx.spawn("true");
     },
   );
   const t1 = performance.now();

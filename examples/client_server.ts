@@ -37,9 +37,9 @@ export function clientServer(nodes: Hosts, register = false): Experiment<Hosts> 
     async (ctx, p) => {
       const server = ctx.hosts.at(0);
       const clients = ctx.hosts.slice(1, 1 + p.clients);
-      const sink = ctx.run(server.run(sinkCommand(server.address, PORT)).quiet());
+      const sink = ctx.spawn(server.run(sinkCommand(server.address, PORT)).quiet());
       await sink.expect("listening", { timeout: 30_000 });
-      const sent = await ctx.run(
+      const sent = await ctx.spawn(
         clients.run(sourceCommand(server.address, PORT, p.mb * 1e6)).quiet(),
       );
       await ctx.addRows(

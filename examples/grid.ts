@@ -21,7 +21,7 @@ export const grid = experiment(
       await ctx.writeFile("out.txt", r.text().join("\n") + "\n");
       ctx.log(`wrote ${ctx.path("out.txt")}`);
     } else {
-      await ctx.run(line);
+      await ctx.spawn(line);
     }
   },
 );

@@ -46,7 +46,7 @@ export function yesKillOn(
     async (ctx, p) => {
       const targets = loaded(ctx.hosts);
       ctx.log(`starting yes on ${targets.targets.map((h) => h.label).join(", ")}`);
-      const yes = ctx.run(targets.run("yes > /dev/null"));
+      const yes = ctx.spawn(targets.run("yes > /dev/null"));
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, p.seconds * 1000);
         ctx.signal.addEventListener("abort", () => {

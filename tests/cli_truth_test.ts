@@ -187,7 +187,7 @@ Deno.test("an experiment without parameters: id 'ls', folder 'default'", async (
     path,
     `import { experiment } from ${JSON.stringify(ENGINE)};
 experiment("ls", {}, async (ctx) => {
-  await ctx.run("true");
+  await ctx.spawn("true");
 });
 `,
   );
@@ -244,7 +244,7 @@ experiment("method", { params: { size: [1, 2] } }, async (ctx, p) => {
     param,
     `import { experiment } from ${JSON.stringify(ENGINE)};
 experiment("param", { params: { size: [1, 2] } }, async (ctx, p) => {
-  await ctx.run("echo " + p.sise);
+  await ctx.spawn("echo " + p.sise);
 });
 `,
   );

@@ -63,12 +63,6 @@ Deno.test("help, version, per-verb help and usage errors with exit code 2", asyn
   const throws = await run(["run", join(FIX, "bad", "throws.ts")]);
   assertEquals(throws.code, 2);
   assertMatch(throws.stderr, /Experiment file '.*throws\.ts' failed to load: boom at import/);
-  const scalar = await run(["run", join(FIX, "bad", "scalar_params.ts")]);
-  assertEquals(scalar.code, 2);
-  assertStringIncludes(
-    scalar.stderr,
-    "Parameter 'a' of experiment 'scalar' must be a list of values",
-  );
   const badOpt = await run(["run", "--parallel", "0", join(FIX, "flaky.ts")]);
   assertEquals(badOpt.code, 2);
   assertStringIncludes(badOpt.stderr, "'--parallel' must be a positive integer: received '0'");

@@ -51,7 +51,7 @@ Deno.test("after an interrupt the attempt's command rejects, so --resume does no
   let interrupting = true;
   const errors: unknown[] = [];
   const e = defineExperiment("dup", { params: { k: [1] } }, async (ctx, p) => {
-    const h = ctx.run(interrupting ? "echo started; sleep 30" : "echo started");
+    const h = ctx.spawn(interrupting ? "echo started; sleep 30" : "echo started");
     try {
       await h;
     } catch (err) {
@@ -91,7 +91,7 @@ Deno.test("a timed-out attempt that ignores the rejection cannot write into the 
     async (ctx) => {
       if (ctx.attempt === 1) {
         try {
-          await ctx.run("sleep 30");
+          await ctx.spawn("sleep 30");
         } catch (err) {
           refused.await = err;
         }
@@ -102,7 +102,7 @@ Deno.test("a timed-out attempt that ignores the rejection cannot write into the 
           ["writeFile", () => ctx.writeFile("late.txt", "1")],
           ["writeJson", () => ctx.writeJson("late.json", 1)],
           ["log", () => ctx.log("late line")],
-          ["run", () => ctx.run("echo late-command")],
+          ["run", () => ctx.spawn("echo late-command")],
         ];
         for (const [what, f] of tries) {
           try {
@@ -141,7 +141,7 @@ Deno.test("after the body returns, what it left running is ended and cannot reco
   const ended = Promise.withResolvers<void>();
   let late: Promise<unknown> | undefined;
   const e = defineExperiment("leftover", { hosts: local(2), params: { k: [1] } }, (ctx) => {
-    const h = ctx.run("sleep 30");
+    const h = ctx.spawn("sleep 30");
     late = (async () => {
       await ended.promise;
       const errs: unknown[] = [];
@@ -213,7 +213,7 @@ Deno.test("a group where one host fails: every record names the host, its exit c
     file,
     `import { experiment, local } from ${JSON.stringify(MOD)};
 experiment("two", { hosts: local(2), params: { k: [1] } }, async (ctx) => {
-  await ctx.run((_, i) => i === 1 ? "echo first >&2; echo 'disk full' >&2; exit 3" : "true");
+  await ctx.spawn((_, i) => i === 1 ? "echo first >&2; echo 'disk full' >&2; exit 3" : "true");
 });
 `,
   );
@@ -281,7 +281,7 @@ experiment("ctrlc", { params: { k: [1] } }, async (ctx, p) => {
     wait = true;
   } catch { /* resumed */ }
   // The first time, the command runs until the interrupt; then the row is added.
-  await ctx.run(wait ? ${JSON.stringify(`touch '${started}'; sleep 30`)} : "true");
+  await ctx.spawn(wait ? ${JSON.stringify(`touch '${started}'; sleep 30`)} : "true");
   await ctx.addRows([{ k: p.k as number }]);
 });
 `,
@@ -377,7 +377,7 @@ Deno.test("SIGKILLs at random instants never leave a result that the checkpoint 
     file,
     `import { experiment } from ${JSON.stringify(MOD)};
 experiment("rnd", { params: { i: ${JSON.stringify(combos.map((c) => c.i))} } }, async (ctx, p) => {
-  await ctx.run("true");
+  await ctx.spawn("true");
   await Deno.writeTextFile(${JSON.stringify(ranFile)}, p.i + "\\n", { append: true });
   await ctx.addRows([{ i: p.i as number }]);
 });
@@ -481,7 +481,7 @@ experiment("orphan", { params: { k: [1] }, ${
       hostsExpr ? `hosts: ${hostsExpr}` : ""
     } }, async (ctx) => {
   // Logged once the sleep runs (exec: the shell becomes the sleep).
-  await ctx.run(${JSON.stringify(`echo up; exec ${sleep}`)}).expect("up");
+  await ctx.spawn(${JSON.stringify(`echo up; exec ${sleep}`)}).expect("up");
   ctx.log("started attempt");
   for (;;) {
     try {

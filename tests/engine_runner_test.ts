@@ -52,10 +52,6 @@ Deno.test("experiment options are checked with messages that say how to fix them
   const bad: [() => unknown, RegExp][] = [
     [() => defineExperiment("a b", {}, () => {}), /Experiment name must use/],
     [
-      () => defineExperiment("x", { params: { a: 5 } as never }, () => {}),
-      /Parameter 'a' of experiment 'x' must be a list of values: received 5: write \[5\]/,
-    ],
-    [
       () => defineExperiment("x", { params: 7 as never }, () => {}),
       /must be an object of parameter lists/,
     ],
@@ -79,7 +75,7 @@ Deno.test("a run writes result folders, logs, run.json and atomic result files",
     "grid",
     { params: { a: [1, 2], b: ["x"] }, tags: ["t"] },
     async (ctx, p) => {
-      await ctx.run(`echo out-${p.a}`);
+      await ctx.spawn(`echo out-${p.a}`);
       ctx.log(`note ${p.a}`);
       await ctx.writeJson("data/v.json", { a: p.a });
     },
@@ -155,7 +151,7 @@ Deno.test("maxRestarts defaults to 0: no retry", async () => {
 Deno.test("a timeout stops the attempt and its commands", async () => {
   await using tmp = await tempDir();
   const e = defineExperiment("slow", { timeout: 300 }, async (ctx) => {
-    await ctx.run("sleep 30");
+    await ctx.spawn("sleep 30");
   });
   const s = await runExperiments([e], { results: tmp.path, ...quiet });
   assertEquals(s.experiments[0].failures[0].error, "timed out after 300 ms");
@@ -192,7 +188,7 @@ Deno.test("an interrupted run resumes: finished combinations are not run again",
   const ac = new AbortController();
   const e = defineExperiment("resumable", { params: { i: [0, 1, 2, 3, 4] } }, async (ctx, p) => {
     if (p.i === 2 && !ac.signal.aborted) {
-      const sleeper = ctx.run("sleep 30");
+      const sleeper = ctx.spawn("sleep 30");
       ac.abort();
       await sleeper.then(() => {}, () => {});
     }
@@ -238,9 +234,9 @@ Deno.test("filters by name glob or tag, and plans names like grid__a=1_b=2", () 
 Deno.test("commands can target a subset of hosts and are stopped at the end of the attempt", async () => {
   await using tmp = await tempDir();
   const e = defineExperiment("subset", { hosts: local(3) }, async (ctx) => {
-    const r = await ctx.run(ctx.hosts.where((_, i) => i !== 1).run((_, i) => `echo host ${i}`));
+    const r = await ctx.spawn(ctx.hosts.where((_, i) => i !== 1).run((_, i) => `echo host ${i}`));
     assertEquals(r.text(), ["host 0", "host 1"]);
-    ctx.run("sleep 30"); // left running: stopped by the engine
+    ctx.spawn("sleep 30"); // left running: stopped by the engine
   });
   const events: RunEvent[] = [];
   const s = await runExperiments([e], {

@@ -360,10 +360,10 @@ sshTest(
         `import { cmd, experiment, hosts } from ${JSON.stringify(mod)};
 const n = hosts(${JSON.stringify(spec)}).with(${JSON.stringify(params)});
 experiment("twice", { hosts: n }, async (ctx) => {
-  const r = ctx.run(n.run(${
+  const r = ctx.spawn(n.run(${
           JSON.stringify(`trap '' TERM; echo up; ${remote}`)
         }).killGrace(600_000).quiet());
-  const l = ctx.run(cmd(${
+  const l = ctx.spawn(cmd(${
           JSON.stringify(`trap '' TERM; echo up; ${local}`)
         }).killGrace(600_000).quiet());
   await r.expect("up");

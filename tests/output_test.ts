@@ -97,7 +97,7 @@ Deno.test("dexp run stores command output once, raw, in the combination's log; t
   const events: RunEvent[] = [];
   const e = defineExperiment("short", { params: { k: ["x"] } }, async (ctx) => {
     ctx.log("before");
-    await ctx.run(cmd(["seq", "1", String(n)]));
+    await ctx.spawn(cmd(["seq", "1", String(n)]));
     ctx.log("after");
   });
   const s = await runExperiments([e], {
@@ -150,7 +150,7 @@ for (let i = 0; i < b.length; i += 997) { Deno.stdout.writeSync(b.subarray(i, i 
 Deno.stderr.writeSync(e.encode("${tag} err without newline"));`,
     ]);
   const e = defineExperiment("mix", { params: { k: ["y"] } }, async (ctx) => {
-    await Promise.all([ctx.run(writer("A")), ctx.run(writer("B"))]);
+    await Promise.all([ctx.spawn(writer("A")), ctx.spawn(writer("B"))]);
     ctx.log("done");
   });
   const s = await runExperiments([e], { results: tmp.path, display: "none" });
@@ -190,7 +190,7 @@ Deno.test("dexp run of a command printing one 64 MiB line stays within a 48 MB h
     file,
     `import { experiment } from ${JSON.stringify(MOD)};
 experiment("huge", { params: { k: ["z"] } }, async (ctx) => {
-  await ctx.run(${JSON.stringify(HUGE_LINE)});
+  await ctx.spawn(${JSON.stringify(HUGE_LINE)});
 });
 `,
   );

@@ -95,7 +95,7 @@ export interface ContextInit<H extends Group> {
   onCommand?: (targets: string[]) => void;
   signal: AbortSignal;
   log: Logger;
-  /** Where the raw output of `ctx.run` commands goes, per stream of each process. */
+  /** Where the raw output of `ctx.spawn` commands goes, per stream of each process. */
   output: OutputSinkFactory;
   /** The entries of `jobs.json` left by a runner that died (its jobs may still run). */
   inherited?: readonly DetachedEntry[];
@@ -287,7 +287,8 @@ export class ExperimentContext<H extends Group = Group> {
   }
 
   /**
-   * Starts a command whose output goes to the combination's log (raw, chunk by chunk; the
+   * Starts a command now (like `Command.spawn()`: it is not a lazy builder, so it is named
+   * `spawn` and not `run`) whose output goes to the combination's log (raw, chunk by chunk; the
    * display shows a sample of it), and which
    * is stopped when the attempt ends, times out or the run is interrupted. A string, argv or
    * per-host function runs on every host of `ctx.hosts`; a builder (`cmd(...)`,
@@ -298,7 +299,7 @@ export class ExperimentContext<H extends Group = Group> {
    *   rejects with an {@linkcode AttemptStoppedError} once the attempt is stopped.
    * @throws {AttemptStoppedError} If the attempt was already stopped.
    */
-  run(command: Command): RunningProcess;
+  spawn(command: Command): RunningProcess;
   /**
    * Starts a command on every host of `ctx.hosts` (a string, argv or per-host function), or
    * a group command as built; its output goes to the logs and it is stopped with the attempt.
@@ -308,8 +309,8 @@ export class ExperimentContext<H extends Group = Group> {
    *   Awaiting it rejects with an {@linkcode AttemptStoppedError} once the attempt is stopped.
    * @throws {AttemptStoppedError} If the attempt was already stopped.
    */
-  run(command: GroupCommandInput<Target> | GroupCommand<Target>): RunningGroup;
-  run(command: GroupCommandInput<Target> | GroupCommand<Target> | Command): Handle {
+  spawn(command: GroupCommandInput<Target> | GroupCommand<Target>): RunningGroup;
+  spawn(command: GroupCommandInput<Target> | GroupCommand<Target> | Command): Handle {
     this.#check("starting a command");
     command = this.#owned(command);
     const out = this.#output;

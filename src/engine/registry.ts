@@ -56,8 +56,8 @@ export interface ExperimentOptions<H extends Group = Group> {
   /** The hosts commands run on (`ctx.hosts`), or a function that makes them. Default: `local()`. */
   hosts?: H | (() => H);
   /**
-   * The parameters: a sweep spec (each parameter a list of values, or `computed()`,
-   * `dependent()`, branches), a `sweep()` result, or a list of combinations. Default: one
+   * The parameters: a sweep spec, read as `sweep()` reads it (each parameter a list of
+   * values, a scalar constant, `computed()`, `dependent()`, branches), a `sweep()` result, or a list of combinations. Default: one
    * combination with no parameters.
    */
   params?: SweepSpec | Sweep | Iterable<Combination>;
@@ -120,17 +120,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function checkParams(name: string, params: unknown): Iterable<Combination> {
   if (params === undefined) return [{}];
   if (params instanceof Sweep) return params;
+  // A spec means what it means to sweep(): a scalar is a constant, one rule in one place.
   if (isPlainObject(params)) {
-    for (const [key, value] of Object.entries(params)) {
-      const t = typeof value;
-      if (value === null || t === "string" || t === "number" || t === "boolean") {
-        throw new TypeError(
-          `Parameter '${key}' of experiment '${name}' must be a list of values: received ${
-            JSON.stringify(value)
-          }: write [${JSON.stringify(value)}]`,
-        );
-      }
-    }
     return new Sweep(params as SweepSpec);
   }
   if (
@@ -167,7 +158,7 @@ function checkParams(name: string, params: unknown): Iterable<Combination> {
  * ```ts
  * import { defineExperiment } from "./registry.ts";
  * const e = defineExperiment("hello", { params: { n: [1, 2] } }, async (ctx, p) => {
- *   await ctx.run(`echo ${p.n}`);
+ *   await ctx.spawn(`echo ${p.n}`);
  * });
  * console.log(e.name); // hello
  * ```
@@ -242,7 +233,7 @@ export function defineExperiment<
  * ```ts
  * import { experiment } from "./registry.ts";
  * experiment("grid", { params: { a: [1, 2], b: [3] } }, async (ctx, p) => {
- *   await ctx.run(`echo ${p.a} ${p.b}`);
+ *   await ctx.spawn(`echo ${p.a} ${p.b}`);
  * });
  * ```
  */

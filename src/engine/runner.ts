@@ -391,7 +391,7 @@ interface ExperimentRun {
  * ```ts ignore
  * import { experiment, runExperiments } from "@dexp/dexp";
  * const grid = experiment("grid", { params: { a: [1, 2], b: [3, 4] } }, async (ctx, p) => {
- *   await ctx.run(`echo ${p.a} ${p.b}`);
+ *   await ctx.spawn(`echo ${p.a} ${p.b}`);
  * });
  * const summary = await runExperiments([grid], { results: "./results" });
  * Deno.exit(summary.ok ? 0 : 1);

@@ -25,7 +25,7 @@ experiment(
     await Deno.writeTextFile(`${dir}/started.txt`, `${p.i}\n`, { append: true });
     if (p.i === block) {
       if (Deno.env.get("DEXP_T_MODE") === "cmd") {
-        await ctx.run("sleep 60").then(() => {}, () => {});
+        await ctx.spawn("sleep 60").then(() => {}, () => {});
         if (ctx.signal.aborted) return; // stopped: not finished
       } else {
         while (!ctx.signal.aborted) await sleep(20);
