@@ -17,6 +17,11 @@ export function assertEquals<T>(actual: T, expected: T, message?: string): void 
   nodeAssert.deepStrictEqual(actual, expected, message);
 }
 
+/** Asserts that two values are not deeply equal. */
+export function assertNotEquals<T>(actual: T, expected: T, message?: string): void {
+  nodeAssert.notDeepStrictEqual(actual, expected, message);
+}
+
 /** Asserts that a string matches a regular expression. */
 export function assertMatch(actual: string, re: RegExp, message?: string): void {
   nodeAssert.match(actual, re, message);

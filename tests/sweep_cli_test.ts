@@ -1,5 +1,5 @@
 // `dexp sweep status|reset`, in process through sweepVerb.run and as a real command.
-import { assert, assertEquals } from "../src/sweep/_assert_test.ts";
+import { assert, assertEquals } from "./assert.ts";
 import { sweepVerb } from "../src/cli/sweep_verb.ts";
 import { ParamSweeper, sweep } from "../src/sweep/mod.ts";
 

@@ -1,7 +1,7 @@
 // A directory written in format 1 (tests/fixtures/sweep/v1, made by sweep_make_fixture.ts)
 // must keep opening: with a snapshot, a journal of epoch 2, a claim of a crashed owner on
 // another host, a skip reason and a record of a combination no longer in the set.
-import { assert, assertEquals } from "../src/sweep/_assert_test.ts";
+import { assert, assertEquals } from "./assert.ts";
 import { ParamSweeper, sweep, sweepStatus } from "../src/sweep/mod.ts";
 
 const FIXTURE = new URL("./fixtures/sweep/v1", import.meta.url).pathname;

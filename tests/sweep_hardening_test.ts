@@ -2,7 +2,7 @@
 // up, and a read-only bind mount (both need root; skipped loudly without, failed under CI).
 // Also `dexp sweep status|reset` with failed and skipped combinations, and the runner's
 // claim store recording failures as failed.
-import { assert, assertEquals } from "../src/sweep/_assert_test.ts";
+import { assert, assertEquals } from "./assert.ts";
 import { decodeRec } from "../src/sweep/_format.ts";
 import { ParamSweeper, range, sweep, sweepStatus } from "../src/sweep/mod.ts";
 import { sweepVerb } from "../src/cli/sweep_verb.ts";

@@ -1,6 +1,6 @@
 // Several processes share one sweep directory: exactly-once completion under races,
 // SIGKILL at random points, restarts and concurrent compactions.
-import { assert, assertEquals } from "../src/sweep/_assert_test.ts";
+import { assert, assertEquals } from "./assert.ts";
 import { combinationId, range, sweepStatus } from "../src/sweep/mod.ts";
 
 const WORKER = new URL("./sweep_worker.ts", import.meta.url).pathname;

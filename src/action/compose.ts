@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Lazy, Running } from "../process/awaitable.ts";
+import { Lazy, Running } from "../process/mod.ts";
 import { Command } from "../process/command.ts";
 import { quoteArgv } from "../process/quote.ts";
 import type { ProcessResult } from "../process/result.ts";

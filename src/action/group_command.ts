@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Running } from "../process/awaitable.ts";
+import { Running } from "../process/mod.ts";
 import { OptionsBuilder } from "../process/builder.ts";
 import type { ExpectMatch, ExpectOptions } from "../process/running.ts";
 import { type CommandOptions, DEFAULT_OPTIONS } from "../process/options.ts";

@@ -1,9 +1,8 @@
 // Argument parsing shared by the engine verbs: node:util parseArgs, with errors as usage errors.
 
-import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { listRunIds, RUN_JSON } from "../engine/mod.ts";
+import { resolveRunDir, RunFolderError } from "../engine/mod.ts";
 
 /** A usage error: printed with the verb's name, exit status 2. */
 export class UsageError extends Error {
@@ -50,26 +49,13 @@ export function toFileUrl(path: string): string {
   return pathToFileURL(path).href;
 }
 
-// A run folder given as itself or as its experiment folder (which means its latest run).
+// A run folder given as itself or as its experiment folder (the engine's rule), a usage
+// error when it is neither.
 export async function latestRun(dir: string): Promise<string> {
   try {
-    await Deno.stat(join(dir, RUN_JSON));
-    return dir;
-  } catch { /* maybe an experiment folder */ }
-  let ids: string[];
-  try {
-    if (!(await Deno.stat(dir)).isDirectory) throw new Deno.errors.NotADirectory(dir);
-    ids = await listRunIds(dir);
-  } catch {
-    throw new UsageError(
-      `No such run folder: '${dir}': give <results>/<experiment>/<run-id> or <results>/<experiment>`,
-    );
+    return await resolveRunDir(dir);
+  } catch (e) {
+    if (e instanceof RunFolderError) throw new UsageError(e.message);
+    throw e;
   }
-  const last = ids.sort().at(-1);
-  if (!last) {
-    throw new UsageError(
-      `'${dir}' is not a run folder: give <results>/<experiment>/<run-id> or <results>/<experiment>`,
-    );
-  }
-  return join(dir, last);
 }

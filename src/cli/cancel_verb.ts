@@ -52,6 +52,5 @@ async function run(args: string[]): Promise<number> {
 
 /** The `cancel` verb. */
 export const cancelVerb: Verb = {
-  summary: "Cancel the Slurm arrays of a run submitted with 'dexp run --slurm'",
   run: (args) => guard("cancel", () => run(args)),
 };

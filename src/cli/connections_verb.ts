@@ -78,6 +78,5 @@ async function run(args: string[]): Promise<number> {
 
 /** The `connections` verb. */
 export const connectionsVerb: Verb = {
-  summary: "List or close the ssh connections kept open by programs with 'persist'",
   run: (args) => guard("connections", () => run(args)),
 };

@@ -92,6 +92,5 @@ async function run(args: string[]): Promise<number> {
 
 /** The `hosts` verb. */
 export const hostsVerb: Verb = {
-  summary: "Check which hosts of a host file are reachable over ssh, and why not",
   run: (args) => guard("hosts", () => run(args)),
 };

@@ -331,6 +331,5 @@ async function lsRecorded(recorded: Recorded[], json: boolean): Promise<number> 
 
 /** The `jobs` verb. */
 export const jobsVerb: Verb = {
-  summary: "List, follow, kill and forget detached jobs on hosts",
   run: (args) => guard("jobs", () => run(args)),
 };

@@ -4,8 +4,7 @@
  * @module
  */
 
-import { join } from "node:path";
-import { LOG_TXT, RESULT_JSON, RUN_JSON, type RunJson, runLiveness } from "../engine/mod.ts";
+import { LogNotFoundError, readLog } from "../engine/mod.ts";
 import { guard, latestRun, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./verb.ts";
 
@@ -23,73 +22,6 @@ Options:
 
 Exit status: 0, or 2 for bad usage or a missing log.`;
 
-async function readRunJson(runDir: string): Promise<RunJson | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(join(runDir, RUN_JSON)));
-  } catch {
-    return undefined;
-  }
-}
-
-// False while the run has a live runner; a run recorded as running whose runners all died
-// has ended too (nothing more will be written).
-async function runEnded(runDir: string): Promise<boolean> {
-  const rj = await readRunJson(runDir);
-  if (!rj) return false;
-  return (await runLiveness(runDir, rj)).state !== "running";
-}
-
-async function finished(runDir: string, combo: string | undefined): Promise<boolean> {
-  if (combo) {
-    try {
-      await Deno.stat(join(runDir, combo, RESULT_JSON));
-      return true;
-    } catch { /* not finished */ }
-  }
-  return await runEnded(runDir);
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// Opens the log; with `follow`, waits for the log of a combination that has not started.
-async function openLog(
-  runDir: string,
-  combo: string | undefined,
-  follow: boolean,
-  signal: AbortSignal,
-): Promise<Deno.FsFile | undefined> {
-  const path = join(runDir, ...(combo ? [combo] : []), LOG_TXT);
-  const missing = () =>
-    new UsageError(
-      combo
-        ? `No log for combination '${combo}' in '${runDir}': run 'dexp report ${runDir}' to see the combinations`
-        : `No run log in '${runDir}': give <results>/<experiment>/<run-id>`,
-    );
-  if (follow && combo) {
-    const rj = await readRunJson(runDir);
-    const names = rj?.combinations.map((c) => c.name) ?? [];
-    if (names.length > 0 && !names.includes(combo)) throw missing();
-  }
-  for (let polls = 0;; polls++) {
-    try {
-      return await Deno.open(path);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    }
-    if (!follow || !combo || await runEnded(runDir)) {
-      // Created between the two looks: the run just wrote it.
-      try {
-        return await Deno.open(path);
-      } catch {
-        throw missing();
-      }
-    }
-    if (polls === 0) console.error(`dexp log: waiting for '${combo}' to start`);
-    if (signal.aborted) return undefined;
-    await sleep(200);
-  }
-}
-
 async function run(args: string[]): Promise<number> {
   const { values: v, positionals } = parse("log", args, {
     follow: { type: "boolean", short: "f" },
@@ -106,31 +38,20 @@ async function run(args: string[]): Promise<number> {
   }
   const [given, combo] = positionals;
   const runDir = await latestRun(given);
-  const buf = new Uint8Array(64 * 1024);
   const ac = new AbortController();
   const stop = () => ac.abort();
   if (v.follow) Deno.addSignalListener("SIGINT", stop);
   try {
-    const file = await openLog(runDir, combo, v.follow === true, ac.signal);
-    if (!file) return 0;
-    using f = file;
-    for (;;) {
-      const n = await f.read(buf);
-      if (n !== null && n > 0) {
-        await Deno.stdout.write(buf.subarray(0, n));
-        continue;
-      }
-      if (!v.follow || ac.signal.aborted) break;
-      if (await finished(runDir, combo)) {
-        // Drain what was written before the end was recorded.
-        let m: number | null;
-        while ((m = await f.read(buf)) !== null && m > 0) {
-          await Deno.stdout.write(buf.subarray(0, m));
-        }
-        break;
-      }
-      await sleep(200);
-    }
+    const chunks = readLog(runDir, {
+      combination: combo,
+      follow: v.follow === true,
+      signal: ac.signal,
+      onWaiting: () => console.error(`dexp log: waiting for '${combo}' to start`),
+    });
+    for await (const chunk of chunks) await Deno.stdout.write(chunk);
+  } catch (e) {
+    if (e instanceof LogNotFoundError) throw new UsageError(e.message);
+    throw e;
   } finally {
     if (v.follow) Deno.removeSignalListener("SIGINT", stop);
   }
@@ -139,6 +60,5 @@ async function run(args: string[]): Promise<number> {
 
 /** The `log` verb. */
 export const logVerb: Verb = {
-  summary: "Show or follow the log of a run or of one combination (-f)",
   run: (args) => guard("log", () => run(args)),
 };

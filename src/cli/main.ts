@@ -15,16 +15,18 @@ export const VERSION: string = DEXP_VERSION;
 
 export type { Verb };
 
-const verbs: Record<string, () => Promise<Verb>> = {};
+const verbs: Record<string, { summary: string; load: () => Promise<Verb> }> = {};
 
 /**
- * Registers a verb, loaded lazily so that `dexp --help` stays fast.
+ * Registers a verb. Its summary is stated here, not in its module, so that `dexp --help`
+ * imports no verb: a verb's module is loaded only when that verb runs.
  *
  * @param name The verb as typed on the command line.
+ * @param summary One line shown by `dexp --help`.
  * @param load Loads the verb's module.
  */
-export function registerVerb(name: string, load: () => Promise<Verb>): void {
-  verbs[name] = load;
+export function registerVerb(name: string, summary: string, load: () => Promise<Verb>): void {
+  verbs[name] = { summary, load };
 }
 
 /**
@@ -36,14 +38,14 @@ export function registerVerb(name: string, load: () => Promise<Verb>): void {
 export async function main(args: string[]): Promise<number> {
   const [verb, ...rest] = args;
   if (verb === undefined || verb === "--help" || verb === "-h" || verb === "help") {
-    console.log(await usage());
+    console.log(usage());
     return verb === undefined ? 2 : 0;
   }
   if (verb === "--version" || verb === "-V") {
     console.log(`dexp ${VERSION}`);
     return 0;
   }
-  const load = verbs[verb];
+  const load = verbs[verb]?.load;
   if (!load) {
     console.error(`dexp: unknown verb '${verb}': run 'dexp --help' for the list of verbs`);
     return 2;
@@ -51,25 +53,58 @@ export async function main(args: string[]): Promise<number> {
   return await (await load()).run(rest);
 }
 
-async function usage(): Promise<string> {
+function usage(): string {
   const lines = ["Usage: dexp <verb> [options]", "", "Verbs:"];
-  for (const [name, load] of Object.entries(verbs)) {
-    lines.push(`  ${name.padEnd(10)} ${(await load()).summary}`);
+  for (const [name, { summary }] of Object.entries(verbs)) {
+    lines.push(`  ${name.padEnd(10)} ${summary}`);
   }
   lines.push("", "Run 'dexp <verb> --help' for a verb's options.");
   return lines.join("\n");
 }
 
-registerVerb("sweep", async () => (await import("./sweep_verb.ts")).sweepVerb);
-registerVerb("run", async () => (await import("./run_verb.ts")).runVerb);
-registerVerb("status", async () => (await import("./status_verb.ts")).statusVerb);
-registerVerb("report", async () => (await import("./report_verb.ts")).reportVerb);
-registerVerb("log", async () => (await import("./log_verb.ts")).logVerb);
-registerVerb("hosts", async () => (await import("./hosts_verb.ts")).hostsVerb);
-registerVerb("cancel", async () => (await import("./cancel_verb.ts")).cancelVerb);
-registerVerb("jobs", async () => (await import("./jobs_verb.ts")).jobsVerb);
+registerVerb(
+  "sweep",
+  "Show the status of a ParamSweeper directory, or reset it",
+  async () => (await import("./sweep_verb.ts")).sweepVerb,
+);
+registerVerb(
+  "run",
+  "Run the experiments of files and folders (results, resume, restarts, progress)",
+  async () => (await import("./run_verb.ts")).runVerb,
+);
+registerVerb(
+  "status",
+  "List the runs of a results folder and their progress",
+  async () => (await import("./status_verb.ts")).statusVerb,
+);
+registerVerb(
+  "report",
+  "Print a run's results table and write results.csv and results.jsonl",
+  async () => (await import("./report_verb.ts")).reportVerb,
+);
+registerVerb(
+  "log",
+  "Show or follow the log of a run or of one combination (-f)",
+  async () => (await import("./log_verb.ts")).logVerb,
+);
+registerVerb(
+  "hosts",
+  "Check which hosts of a host file are reachable over ssh, and why not",
+  async () => (await import("./hosts_verb.ts")).hostsVerb,
+);
+registerVerb(
+  "cancel",
+  "Cancel the Slurm arrays of a run submitted with 'dexp run --slurm'",
+  async () => (await import("./cancel_verb.ts")).cancelVerb,
+);
+registerVerb(
+  "jobs",
+  "List, follow, kill and forget detached jobs on hosts",
+  async () => (await import("./jobs_verb.ts")).jobsVerb,
+);
 registerVerb(
   "connections",
+  "List or close the ssh connections kept open by programs with 'persist'",
   async () => (await import("./connections_verb.ts")).connectionsVerb,
 );
 

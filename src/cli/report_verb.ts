@@ -54,6 +54,5 @@ async function run(args: string[]): Promise<number> {
 
 /** The `report` verb. */
 export const reportVerb: Verb = {
-  summary: "Print a run's results table and write results.csv and results.jsonl",
   run: (args) => guard("report", () => run(args)),
 };

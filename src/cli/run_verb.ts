@@ -4,18 +4,18 @@
  * @module
  */
 
-import { extname, join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import {
-  type Experiment,
+  ExperimentLoadError,
+  loadExperiments,
   planExperiments,
-  registeredExperiments,
   runExperiments,
   type SlurmRunOptions,
 } from "../engine/mod.ts";
 import { handleSignals, killEverything } from "../process/reaper.ts";
-import { guard, parse, toFileUrl, UsageError } from "./_common_verb.ts";
+import { guard, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./verb.ts";
 
 const HELP = `Usage: dexp run [options] PATHS...
@@ -49,87 +49,6 @@ Options:
 
 Exit status: 0 all combinations succeeded, 1 some failed, 2 bad usage or experiment file,
 130 interrupted (resume with --resume).`;
-
-const SKIP = /(^[._])|(_test\.[mc]?[jt]sx?$)/;
-const CODE = new Set([".ts", ".mts", ".js", ".mjs", ".tsx", ".jsx"]);
-
-async function collectFiles(path: string, out: string[]): Promise<void> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new UsageError(`No such file or folder: '${path}': check the path`);
-    }
-    throw e;
-  }
-  if (info.isFile) {
-    out.push(resolve(path));
-    return;
-  }
-  const entries: Deno.DirEntry[] = [];
-  for await (const e of Deno.readDir(path)) entries.push(e);
-  entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-  for (const e of entries) {
-    if (SKIP.test(e.name)) continue;
-    const p = join(path, e.name);
-    if (e.isDirectory) await collectFiles(p, out);
-    else if (e.isFile && CODE.has(extname(e.name))) out.push(resolve(p));
-  }
-}
-
-// Type-checks the files as 'deno check' does (fast when its cache is warm), so that a typo in
-// a method or parameter name is found before anything runs.
-async function typeCheck(files: readonly string[]): Promise<void> {
-  if (files.length === 0) return;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["check", "--quiet", ...files],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (out.success) return;
-  const dec = new TextDecoder();
-  const text = (dec.decode(out.stdout) + dec.decode(out.stderr)).trim();
-  throw new UsageError(
-    `Experiment files do not type-check: fix the errors below, or pass --no-check to run them anyway\n${text}`,
-  );
-}
-
-/**
- * Imports experiment files in order and returns the experiments they registered.
- *
- * @param paths Files and folders.
- * @param options `check: true` type-checks the files first (as `deno check` does).
- * @returns The experiments, in registration order.
- * @throws {UsageError} If a path is missing, a file does not type-check or throws on import.
- */
-export async function loadExperiments(
-  paths: readonly string[],
-  options: { check?: boolean } = {},
-): Promise<Experiment[]> {
-  const files: string[] = [];
-  for (const p of paths) await collectFiles(p, files);
-  if (options.check) await typeCheck(files);
-  const before = new Set(registeredExperiments());
-  for (const f of files) {
-    try {
-      await import(toFileUrl(f));
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      throw new UsageError(`Experiment file '${f}' failed to load: ${msg}`);
-    }
-  }
-  const found = registeredExperiments().filter((e) => !before.has(e));
-  if (found.length === 0) {
-    throw new UsageError(
-      `No experiment registered by ${
-        paths.map((p) => `'${p}'`).join(", ")
-      }: call experiment(name, options, fn) in those files`,
-    );
-  }
-  return found;
-}
 
 async function run(argv: string[]): Promise<number> {
   // sbatch arguments start with '-': take the word after --sbatch as its value.
@@ -186,7 +105,13 @@ async function run(argv: string[]): Promise<number> {
     throw new UsageError("'--resume' and '--continue' exclude each other: use one");
   }
   const slurm = slurmOptions(v, positionals);
-  const experiments = await loadExperiments(positionals, { check: !v["no-check"] });
+  let experiments;
+  try {
+    experiments = await loadExperiments(positionals, { check: !v["no-check"] });
+  } catch (e) {
+    if (e instanceof ExperimentLoadError) throw new UsageError(e.message);
+    throw e;
+  }
   const filter = v.filter as string[] | undefined;
   if (v["dry-run"]) {
     let plan;
@@ -313,6 +238,5 @@ function slurmOptions(
 
 /** The `run` verb. */
 export const runVerb: Verb = {
-  summary: "Run the experiments of files and folders (results, resume, restarts, progress)",
   run: (args) => guard("run", () => run(args)),
 };

@@ -94,6 +94,5 @@ async function run(args: string[]): Promise<number> {
 
 /** The `status` verb. */
 export const statusVerb: Verb = {
-  summary: "List the runs of a results folder and their progress",
   run: (args) => guard("status", () => run(args)),
 };

@@ -116,7 +116,6 @@ async function reset(args: string[]): Promise<number> {
 
 /** The `dexp sweep` verb: `status` and `reset` of a sweep directory. */
 export const sweepVerb: Verb = {
-  summary: "Show the status of a ParamSweeper directory, or reset it",
   async run(args: string[]): Promise<number> {
     const [sub, ...rest] = args;
     if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {

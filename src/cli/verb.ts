@@ -5,10 +5,11 @@
  * @module
  */
 
-/** One verb of the `dexp` command. */
+/**
+ * One verb of the `dexp` command. Its one-line summary is given to `registerVerb()` in
+ * `main.ts`, so that `dexp --help` does not load the verb.
+ */
 export interface Verb {
-  /** One line shown in `dexp --help`. */
-  summary: string;
   /** Runs the verb with the arguments that follow it; resolves to the exit code. */
   run(args: string[]): Promise<number>;
 }

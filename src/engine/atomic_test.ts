@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertNotEquals } from "../sweep/_assert_test.ts";
+import { assert, assertEquals, assertNotEquals } from "../../tests/assert.ts";
 import { readJsonMaybe, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
 
 Deno.test("writeFileAtomic replaces the file: readers see the old or the new content, never a part", async () => {

@@ -64,6 +64,14 @@ export {
   SWEEP_DIR,
 } from "./rundir.ts";
 export { listRuns, type RunInfo, type RunLiveness, runLiveness } from "./status.ts";
+export {
+  experimentFiles,
+  ExperimentLoadError,
+  loadExperiments,
+  type LoadExperimentsOptions,
+} from "./load.ts";
+export { resolveRunDir, RunFolderError } from "./run_folder.ts";
+export { LogNotFoundError, readLog, type ReadLogOptions, runEnded } from "./follow_log.ts";
 export { type AtomicWriteOptions, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
 export {
   type DetachedEntry,

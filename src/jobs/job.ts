@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Settled } from "../process/awaitable.ts";
+import { Settled } from "../process/mod.ts";
 import { Buffer } from "node:buffer";
 import {
   DEFAULT_CAPTURE_LIMIT,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Settled } from "../process/awaitable.ts";
+import { Settled } from "../process/mod.ts";
 import { GroupError, GroupResult } from "../action/mod.ts";
 import type { ProcessResult, Target } from "../process/mod.ts";
 import { byHost, failureText, runScripts, sleep, statuses } from "./_batch.ts";

@@ -1,4 +1,4 @@
-import { assertEquals, assertNotEquals, assertThrows } from "./_assert_test.ts";
+import { assertEquals, assertNotEquals, assertThrows } from "../../tests/assert.ts";
 import { combinationId, combinationName, parseCombinationName } from "./combination.ts";
 
 Deno.test("combinationId sorts keys at every level and is independent of key order", () => {

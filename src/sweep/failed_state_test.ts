@@ -1,6 +1,6 @@
 // The failed state: fail() is its own state with a reason, listed and reset on its own; a
 // format-1 directory is compacted into format 2 before its first failure, and only then.
-import { assert, assertEquals, assertRejects } from "./_assert_test.ts";
+import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
 import { ParamSweeper } from "./param_sweeper.ts";
 import { sweep } from "./sweep.ts";
 import { range } from "./ranges.ts";

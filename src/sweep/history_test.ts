@@ -1,7 +1,7 @@
 // A sweep directory whose history is missing or inconsistent is refused with a message that
 // names the file and the way out; it is never started over silently. `resetSweep(dir, "all")`
 // (dexp sweep reset DIR --all) is the way out.
-import { assert, assertEquals, assertRejects } from "./_assert_test.ts";
+import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
 import { ParamSweeper } from "./param_sweeper.ts";
 import { sweep } from "./sweep.ts";
 import { range } from "./ranges.ts";

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./_assert_test.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { currentOwner, liveness, ownerKey, parseOwnerKey, processStartTime } from "./owner.ts";
 
 Deno.test("currentOwner describes this process and each call is a new instance", () => {

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects } from "./_assert_test.ts";
+import { assert, assertEquals, assertRejects } from "../../tests/assert.ts";
 import { ParamSweeper } from "./param_sweeper.ts";
 import { sweep } from "./sweep.ts";
 import { range } from "./ranges.ts";

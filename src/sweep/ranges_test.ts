@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "./_assert_test.ts";
+import { assertEquals, assertThrows } from "../../tests/assert.ts";
 import { geom, linspace, powers, range } from "./ranges.ts";
 
 Deno.test("range", () => {

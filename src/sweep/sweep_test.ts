@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "./_assert_test.ts";
+import { assertEquals, assertThrows } from "../../tests/assert.ts";
 import { branch, computed, dependent, sweep } from "./sweep.ts";
 import { range } from "./ranges.ts";
 
