@@ -29,15 +29,25 @@ Deno.test("one failing member never hides the others", async () => {
 Deno.test("the concurrency window bounds how many run at once", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    // Each member records the number of members running when it starts.
-    const line = `ls ${dir} | wc -l >> ${dir}.counts; touch ${dir}/$$; sleep 0.05; rm ${dir}/$$`;
-    await local(12).run(line).concurrency(3).quiet();
+    // Each member records the number of members running when it starts (upper bound). The
+    // first three wait until three run at once (lower bound: a window of 2 never gets there;
+    // the 30 s loop is only a safety net) and record how many they saw.
+    const start = `ls ${dir} | wc -l >> ${dir}.counts; touch ${dir}/$$`;
+    const count = `c=$(ls ${dir} | wc -l)`;
+    const barrier =
+      `n=0; ${count}; while [ $c -lt 3 ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); ${count}; done; echo $c >> ${dir}.met`;
+    await local(12).run((_, i) =>
+      i < 3 ? `${start}; ${barrier}; sleep 0.2; rm ${dir}/$$` : `${start}; sleep 0.05; rm ${dir}/$$`
+    ).concurrency(3).quiet();
     const counts = (await Deno.readTextFile(`${dir}.counts`)).trim().split("\n").map(Number);
     assertEquals(counts.length, 12);
+    const met = (await Deno.readTextFile(`${dir}.met`)).trim().split("\n").map(Number);
+    assertEquals(met, [3, 3, 3], "the first three never ran together");
     assert(Math.max(...counts) <= 2, `at most 2 others running, saw ${Math.max(...counts)}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(`${dir}.counts`).catch(() => {});
+    await Deno.remove(`${dir}.met`).catch(() => {});
   }
   assertEquals(
     (() => {

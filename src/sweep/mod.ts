@@ -32,6 +32,7 @@ export {
   type ParamSweeperOptions,
   type RunOptions,
   type RunSummary,
+  type SweeperTimers,
   type SweepStats,
 } from "./param_sweeper.ts";
 export { SweepFormatError, SweepWriteError } from "./journal.ts";

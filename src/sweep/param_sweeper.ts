@@ -97,7 +97,41 @@ export interface ParamSweeperOptions {
   blockingLock?: boolean;
   /** The clock, in ms since the epoch (default `Date.now`); for tests. */
   now?: () => number;
+  /**
+   * The timer that renews the lease every quarter of `leaseMs` (default the global
+   * `setInterval`/`clearInterval`, unref'd); for tests, which call the tick themselves.
+   */
+  timers?: SweeperTimers;
 }
+
+/** A repeating timer, injectable so that tests drive the lease renewal themselves. */
+export interface SweeperTimers {
+  /**
+   * Calls `tick` every `ms` until cleared.
+   *
+   * @param tick The renewal.
+   * @param ms The period.
+   * @returns A handle for `clear`.
+   */
+  start(tick: () => void, ms: number): unknown;
+  /**
+   * Stops the timer.
+   *
+   * @param handle What `start` returned.
+   */
+  clear(handle: unknown): void;
+}
+
+const REAL_TIMERS: SweeperTimers = {
+  start(tick, ms) {
+    const t = setInterval(tick, ms);
+    Deno.unrefTimer(t);
+    return t;
+  },
+  clear(handle) {
+    clearInterval(handle as ReturnType<typeof setInterval>);
+  },
+};
 
 /** Options of {@linkcode ParamSweeper.claims}. */
 export interface ClaimsOptions {
@@ -240,7 +274,8 @@ export class ParamSweeper<C extends object = Combination>
   /** Tokens of the claims this sweeper made and has not finished. */
   readonly #mine = new Map<number, number>();
   #lastReap = -Infinity;
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: unknown;
+  readonly #timers: SweeperTimers;
   #renewing = false;
   #closed = false;
 
@@ -257,6 +292,7 @@ export class ParamSweeper<C extends object = Combination>
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#reapMs = options.reapIntervalMs ?? 1_000;
     this.#now = options.now ?? Date.now;
+    this.#timers = options.timers ?? REAL_TIMERS;
   }
 
   /**
@@ -328,9 +364,7 @@ export class ParamSweeper<C extends object = Combination>
       await store.close();
       throw e;
     }
-    const timer = setInterval(() => sw.#tick(), Math.max(10, sw.#leaseMs / 4));
-    Deno.unrefTimer(timer);
-    sw.#timer = timer;
+    sw.#timer = sw.#timers.start(() => sw.#tick(), Math.max(10, sw.#leaseMs / 4));
     return sw;
   }
 
@@ -946,7 +980,7 @@ export class ParamSweeper<C extends object = Combination>
    */
   async close(): Promise<void> {
     if (this.#closed) return;
-    clearInterval(this.#timer);
+    this.#timers.clear(this.#timer);
     try {
       if ((this.#state.owners.get(this.#key)?.claims.size ?? 0) > 0 || this.#mine.size > 0) {
         await this.#store.transact(this.#state, true, (emit) => {

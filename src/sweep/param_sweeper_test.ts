@@ -208,24 +208,64 @@ Deno.test("the lease is renewed while the owner lives: its claims are not stolen
   const now = () => clock;
   const combos = [{ k: "x" }, { k: "y" }];
   // A lives "on another host": only its lease (40 ms of the fake clock) protects its claim.
-  // Its renewal timer fires every 10 ms of real time and stamps leases with the fake clock.
-  await using a = await ParamSweeper.open(tmp.path, combos, { host: "far-away", leaseMs: 40, now });
+  // Its renewal timer is injected: the test ticks it, no real time passes.
+  const ticks: (() => void)[] = [];
+  const timers = {
+    start: (tick: () => void, ms: number) => {
+      assertEquals(ms, 10); // a quarter of the lease
+      ticks.push(tick);
+      return ticks.length - 1;
+    },
+    clear: (_: unknown) => {},
+  };
+  await using a = await ParamSweeper.open(tmp.path, combos, {
+    host: "far-away",
+    leaseMs: 40,
+    now,
+    timers,
+  });
+  await using b = await ParamSweeper.open(tmp.path, combos, { leaseMs: 40, now });
+  assertEquals(ticks.length, 1);
+  const leases = () =>
+    journalLines(tmp.path).filter((l) => l.startsWith("L\t") && l.includes("far-away")).length;
+  assertEquals(await a.next(), { k: "x" });
+  assertEquals(await b.next(), { k: "y" });
+  const first = leases();
+  for (let round = 0; round < 4; round++) {
+    clock += 30; // a quarter of the lease is left: the tick renews it
+    // The tick's write and B's next() take turns in this process's queue of the directory,
+    // in call order: the renewal is on disk before B looks.
+    ticks[0]();
+    assertEquals(await b.next(), null, `round ${round}: A's claim was stolen`);
+    assertEquals(leases(), first + round + 1, `round ${round}: one renewal per tick`);
+  }
+  // A tick while the lease is fresh writes nothing.
+  ticks[0]();
+  assertEquals(await b.next(), null);
+  assertEquals(leases(), first + 4);
+  // The fake clock is now 120 ms past A's first lease: only renewals kept the claim.
+  assertEquals(await a.done({ k: "x" }), true);
+});
+
+Deno.test("without renewal the lease expires and another host's claim is taken over", async () => {
+  await using tmp = await tempDir();
+  let clock = 1_000_000;
+  const now = () => clock;
+  const combos = [{ k: "x" }, { k: "y" }];
+  const timers = { start: () => 0, clear: () => {} }; // A's renewal never ticks
+  await using a = await ParamSweeper.open(tmp.path, combos, {
+    host: "far-away",
+    leaseMs: 40,
+    now,
+    timers,
+  });
   await using b = await ParamSweeper.open(tmp.path, combos, { leaseMs: 40, now });
   assertEquals(await a.next(), { k: "x" });
   assertEquals(await b.next(), { k: "y" });
-  for (let round = 0; round < 4; round++) {
-    clock += 30; // a quarter of the lease is left: the next tick renews it
-    // Timers fire in deadline order, so A's 10 ms timer has ticked before this 50 ms one; its
-    // renewal and B's next() go through the same per-directory queue of this process.
-    await new Promise((r) => setTimeout(r, 50));
-    assertEquals(await b.next(), null, `round ${round}: A's claim was stolen`);
-  }
-  // The fake clock is now 120 ms past A's first lease: only renewals kept the claim.
-  assertEquals(await a.done({ k: "x" }), true);
-  const renewals = journalLines(tmp.path).filter((l) =>
-    l.startsWith("L\t") && l.includes("far-away")
-  );
-  assert(renewals.length >= 5, `A's lease records: ${renewals.length}`);
+  clock += 30;
+  assertEquals(await b.next(), null); // still within the lease
+  clock += 30;
+  assertEquals(await b.next(), { k: "x" }); // expired: back to todo, claimed by B
 });
 
 Deno.test("a journal cut in the middle of its last record opens, ignores it and is repaired", async () => {
