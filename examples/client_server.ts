@@ -38,7 +38,7 @@ export function clientServer(nodes: Hosts, register = false): Experiment<Hosts> 
       const server = ctx.hosts.at(0);
       const clients = ctx.hosts.slice(1, 1 + p.clients);
       const sink = ctx.spawn(server.run(sinkCommand(server.address, PORT)).quiet());
-      await sink.expect("listening", { timeout: 30_000 });
+      await sink.expect("listening", { timeout: "30s" });
       const sent = await ctx.spawn(
         clients.run(sourceCommand(server.address, PORT, p.mb * 1e6)).quiet(),
       );

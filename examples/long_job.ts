@@ -40,7 +40,7 @@ export function startLongJob(group: Group, seconds = 120, step = 5): Promise<Job
 export async function followAll(jobs: JobGroup): Promise<(number | null)[]> {
   await Promise.all(jobs.jobs.map(async (job) => {
     let partial = "";
-    for await (const chunk of job.follow({ interval: 1000 })) {
+    for await (const chunk of job.follow({ interval: "1s" })) {
       const lines = (partial + new TextDecoder().decode(chunk)).split("\n");
       partial = lines.pop()!;
       for (const l of lines) console.log(`[${job.target.label}] ${l}`);

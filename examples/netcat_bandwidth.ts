@@ -36,7 +36,7 @@ export async function bandwidth(
   // 1. A sink on every host, listening on its own address.
   const sinks = nodes.run((h) => sinkCommand(h.address, port)).quiet().spawn();
   try {
-    await sinks.expect("listening", { timeout: 30_000 });
+    await sinks.expect("listening", { timeout: "30s" });
     // 2. Every host sends to the next one, at the same time.
     const clients = await nodes.run((_, i) => sourceCommand(peer(i).address, port, mb * 1e6))
       .quiet().timeout("5m");

@@ -25,7 +25,7 @@ step("a server: start it, wait until it says it is ready, use it, stop it");
 const server = cmd(
   "echo starting; sleep 0.2; echo 'listening on 7000'; while true; do sleep 1; done",
 ).quiet().spawn();
-const ready = await server.expect(/listening on (\d+)/, { timeout: 5000 });
+const ready = await server.expect(/listening on (\d+)/, { timeout: "5s" });
 console.log(`server ready on port ${ready.match![1]} (pid ${server.pid})`);
 
 step("composition: setup, then two jobs in parallel, then a check");

@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { type Duration, toMillis } from "../process/mod.ts";
 import type { RunJson } from "./runner.ts";
 import { LOG_TXT, RESULT_JSON, RUN_JSON } from "./rundir.ts";
 import { runLiveness } from "./status.ts";
@@ -34,8 +35,8 @@ export interface ReadLogOptions {
   follow?: boolean;
   /** Stops following (the generator then ends). */
   signal?: AbortSignal;
-  /** How often to look for more, in ms (default 200). */
-  interval?: number;
+  /** How often to look for more: ms or text like `"1s"` (default 200 ms). */
+  interval?: Duration;
   /** Called once when following waits for a combination that has not started yet. */
   onWaiting?: () => void;
 }
@@ -145,7 +146,7 @@ export async function* readLog(
   options: ReadLogOptions = {},
 ): AsyncGenerator<Uint8Array> {
   const combo = options.combination;
-  const interval = options.interval ?? 200;
+  const interval = toMillis(options.interval ?? 200, "interval");
   const file = await openLog(runDir, combo, options, interval);
   if (!file) return;
   using f = file;

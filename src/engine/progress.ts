@@ -81,7 +81,7 @@ export class ProgressModel {
   /** Finished before this process started. */
   previously = 0;
   /** Succeeded in this process. */
-  ok = 0;
+  succeeded = 0;
   /** Failed (after all attempts) in this process. */
   failed = 0;
   /** Combinations that finished in this process. */
@@ -101,7 +101,7 @@ export class ProgressModel {
         this.experiment = e.experiment;
         this.total = e.total;
         this.previously = e.finished;
-        this.ok = 0;
+        this.succeeded = 0;
         this.failed = 0;
         this.#durations = 0;
         this.#start = e.at;
@@ -121,7 +121,7 @@ export class ProgressModel {
         break;
       }
       case "combo-end":
-        if (e.outcome === "ok") this.ok++;
+        if (e.outcome === "ok") this.succeeded++;
         else this.failed++;
         this.#durations += e.duration;
         this.#workers.delete(e.worker);
@@ -136,7 +136,7 @@ export class ProgressModel {
 
   /** Combinations not finished yet. */
   get remaining(): number {
-    return Math.max(0, this.total - this.previously - this.ok - this.failed);
+    return Math.max(0, this.total - this.previously - this.succeeded - this.failed);
   }
 
   /**
@@ -150,7 +150,7 @@ export class ProgressModel {
   eta(now: number): number | undefined {
     return estimateEta({
       now,
-      finished: this.ok + this.failed,
+      finished: this.succeeded + this.failed,
       finishedDuration: this.#durations,
       running: [...this.#workers.values()].map((w) => w.since),
       remaining: this.remaining,
@@ -167,14 +167,14 @@ export class ProgressModel {
   render(options: RenderOptions): string {
     const width = Math.max(20, options.width ?? 80);
     const c = (code: string, s: string) => options.color ? `\x1b[${code}m${s}\x1b[0m` : s;
-    const finished = this.previously + this.ok + this.failed;
+    const finished = this.previously + this.succeeded + this.failed;
     const frac = this.total === 0 ? 1 : finished / this.total;
     const barWidth = Math.max(10, Math.min(30, width - 60));
     const filled = Math.round(frac * barWidth);
     const bar = "#".repeat(filled) + "-".repeat(barWidth - filled);
     const eta = this.eta(options.now);
     const before = this.previously > 0 ? `, ${this.previously} before` : "";
-    const stats = `${this.ok} done, ${this.failed} failed, ${this.remaining} left${before}` +
+    const stats = `${this.succeeded} done, ${this.failed} failed, ${this.remaining} left${before}` +
       `, elapsed ${formatDuration(options.now - this.#start)}, eta ${
         eta === undefined ? "?" : formatDuration(eta)
       }`;

@@ -42,7 +42,7 @@ import {
   RUN_JSON,
   SWEEP_DIR,
 } from "./rundir.ts";
-import { DEXP_VERSION } from "../process/mod.ts";
+import { DEXP_VERSION, type Duration, toMillis } from "../process/mod.ts";
 import { SLURM_RUN_DIR_ENV, type SlurmRunOptions, submitRunArray } from "./slurm_run.ts";
 
 /** How a run shows itself on the console. */
@@ -74,11 +74,11 @@ export interface RunExperimentsOptions {
   /** Receive every event of the run. */
   listeners?: readonly RunListener[];
   /**
-   * Time given to an experiment body to return after its attempt was stopped (ms, default
-   * 5000). The attempt's commands are ended at once; a body that has not returned by then is
+   * Time given to an experiment body to return after its attempt was stopped (ms or text
+   * like `"10s"`, default 5 s). The attempt's commands are ended at once; a body that has not returned by then is
    * left behind, logged, and can never start commands or write again; the next attempt starts.
    */
-  stopGrace?: number;
+  stopGrace?: Duration;
   /**
    * Submit the run to Slurm instead of running it here: the run folder is prepared, one job
    * array of worker tasks is submitted (each continues the folder, claiming combinations
@@ -574,11 +574,12 @@ async function runOne(
       finished: before.done + before.failed,
       workers: parallel,
     });
+    const stopGraceMs = toMillis(options.stopGrace ?? 5000, "stopGrace");
     await Promise.all(
       Array.from(
         // Submitting to Slurm: the folder is prepared here, the tasks do the work.
         { length: options.slurm ? 0 : parallel },
-        (_, w) => worker(run, w, out, signal, options.stopGrace ?? 5000),
+        (_, w) => worker(run, w, out, signal, stopGraceMs),
       ),
     );
     const interrupted = signal.aborted;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Settled } from "../process/mod.ts";
+import { type Duration, Settled, toMillis } from "../process/mod.ts";
 import { Buffer } from "node:buffer";
 import {
   DEFAULT_CAPTURE_LIMIT,
@@ -23,8 +23,8 @@ import { forgetScript, killScript, readScript, resultScript } from "./supervisor
 
 /** Options of {@linkcode Job.wait} and {@linkcode Job.result}. */
 export interface WaitOptions {
-  /** Time between status polls, in ms (default 1000). */
-  readonly interval?: number;
+  /** Time between status polls: ms or text like `"5s"` (default 1 s). */
+  readonly interval?: Duration;
   /** Stops waiting (rejects with the signal's reason); the job keeps running. */
   readonly signal?: AbortSignal;
   /** Bytes of each stream kept in the result (head and tail; default 1 MiB). */
@@ -43,8 +43,8 @@ export interface OutputOptions {
 
 /** Options of {@linkcode Job.follow}. */
 export interface FollowOptions extends OutputOptions {
-  /** Time between polls when no new output came, in ms (default 500). */
-  readonly interval?: number;
+  /** Time between polls when no new output came: ms or text like `"1s"` (default 500 ms). */
+  readonly interval?: Duration;
   /** Stops following. */
   readonly signal?: AbortSignal;
 }
@@ -63,10 +63,10 @@ export interface OutputChunk {
 
 /** Options of {@linkcode Job.kill}. */
 export interface KillOptions {
-  /** Time between the signal and SIGKILL, in ms (default 2000). */
-  readonly grace?: number;
-  /** How long to wait for the supervisor to record the end, in ms (default 30000). */
-  readonly settle?: number;
+  /** Time between the signal and SIGKILL: ms or text like `"5s"` (default 2 s). */
+  readonly grace?: Duration;
+  /** How long to wait for the supervisor to record the end: ms or text (default 30 s). */
+  readonly settle?: Duration;
 }
 
 const KILL_SIGNALS = new Set(["TERM", "KILL", "INT", "HUP", "QUIT", "USR1", "USR2"]);
@@ -95,6 +95,12 @@ function positive(n: number, what: string): number {
     throw new RangeError(`'${what}' must be a positive integer: received ${n}`);
   }
   return n;
+}
+
+function positiveMs(d: Duration, what: string): number {
+  const ms = Math.ceil(toMillis(d, what));
+  if (ms <= 0) throw new RangeError(`'${what}' must be a positive Duration: received ${d}`);
+  return ms;
 }
 
 function nonNegative(n: number, what: string): number {
@@ -160,7 +166,7 @@ export class Job extends Settled<ProcessResult, WaitOptions> {
    * @returns The result.
    */
   async result(options: WaitOptions = {}): Promise<ProcessResult> {
-    const interval = positive(options.interval ?? 1000, "interval");
+    const interval = positiveMs(options.interval ?? 1000, "interval");
     let st = await this.status();
     while (st.state === "running" || st.state === "unknown") {
       await sleep(interval, options.signal);
@@ -306,7 +312,7 @@ export class Job extends Settled<ProcessResult, WaitOptions> {
    * @returns The chunks, in order.
    */
   async *follow(options: FollowOptions = {}): AsyncGenerator<Uint8Array> {
-    const interval = positive(options.interval ?? 500, "interval");
+    const interval = positiveMs(options.interval ?? 500, "interval");
     let from = options.from ?? 0;
     while (true) {
       options.signal?.throwIfAborted();
@@ -363,8 +369,8 @@ export async function killJobs(
   options: KillOptions = {},
 ): Promise<JobStatus[]> {
   const sig = killSignal(signal);
-  const grace = nonNegative(options.grace ?? DEFAULT_KILL_GRACE, "grace");
-  const settle = nonNegative(options.settle ?? 30_000, "settle");
+  const grace = Math.ceil(toMillis(options.grace ?? DEFAULT_KILL_GRACE, "grace"));
+  const settle = Math.ceil(toMillis(options.settle ?? 30_000, "settle"));
   const groups = byHost(jobs);
   const results = await runScripts(
     groups.map((g) => g.target),

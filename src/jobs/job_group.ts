@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Settled } from "../process/mod.ts";
+import { Settled, toMillis } from "../process/mod.ts";
 import { GroupError, GroupResult } from "../action/mod.ts";
 import type { ProcessResult, Target } from "../process/mod.ts";
 import { byHost, failureText, runScripts, sleep, statuses } from "./_batch.ts";
@@ -65,7 +65,7 @@ export class JobGroup extends Settled<GroupResult, WaitOptions> implements Itera
    * @returns The group result, one entry per job (as for attached commands).
    */
   async result(options: WaitOptions = {}): Promise<GroupResult> {
-    const interval = options.interval ?? 1000;
+    const interval = Math.ceil(toMillis(options.interval ?? 1000, "interval"));
     let st = await this.status();
     while (st.some((s) => s.state === "running" || s.state === "unknown")) {
       await sleep(interval, options.signal);
