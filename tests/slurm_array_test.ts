@@ -119,7 +119,7 @@ slurmTest(
       const early = await dexp(["status", "--json", results], env);
       assertEquals(early.code, 0, early.stderr);
       const earlyRun = JSON.parse(early.stdout)[0];
-      assert(earlyRun.ok <= 38, early.stdout);
+      assert(earlyRun.succeeded <= 38, early.stdout);
       assert(earlyRun.slurm.tasks.length >= 1, early.stdout);
       const h = await holders();
       const requeued = h.get("0")!;
@@ -252,7 +252,7 @@ slurmTest("dexp cancel cancels a run's array and says what it cancelled", async 
     await waitFor("every task to end", () => allFinal(sc, [array], 3));
     for (const s of (await tasks(sc, [array])).values()) assertEquals(s, "CANCELLED");
     const st = JSON.parse((await dexp(["status", "--json", results], env)).stdout)[0];
-    assert(st.ok < 40, JSON.stringify(st));
+    assert(st.succeeded < 40, JSON.stringify(st));
     // Bad use: a run without slurm.json.
     await Deno.remove(join(runDir, "slurm.json"));
     const bad = await dexp(["cancel", runDir], env);
@@ -326,7 +326,7 @@ slurmTest("examples/slurm_sweep.ts runs with dexp run --slurm", async () => {
     )!;
     await waitFor("both tasks to end", () => allFinal(sc, [array], 2));
     const st = JSON.parse((await dexp(["status", "--json", results], sc.env)).stdout)[0];
-    assertEquals([st.state, st.ok, st.failed, st.total], ["finished", 9, 0, 9], JSON.stringify(st));
+    assertEquals([st.state, st.succeeded, st.failed, st.total], ["finished", 9, 0, 9], JSON.stringify(st));
     assertEquals(st.slurm.tasks.map((t: { state: string }) => t.state), ["COMPLETED", "COMPLETED"]);
     const d = JSON.parse(await Deno.readTextFile(join(runDir, "algo=md5_mb=1", "digest.json")));
     assertEquals(d.digest, "b6d81b360a5672d80c27430f39153e2c");

@@ -113,7 +113,10 @@ sshTest("a second command reuses the connection: one login for ten commands", as
 sshTest("kill() ends the remote command and its children on the host", async () => {
   await using tb = await startTestbed({ hosts: 2 });
   await using n = nodes(tb);
-  const g = n.run("sleep 300 & echo child $!; echo ready; sleep 301").quiet().spawn();
+  // A duration no other test uses: pgrep sees every process of this machine, other
+  // worktrees' runs of this test included.
+  const secs = 1000 + Math.floor(Math.random() * 8000);
+  const g = n.run(`sleep ${secs} & echo child $!; echo ready; sleep ${secs}.5`).quiet().spawn();
   const m = await g.expect(/child (\d+)/, { timeout: 10_000 });
   await g.expect("ready");
   const pids = m.map((x) => x.match![1]);
@@ -127,7 +130,7 @@ sshTest("kill() ends the remote command and its children on the host", async () 
     // Gone, or a zombie not yet reaped.
     const state = (await raw(tb, i, `ps -o stat= -p ${pid} || true`)).trim();
     assert(state === "" || state.startsWith("Z"), `remote pid ${pid} still ${state}`);
-    assertEquals((await raw(tb, i, "pgrep -f 'sleep 30[01]' || true")).trim(), "");
+    assertEquals((await raw(tb, i, `pgrep -f '[s]leep ${secs}' || true`)).trim(), "");
   }
 });
 

@@ -54,7 +54,7 @@ Deno.test("safe defaults: BatchMode, accept-new host keys, a connect timeout; 'n
     knownHosts: "/kh",
     configFile: cfg,
     proxyJump: "jump",
-    connectTimeout: 4,
+    connectTimeout: "4s",
     options: { Compression: true, ServerAliveInterval: 5 },
   });
   // The user's file is included by a generated one, ahead of dexp's defaults.

@@ -233,7 +233,7 @@ export function claimsOf<C>(
 
 /**
  * A checkpointed sweep shared by any number of processes on any number of hosts through one
- * directory (local or NFS). Each combination is todo, inprogress (claimed), done, skipped or
+ * directory (local or NFS). Each combination is todo, inProgress (claimed), done, skipped or
  * failed (the last two with a reason).
  *
  * - `next()` claims the first todo combination in input order; the claim names its owner
