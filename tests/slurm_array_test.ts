@@ -326,7 +326,11 @@ slurmTest("examples/slurm_sweep.ts runs with dexp run --slurm", async () => {
     )!;
     await waitFor("both tasks to end", () => allFinal(sc, [array], 2));
     const st = JSON.parse((await dexp(["status", "--json", results], sc.env)).stdout)[0];
-    assertEquals([st.state, st.succeeded, st.failed, st.total], ["finished", 9, 0, 9], JSON.stringify(st));
+    assertEquals(
+      [st.state, st.succeeded, st.failed, st.total],
+      ["finished", 9, 0, 9],
+      JSON.stringify(st),
+    );
     assertEquals(st.slurm.tasks.map((t: { state: string }) => t.state), ["COMPLETED", "COMPLETED"]);
     const d = JSON.parse(await Deno.readTextFile(join(runDir, "algo=md5_mb=1", "digest.json")));
     assertEquals(d.digest, "b6d81b360a5672d80c27430f39153e2c");
