@@ -10,10 +10,10 @@
  * @module
  */
 
+import { resolveRunDir, RunFolderError } from "./run_folder.ts";
 import { join } from "node:path";
 import { checkJobRef, type JobRef } from "../jobs/mod.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
-import { listRunIds, RUN_JSON } from "./rundir.ts";
 
 /** The file, in the combination's folder. */
 export const JOBS_JSON = "jobs.json";
@@ -115,14 +115,6 @@ export interface RecordedJobs {
   entries: DetachedEntry[];
 }
 
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The detached jobs recorded under a results folder: a run folder (has `run.json`), or an
  * experiment folder (its latest run).
@@ -132,11 +124,12 @@ async function isFile(path: string): Promise<boolean> {
  *   experiment folder.
  */
 export async function recordedJobs(folder: string): Promise<RecordedJobs[] | null> {
-  let runDir = folder;
-  if (!(await isFile(join(folder, RUN_JSON)))) {
-    const last = (await listRunIds(folder)).at(-1);
-    if (last === undefined) return null;
-    runDir = join(folder, last);
+  let runDir: string;
+  try {
+    runDir = await resolveRunDir(folder);
+  } catch (e) {
+    if (e instanceof RunFolderError) return null;
+    throw e;
   }
   const out: RecordedJobs[] = [];
   const names: string[] = [];
