@@ -9,12 +9,11 @@ import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import {
   closeConnections,
   type ConnectionParams,
-  connectionStats,
   type Hosts,
   hosts,
   parseHostList,
-  resetConnectionStats,
 } from "../mod.ts";
+import { connectionStats, resetConnectionStats } from "../src/ssh/mod.ts";
 
 const dec = new TextDecoder();
 

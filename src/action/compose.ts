@@ -186,6 +186,7 @@ export class Composite implements PromiseLike<CompositeResult> {
    * @param kind `seq` or `par`.
    * @param steps The steps.
    * @param noThrow Resolve instead of rejecting when a step fails.
+   * @internal
    */
   constructor(kind: "seq" | "par", steps: readonly Step[], noThrow = false) {
     for (const [i, s] of steps.entries()) {
@@ -249,6 +250,7 @@ export class RunningComposite implements PromiseLike<CompositeResult> {
    *
    * @param c The composite.
    * @param noThrow Resolve instead of rejecting on failure.
+   * @internal
    */
   constructor(c: Composite, noThrow: boolean) {
     this.#noThrow = noThrow;

@@ -65,6 +65,7 @@ export class GroupCommand<T extends Target = Target> extends OptionsBuilder<Grou
    * @param input The command or a per-target function.
    * @param options The settings of every process.
    * @param group Concurrency and fail-fast.
+   * @internal
    */
   constructor(
     targets: readonly T[],
@@ -173,6 +174,7 @@ export class RunningGroup implements PromiseLike<GroupResult> {
    *
    * @param command The group command.
    * @param keepLines Keep recent output lines for `expect()`.
+   * @internal
    */
   // deno-lint-ignore no-explicit-any
   constructor(command: GroupCommand<any>, keepLines: boolean) {

@@ -181,6 +181,7 @@ export class ExperimentContext<H extends Group = Group> {
    * Made by the runner.
    *
    * @param init The context's values.
+   * @internal
    */
   constructor(init: ContextInit<H>) {
     this.experiment = init.experiment;

@@ -26,6 +26,7 @@ export class Command extends OptionsBuilder<Command> implements PromiseLike<Proc
    * @param target Where it runs.
    * @param command A shell line or an argv array.
    * @param options Its settings.
+   * @internal
    */
   constructor(
     target: Target,

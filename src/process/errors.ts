@@ -93,6 +93,7 @@ export class ProcessError extends Error {
    *
    * @param result The result, whose `failure` is set.
    * @param options Standard error options (cause), and the trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     const site = callSiteOf(options?.trace?.stack);
@@ -121,6 +122,7 @@ export class ExitError extends ProcessError {
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -135,6 +137,7 @@ export class SignalError extends ProcessError {
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -149,6 +152,7 @@ export class TimeoutError extends ProcessError {
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -163,6 +167,7 @@ export class SpawnError extends ProcessError {
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -177,6 +182,7 @@ export class ConnectError extends ProcessError {
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -194,6 +200,7 @@ export class ConnectionLostError extends ProcessError {
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -208,6 +215,7 @@ export class OutputError extends ProcessError {
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);

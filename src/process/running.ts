@@ -139,6 +139,7 @@ export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
    * @param command The command.
    * @param opts The command's settings.
    * @param ctx Group index and placeholder values.
+   * @internal
    */
   constructor(
     target: Target,
