@@ -45,4 +45,3 @@ export {
   type Target,
 } from "./src/process/mod.ts";
 export { type Direction, type Endpoint, TransferTarget } from "./src/ssh/mod.ts";
-export { Group } from "./src/action/mod.ts";

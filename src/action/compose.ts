@@ -5,10 +5,7 @@
  * @module
  */
 
-import { Command } from "../process/command.ts";
-import { quoteArgv } from "../process/quote.ts";
-import type { ProcessResult } from "../process/result.ts";
-import type { RunningProcess } from "../process/running.ts";
+import { Command, type ProcessResult, quoteArgv, type RunningProcess } from "../process/mod.ts";
 import { GroupCommand, type RunningGroup } from "./group_command.ts";
 import type { GroupResult } from "./group_result.ts";
 

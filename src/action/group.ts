@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Launch, type LaunchSpec, LOCAL, type Target } from "../process/target.ts";
+import { type Launch, type LaunchSpec, LOCAL, type Target } from "../process/mod.ts";
 import { GroupCommand, type GroupCommandInput } from "./group_command.ts";
 
 /** An ordered, immutable list of targets that commands fan out to. */

@@ -5,17 +5,21 @@
  * @module
  */
 
-import { OptionsBuilder } from "../process/builder.ts";
-import type { ExpectMatch, ExpectOptions } from "../process/running.ts";
-import { type CommandOptions, DEFAULT_OPTIONS } from "../process/options.ts";
-import { fillPlaceholders } from "../process/placeholders.ts";
-import { quoteArgv } from "../process/quote.ts";
-import { ProcessResult } from "../process/result.ts";
-import { RunningProcess } from "../process/running.ts";
-import type { Target } from "../process/target.ts";
+import {
+  type CommandOptions,
+  DEFAULT_OPTIONS,
+  type ExpectMatch,
+  type ExpectOptions,
+  fdBudget,
+  fillPlaceholders,
+  OptionsBuilder,
+  ProcessResult,
+  quoteArgv,
+  RunningProcess,
+  type Target,
+  Window,
+} from "../process/mod.ts";
 import { GroupError, GroupResult } from "./group_result.ts";
-import { Window } from "../process/window.ts";
-import { fdBudget } from "../process/mod.ts";
 
 /** A command for every target: the same line or argv, or one computed per target. */
 export type GroupCommandInput<T extends Target = Target> =

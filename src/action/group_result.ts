@@ -4,9 +4,13 @@
  * @module
  */
 
-import { callSiteOf, withCallSite } from "../process/call_site.ts";
-import { describeFailure } from "../process/errors.ts";
-import type { ProcessResult, ProcessResultJson } from "../process/result.ts";
+import {
+  callSiteOf,
+  describeFailure,
+  type ProcessResult,
+  type ProcessResultJson,
+  withCallSite,
+} from "../process/mod.ts";
 
 /** Every target's result, in the order of the group; nothing is lost when some fail. */
 export class GroupResult implements Iterable<ProcessResult> {

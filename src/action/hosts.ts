@@ -5,12 +5,18 @@
  */
 
 import { resolve } from "node:path";
-import { fillPlaceholders } from "../process/placeholders.ts";
-import { closeConnections } from "../ssh/connections.ts";
-import { Host, type HostInput } from "../ssh/host.ts";
-import { parseHostList } from "../ssh/host_file.ts";
-import { checkParams, type ConnectionParams } from "../ssh/params.ts";
-import { checkTransferSources, type TransferOptions, TransferTarget } from "../ssh/transfer.ts";
+import { fillPlaceholders } from "../process/mod.ts";
+import {
+  checkParams,
+  checkTransferSources,
+  closeConnections,
+  type ConnectionParams,
+  Host,
+  type HostInput,
+  parseHostList,
+  type TransferOptions,
+  TransferTarget,
+} from "../ssh/mod.ts";
 import { Group } from "./group.ts";
 import { GroupCommand } from "./group_command.ts";
 

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { formatDuration } from "../process/mod.ts";
-import { ProcessResult } from "../process/result.ts";
+import { formatDuration, ProcessResult } from "../process/mod.ts";
 import { oneLine } from "./_one_line.ts";
 import { textTable } from "./_table.ts";
 import { CompositeResult, FunctionResult, type StepResult } from "./compose.ts";

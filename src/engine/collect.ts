@@ -6,8 +6,7 @@
  */
 
 import { join } from "node:path";
-import { oneLine } from "../action/_one_line.ts";
-import { textTable } from "../action/_table.ts";
+import { oneLine, textTable } from "../action/mod.ts";
 import type { Combination, JsonValue } from "./_sweep.ts";
 import { readJsonMaybe, writeFileAtomic } from "./atomic.ts";
 import type { Row } from "./context.ts";

@@ -6,16 +6,18 @@
  */
 
 import { isAbsolute, join, normalize } from "node:path";
-import type { Group } from "../action/group.ts";
 import {
+  type Group,
   GroupCommand,
   type GroupCommandInput,
   type RunningGroup,
-} from "../action/group_command.ts";
-import { Command } from "../process/command.ts";
-import type { OutputSinkFactory } from "../process/options.ts";
-import type { RunningProcess } from "../process/running.ts";
-import type { Target } from "../process/target.ts";
+} from "../action/mod.ts";
+import {
+  Command,
+  type OutputSinkFactory,
+  type RunningProcess,
+  type Target,
+} from "../process/mod.ts";
 import {
   attachJobs,
   detach,

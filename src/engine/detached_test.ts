@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { assertEquals } from "../sweep/_assert_test.ts";
+import { assertEquals } from "../../tests/assert.ts";
 import {
   type DetachedEntry,
   JOBS_JSON,

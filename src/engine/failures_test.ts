@@ -1,7 +1,6 @@
-import { GroupError, GroupResult } from "../action/group_result.ts";
-import { ExitError } from "../process/errors.ts";
-import { type FailureKind, ProcessResult } from "../process/result.ts";
-import { assertEquals } from "../sweep/_assert_test.ts";
+import { GroupError, GroupResult } from "../action/mod.ts";
+import { ExitError, type FailureKind, ProcessResult } from "../process/mod.ts";
+import { assertEquals } from "../../tests/assert.ts";
 import { errorDetail, failureLines } from "./failures.ts";
 
 function result(

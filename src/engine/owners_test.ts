@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../sweep/_assert_test.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { clearOwners, readOwners, recordOwner, takeBackScript } from "./owners.ts";
 
 function spawnWith(token: string, script: string): Deno.ChildProcess {

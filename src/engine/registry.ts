@@ -4,8 +4,7 @@
  * @module
  */
 
-import type { Group } from "../action/group.ts";
-import { local } from "../action/group.ts";
+import { type Group, local } from "../action/mod.ts";
 import {
   type Branch,
   type BranchMap,

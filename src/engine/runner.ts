@@ -6,8 +6,8 @@
  */
 
 import { basename, dirname, join, resolve } from "node:path";
-import type { Group } from "../action/group.ts";
-import type { LineInfo } from "../process/options.ts";
+import type { Group } from "../action/mod.ts";
+import { DEXP_VERSION, type LineInfo } from "../process/mod.ts";
 import { type ClaimStore, openStore } from "./_claims.ts";
 import { type Combination, currentOwner } from "./_sweep.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
@@ -42,7 +42,6 @@ import {
   RUN_JSON,
   SWEEP_DIR,
 } from "./rundir.ts";
-import { DEXP_VERSION } from "../process/mod.ts";
 import { SLURM_RUN_DIR_ENV, type SlurmRunOptions, submitRunArray } from "./slurm_run.ts";
 
 /** How a run shows itself on the console. */

@@ -12,10 +12,17 @@
  * @module
  */
 
-import { Window } from "../process/window.ts";
-import { quote, quoteArgv } from "../process/quote.ts";
-import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/reaper.ts";
-import { LaunchError } from "../process/target.ts";
+import {
+  LaunchError,
+  onExit,
+  quote,
+  quoteArgv,
+  type Stoppable,
+  stopTracked,
+  track,
+  untrack,
+  Window,
+} from "../process/mod.ts";
 import { connectReason } from "./connect_reason.ts";
 import { type ConnectionParams, DEFAULT_PARAMS, type Endpoint, sshPrefix } from "./params.ts";
 import { effectiveKex, persistSeconds } from "./profile.ts";

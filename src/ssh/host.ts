@@ -4,8 +4,7 @@
  * @module
  */
 
-import type { Launch, LaunchSpec, Target } from "../process/target.ts";
-import { Command } from "../process/command.ts";
+import { Command, type Launch, type LaunchSpec, type Target } from "../process/mod.ts";
 import { checkParams, type ConnectionParams } from "./params.ts";
 import { launchRemote } from "./remote.ts";
 

@@ -16,9 +16,14 @@
  */
 
 import { resolve } from "node:path";
-import { fillPlaceholders } from "../process/placeholders.ts";
-import { quote } from "../process/quote.ts";
-import { type Launch, LaunchError, type LaunchSpec, type Target } from "../process/target.ts";
+import {
+  fillPlaceholders,
+  type Launch,
+  LaunchError,
+  type LaunchSpec,
+  quote,
+  type Target,
+} from "../process/mod.ts";
 import { connectReason } from "./connect_reason.ts";
 import { connect, destination } from "./connections.ts";
 import type { Host } from "./host.ts";

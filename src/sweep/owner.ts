@@ -4,7 +4,7 @@
  * @module
  */
 
-import { readProcStat } from "../process/proc_stat.ts";
+import { readProcStat } from "../process/mod.ts";
 
 /** The process that holds a claim. */
 export interface Owner {
