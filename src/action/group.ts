@@ -7,7 +7,20 @@
 import { type Launch, type LaunchSpec, LOCAL, type Target } from "../process/mod.ts";
 import { GroupCommand, type GroupCommandInput } from "./group_command.ts";
 
-/** An ordered, immutable list of targets that commands fan out to. */
+/**
+ * An ordered, immutable list of targets that commands fan out to.
+ *
+ * @example
+ * ```ts
+ * import { Group, local } from "@dexp/dexp";
+ * import { deepStrictEqual, ok } from "node:assert";
+ *
+ * const slots = local(2);
+ * ok(slots instanceof Group);
+ * deepStrictEqual((await slots.run("echo hi").quiet()).texts(), ["hi", "hi"]);
+ * deepStrictEqual([...slots.slice(1)].map((t) => t.label), [[...slots][1].label]);
+ * ```
+ */
 export class Group<T extends Target = Target> implements Iterable<T> {
   /** The targets, in order. */
   readonly targets: readonly T[];

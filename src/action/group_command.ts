@@ -52,6 +52,18 @@ export interface GroupSettings {
 /**
  * A command not yet started on a group of targets. Setters return new builders; awaiting it
  * runs it everywhere and resolves to a {@linkcode GroupResult}.
+ *
+ * @example
+ * ```ts
+ * import { local } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const slots = local(3);
+ * const each = slots.run((_target, i) => `echo slot ${i}`).quiet(); // lazy, like a Command
+ * deepStrictEqual((await each).texts(), ["slot 0", "slot 1", "slot 2"]);
+ * const withEnv = slots.run((_target, i) => `echo "$X-${i}"`).env({ X: "x" }).quiet();
+ * deepStrictEqual((await withEnv).texts(), ["x-0", "x-1", "x-2"]);
+ * ```
  */
 export class GroupCommand<T extends Target = Target> extends OptionsBuilder<GroupCommand<T>>
   implements PromiseLike<GroupResult> {
@@ -161,7 +173,20 @@ export class GroupCommand<T extends Target = Target> extends OptionsBuilder<Grou
   }
 }
 
-/** A group command that has been started. */
+/**
+ * A group command that has been started.
+ *
+ * @example
+ * ```ts
+ * import { local } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const servers = local(2).run("echo up; sleep 60").quiet().noThrow().spawn();
+ * await servers.kill(); // every member: TERM, then KILL after the grace period
+ * const r = await servers.result();
+ * deepStrictEqual(r.results.map((p) => p.killed), [true, true]);
+ * ```
+ */
 export class RunningGroup implements PromiseLike<GroupResult> {
   readonly #members: (RunningProcess | undefined)[];
   // Holders, not the processes themselves: a RunningProcess is thenable and would be adopted.

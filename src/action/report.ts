@@ -92,7 +92,21 @@ function flatten(x: Reportable, out: ReportEntry[]): void {
   }
 }
 
-/** A summary of results: counts, durations, a table. */
+/**
+ * A summary of results: counts, durations, a table.
+ *
+ * @example
+ * ```ts
+ * import { local, Report, report } from "@dexp/dexp";
+ * import { match, ok, strictEqual } from "node:assert";
+ *
+ * const r = report(await local(2).run((_target, i) => `exit ${i}`).quiet().noThrow());
+ * ok(r instanceof Report);
+ * strictEqual(r.summary.total, 2);
+ * strictEqual(r.summary.failed, 1);
+ * match(r.text(), /exit/);
+ * ```
+ */
 export class Report {
   /** The title printed above the table. */
   readonly title: string;

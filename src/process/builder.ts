@@ -15,7 +15,23 @@ function positiveInt(value: number, what: string): number {
   return value;
 }
 
-/** The setters of a command builder; `Self` is the concrete builder type. */
+/**
+ * The setters of a command builder; `Self` is the concrete builder type.
+ *
+ * @example
+ * ```ts
+ * import { cmd, local } from "@dexp/dexp";
+ * import { OptionsBuilder } from "@dexp/dexp/backend";
+ * import { ok, strictEqual } from "node:assert";
+ *
+ * // One set of setters for a command and a group command; each returns a new builder.
+ * ok(cmd("true") instanceof OptionsBuilder);
+ * ok(local(2).run("true") instanceof OptionsBuilder);
+ * const base = cmd("echo $X");
+ * strictEqual(await base.env({ X: "1" }).text(), "1");
+ * strictEqual(base.settings.env.X, undefined);
+ * ```
+ */
 export abstract class OptionsBuilder<Self> {
   /** The settings held by this builder. */
   protected readonly options: CommandOptions;

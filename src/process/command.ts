@@ -13,6 +13,18 @@ import { LOCAL, type Target } from "./target.ts";
 /**
  * A command not yet started. Setters return new commands; awaiting it (or `spawn()`) starts
  * a process. It can be awaited many times: each time runs it again.
+ *
+ * @example
+ * ```ts
+ * import { cmd } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const hi = cmd("echo $GREETING").env({ GREETING: "hi" });
+ * const bye = hi.env({ GREETING: "bye" }); // a new command: `hi` is unchanged
+ * strictEqual(await hi.text(), "hi");
+ * strictEqual(await bye.text(), "bye");
+ * strictEqual((await cmd("exit 3").noThrow().quiet()).exitCode, 3);
+ * ```
  */
 export class Command extends OptionsBuilder<Command> implements PromiseLike<ProcessResult> {
   /** Where it runs. */

@@ -54,7 +54,18 @@ export type ShellValue =
   | RawShell
   | readonly (string | number | boolean | bigint | RawShell)[];
 
-/** Shell text that `sh` inserts without quoting; make one with {@linkcode raw}. */
+/**
+ * Shell text that `sh` inserts without quoting; make one with {@linkcode raw}.
+ *
+ * @example
+ * ```ts
+ * import { raw, RawShell, sh } from "@dexp/dexp";
+ * import { ok, strictEqual } from "node:assert";
+ *
+ * ok(raw("$HOME") instanceof RawShell);
+ * strictEqual(sh`echo ${raw("$HOME")} ${"$HOME"}`, "echo $HOME '$HOME'");
+ * ```
+ */
 export class RawShell {
   /** The shell text, inserted as it is. */
   readonly text: string;

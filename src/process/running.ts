@@ -98,6 +98,20 @@ async function openSinks(sinks: readonly FileSink[], vars: Record<string, string
 /**
  * A process that has been started. Await it (or call `wait()`) for its
  * {@linkcode ProcessResult}; `kill()` ends it and everything it started.
+ *
+ * @example
+ * ```ts
+ * import { cmd } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const server = cmd("echo listening; sleep 60").quiet().spawn();
+ * const seen = await server.expect(/listen/);
+ * strictEqual(seen.line, "listening");
+ * await server.kill(); // TERM, then KILL after the grace period
+ * const r = await server.result();
+ * strictEqual(r.killed, true);
+ * strictEqual(r.ok, false);
+ * ```
  */
 export class RunningProcess implements PromiseLike<ProcessResult>, Stoppable {
   /** `local` or the host's name. */

@@ -648,6 +648,16 @@ export function countSpawn(): void {
  *
  * @param hosts Only these hosts' connections (default: every connection).
  * @returns Resolves when the commands have ended and the masters have been asked to exit.
+ *
+ * @example
+ * ```ts
+ * import { closeConnections, hosts } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const nodes = hosts("n1", "n2"); // no command ran: nothing is open
+ * await closeConnections(nodes); // ends their shared ssh connections (masters), if any
+ * strictEqual(nodes.length, 2);
+ * ```
  */
 export async function closeConnections(hosts?: Iterable<Endpoint>): Promise<void> {
   // A set: a group may name the same host (and connection) more than once.

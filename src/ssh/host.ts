@@ -108,7 +108,22 @@ export function checkHostName(name: string, where = `host "${name}"`): string {
   return name;
 }
 
-/** A remote host, and a target for commands. Immutable. */
+/**
+ * A remote host, and a target for commands. Immutable.
+ *
+ * @example
+ * ```ts
+ * import { Host } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const h = new Host("bob@n2:2222", { keyfile: "~/.ssh/lab" });
+ * strictEqual(h.address, "n2");
+ * strictEqual(h.user, "bob");
+ * strictEqual(h.port, 2222);
+ * strictEqual(h.params.keyfile, "~/.ssh/lab");
+ * strictEqual(h.run("uname -r").target, h); // a Command, run over ssh when awaited
+ * ```
+ */
 export class Host implements Target {
   /** Short name in results and `{host}` paths. */
   readonly name: string;

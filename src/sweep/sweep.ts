@@ -13,6 +13,15 @@ export type JsonScalar = string | number | boolean | null;
 /**
  * A parameter computed from the parameters before it (made by {@linkcode computed} or
  * {@linkcode dependent}).
+ *
+ * @example
+ * ```ts
+ * import { computed, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const total = computed((p) => (p.n as number) * 2);
+ * deepStrictEqual([...sweep({ n: [1, 2], total })], [{ n: 1, total: 2 }, { n: 2, total: 4 }]);
+ * ```
  */
 export class Computed<T extends JsonValue = JsonValue> {
   /** The function that computes the value (or the values) from the earlier parameters. */
@@ -31,7 +40,22 @@ export class Computed<T extends JsonValue = JsonValue> {
   }
 }
 
-/** A value that brings its own sub-sweep when chosen (made by {@linkcode branch}). */
+/**
+ * A value that brings its own sub-sweep when chosen (made by {@linkcode branch}).
+ *
+ * @example
+ * ```ts
+ * import { branch, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const tcp = branch("tcp", { window: [1, 2] });
+ * deepStrictEqual([...sweep({ proto: [tcp, "udp"] })], [
+ *   { proto: "tcp", window: 1 },
+ *   { proto: "tcp", window: 2 },
+ *   { proto: "udp" },
+ * ]);
+ * ```
+ */
 export class Branch<T extends JsonValue = JsonValue> {
   /** The value of the parameter. */
   readonly value: T;
@@ -372,6 +396,16 @@ function countLevels(levels: Level[], pos: number): number | undefined {
  * A lazily generated set of combinations (made by {@linkcode sweep}). Iterating it twice
  * yields the same combinations in the same order. Combinations have their keys in sorted
  * order, as in their identity.
+ *
+ * @example
+ * ```ts
+ * import { sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const s = sweep({ n: [1, 2], impl: ["a", "b"] });
+ * deepStrictEqual([...s].map((c) => `${c.impl}${c.n}`), ["a1", "b1", "a2", "b2"]);
+ * deepStrictEqual([...s], [...s]); // the same order every time
+ * ```
  */
 export class Sweep<C extends object = Combination> implements Iterable<C> {
   #levels: Level[];
