@@ -25,7 +25,7 @@ export interface AtomicWriteOptions {
  * @throws {Deno.errors.PermissionDenied} If the folder cannot be written.
  * @example
  * ```ts
- * import { writeFileAtomic } from "./atomic.ts";
+ * import { writeFileAtomic } from "@dexp/dexp";
  * const dir = await Deno.makeTempDir();
  * await writeFileAtomic(`${dir}/a.txt`, "hello\n");
  * console.log(await Deno.readTextFile(`${dir}/a.txt`)); // hello
@@ -68,7 +68,7 @@ export async function writeFileAtomic(
  * @throws {TypeError} If the value cannot be serialised.
  * @example
  * ```ts
- * import { writeJsonAtomic } from "./atomic.ts";
+ * import { writeJsonAtomic } from "@dexp/dexp";
  * const dir = await Deno.makeTempDir();
  * await writeJsonAtomic(`${dir}/a.json`, { ok: true });
  * await Deno.remove(dir, { recursive: true });

@@ -30,7 +30,7 @@ function value(s: string): JsonValue {
  * @throws {TypeError} If the pattern has no named group.
  * @example
  * ```ts
- * import { rowsFromRegex } from "./collect.ts";
+ * import { rowsFromRegex } from "@dexp/dexp";
  * const rows = rowsFromRegex("lat=12 ms\nlat=15 ms\n", /lat=(?<lat>\d+)/);
  * console.log(rows); // [{ lat: 12 }, { lat: 15 }]
  * ```
@@ -65,7 +65,7 @@ export function rowsFromRegex(text: string, pattern: RegExp): Row[] {
  * @returns The rows, in order.
  * @example
  * ```ts
- * import { rowsFromJsonLines } from "./collect.ts";
+ * import { rowsFromJsonLines } from "@dexp/dexp";
  * console.log(rowsFromJsonLines('noise\n{"ops": 10}\n{"ops": 12}\n')); // [{ ops: 10 }, { ops: 12 }]
  * ```
  */
@@ -107,7 +107,7 @@ export interface RunTable {
  * @throws {TypeError} If the folder has no `run.json`.
  * @example
  * ```ts ignore
- * import { collectRun } from "./collect.ts";
+ * import { collectRun } from "@dexp/dexp";
  * const t = await collectRun("results/grid/20250101-120000-3fa2");
  * console.log(t.columns);
  * ```
@@ -180,7 +180,7 @@ function csvCell(v: JsonValue | undefined): string {
  * @returns The CSV text.
  * @example
  * ```ts
- * import { toCsv } from "./collect.ts";
+ * import { toCsv } from "@dexp/dexp";
  * console.log(toCsv({ columns: ["a", "b"], rows: [{ a: 1, b: "x,y" }] })); // a,b\n1,"x,y"\n
  * ```
  */
@@ -199,7 +199,7 @@ export function toCsv(table: RunTable): string {
  * @returns The text.
  * @example
  * ```ts
- * import { toText } from "./collect.ts";
+ * import { toText } from "@dexp/dexp";
  * console.log(toText({ columns: ["a"], rows: [{ a: 1 }] }));
  * ```
  */
@@ -227,7 +227,7 @@ export function toText(table: RunTable, maxWidth = 30): string {
  * @throws {TypeError} If the folder has no `run.json`.
  * @example
  * ```ts ignore
- * import { writeReport } from "./collect.ts";
+ * import { writeReport } from "@dexp/dexp";
  * await writeReport("results/grid/20250101-120000-3fa2");
  * ```
  */

@@ -59,7 +59,7 @@ export function notifyPayload(summary: RunExperimentsSummary): NotifyPayload {
  * @throws {Error} If the request fails or the status is not 2xx.
  * @example
  * ```ts ignore
- * import { notify } from "./notify.ts";
+ * import { notify } from "@dexp/dexp";
  * await notify("https://hooks.slack.com/services/...", summary);
  * ```
  */

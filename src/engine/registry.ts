@@ -163,7 +163,7 @@ function checkParams(name: string, params: unknown): Iterable<Combination> {
  * @throws {RangeError} If `maxRestarts` or `timeout` is out of range.
  * @example
  * ```ts
- * import { defineExperiment } from "./registry.ts";
+ * import { defineExperiment } from "@dexp/dexp";
  * const e = defineExperiment("hello", { params: { n: [1, 2] } }, async (ctx, p) => {
  *   await ctx.run(`echo ${p.n}`);
  * });
@@ -234,7 +234,7 @@ export function defineExperiment<
  * @throws {RangeError} If `maxRestarts` or `timeout` is out of range.
  * @example
  * ```ts
- * import { experiment } from "./registry.ts";
+ * import { experiment } from "@dexp/dexp";
  * experiment("grid", { params: { a: [1, 2], b: [3] } }, async (ctx, p) => {
  *   await ctx.run(`echo ${p.a} ${p.b}`);
  * });
@@ -265,7 +265,7 @@ export function experiment<
  * @returns A copy of the list.
  * @example
  * ```ts
- * import { registeredExperiments } from "./registry.ts";
+ * import { registeredExperiments } from "@dexp/dexp";
  * console.log(registeredExperiments().map((e) => e.name));
  * ```
  */
@@ -278,7 +278,7 @@ export function registeredExperiments(): Experiment[] {
  *
  * @example
  * ```ts
- * import { clearExperiments } from "./registry.ts";
+ * import { clearExperiments } from "@dexp/dexp";
  * clearExperiments();
  * ```
  */

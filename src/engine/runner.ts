@@ -188,7 +188,7 @@ function globToRegExp(glob: string): RegExp {
  * @returns The kept experiments, in order.
  * @example
  * ```ts
- * import { defineExperiment, filterExperiments } from "./mod.ts";
+ * import { defineExperiment, filterExperiments } from "@dexp/dexp";
  * const a = defineExperiment("net-a", { tags: ["net"] }, () => {});
  * const b = defineExperiment("cpu-b", {}, () => {});
  * console.log(filterExperiments([a, b], ["net"]).map((e) => e.name)); // ["net-a"]
@@ -230,7 +230,7 @@ function combosOf(e: Experiment): { combos: Combination[]; names: string[] } {
  * @throws {TypeError} If an experiment has a combination twice.
  * @example
  * ```ts
- * import { defineExperiment, planExperiments } from "./mod.ts";
+ * import { defineExperiment, planExperiments } from "@dexp/dexp";
  * const e = defineExperiment("grid", { params: { a: [1, 2], b: [3] } }, () => {});
  * console.log(planExperiments([e]).map((p) => p.id)); // ["grid__a=1_b=3", "grid__a=2_b=3"]
  * ```

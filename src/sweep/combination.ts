@@ -32,7 +32,7 @@ export type Combination = Record<string, JsonValue>;
  * @throws {RangeError} If a number is not finite.
  * @example
  * ```ts
- * import { combinationId } from "./combination.ts";
+ * import { combinationId } from "@dexp/dexp";
  * console.log(combinationId({ b: 2, a: [1, { y: true, x: null }] }));
  * // {"a":[1,{"x":null,"y":true}],"b":2}
  * ```
@@ -170,7 +170,7 @@ function nameValue(v: JsonValue): string {
  * @throws {RangeError} If `maxLength` is below 40.
  * @example
  * ```ts
- * import { combinationName } from "./combination.ts";
+ * import { combinationName } from "@dexp/dexp";
  * console.log(combinationName({ to_file: false, b: 2, a: 4 })); // a=4_b=2_to_file=false
  * console.log(combinationName({ host: "n1/x", n: "4" })); // host=n1%2Fx_n=%34
  * ```
@@ -231,7 +231,7 @@ function unescape(s: string): string {
  * @throws {SyntaxError} If the name was not made by `combinationName`.
  * @example
  * ```ts
- * import { parseCombinationName } from "./combination.ts";
+ * import { parseCombinationName } from "@dexp/dexp";
  * console.log(parseCombinationName("a=4_b=%34_to_file=false").combination);
  * // { a: 4, b: "4", to_file: false }
  * ```

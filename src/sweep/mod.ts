@@ -4,7 +4,7 @@
  * that many processes on many hosts can share, and survives crashes without manual cleanup.
  *
  * ```ts
- * import { ParamSweeper, sweep } from "./mod.ts";
+ * import { ParamSweeper, sweep } from "@dexp/dexp";
  * const dir = await Deno.makeTempDir();
  * await using sweeper = await ParamSweeper.open(dir, sweep({ n: [1, 2, 4], impl: ["a", "b"] }));
  * for await (const c of sweeper) console.log(c.n, c.impl);

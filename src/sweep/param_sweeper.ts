@@ -216,7 +216,7 @@ export function claimsOf<C>(
  *
  * @example
  * ```ts
- * import { ParamSweeper, sweep } from "./mod.ts";
+ * import { ParamSweeper, sweep } from "@dexp/dexp";
  * const dir = await Deno.makeTempDir();
  * await using sweeper = await ParamSweeper.open(dir, sweep({ n: [1, 2, 4], impl: ["a", "b"] }));
  * for await (const c of sweeper) {
@@ -276,7 +276,7 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {SweepFormatError} If the directory was written by a newer dexp or is damaged.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * const dir = await Deno.makeTempDir();
    * const s = await ParamSweeper.open(dir, [{ seed: 1 }, { seed: 2 }]);
    * const c = await s.next(); // { seed: 1 }
@@ -441,7 +441,7 @@ export class ParamSweeper<C extends object = Combination>
    * claimed.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * console.log(await s.next()); // { a: 1 }
    * console.log(await s.next()); // null
@@ -460,7 +460,7 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If `n` is not a positive integer.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }, { a: 3 }]);
    * console.log((await s.nextMany(2)).length); // 2
    * ```
@@ -486,7 +486,7 @@ export class ParamSweeper<C extends object = Combination>
    * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * const c = await s.next();
    * console.log(await s.done(c!)); // true
@@ -505,7 +505,7 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If a combination is not part of the sweep.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * console.log(await s.doneMany(await s.nextMany(2))); // 2
    * ```
@@ -525,7 +525,7 @@ export class ParamSweeper<C extends object = Combination>
    * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * console.log(await s.skip({ a: 1 }, "does not fit in memory")); // true
    * ```
@@ -543,7 +543,7 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If a combination is not part of the sweep.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * console.log(await s.skipMany([{ a: 1 }, { a: 2 }], "broken node")); // 2
    * ```
@@ -565,7 +565,7 @@ export class ParamSweeper<C extends object = Combination>
    * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * const c = await s.next();
    * console.log(await s.fail(c!, "exit code 3 on n2")); // true
@@ -585,7 +585,7 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If a combination is not part of the sweep.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * console.log(await s.failMany(await s.nextMany(2), "node lost")); // 2
    * ```
@@ -604,7 +604,7 @@ export class ParamSweeper<C extends object = Combination>
    * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * const c = await s.next();
    * console.log(await s.cancel(c!)); // true
@@ -623,7 +623,7 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If a combination is not part of the sweep.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * console.log(await s.cancelMany(await s.nextMany(2))); // 2
    * ```
@@ -668,7 +668,7 @@ export class ParamSweeper<C extends object = Combination>
    * @returns An async iterator of claimed combinations.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * for await (const c of s.claims({ onExit: "skip", reason: "crashed" })) {
    *   if (c.a === 2) break; // { a: 2 } is recorded skipped
@@ -730,7 +730,7 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {unknown} What `fn` threw, with `onError: "cancel"` (the combination is todo again).
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * const r = await s.run((c) => { if (c.a === 2) throw new Error("boom"); }, { onError: "skip" });
    * console.log(r); // { done: 1, skipped: 1, stale: 0 }
@@ -791,7 +791,7 @@ export class ParamSweeper<C extends object = Combination>
    * @returns The statistics of the current set of combinations.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.done({ a: 1 });
    * console.log((await s.stats()).doneRatio); // 0.5
@@ -807,7 +807,7 @@ export class ParamSweeper<C extends object = Combination>
    * @returns The todo combinations (not those in progress).
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.next();
    * console.log(await s.remaining()); // [{ a: 2 }]
@@ -825,7 +825,7 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If `state` is not a state name.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.done({ a: 2 });
    * console.log(await s.list("done")); // [{ a: 2 }]
@@ -854,7 +854,7 @@ export class ParamSweeper<C extends object = Combination>
    * @returns One entry per combination in progress.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * await s.next();
    * const [claim] = await s.inProgress();
@@ -873,7 +873,7 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If `state` is not one of the two.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.fail({ a: 2 }, "exit code 1");
    * console.log(await s.reasons("failed")); // [{ combination: { a: 2 }, reason: "exit code 1" }]
@@ -898,7 +898,7 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If the combination is not part of the sweep.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * console.log(await s.stateOf({ a: 1 })); // { state: "todo" }
    * ```
@@ -923,7 +923,7 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If `what` is not one of the four.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * await s.skip({ a: 1 }, "flaky");
    * console.log(await s.reset("skipped")); // 1

@@ -35,7 +35,7 @@ function checkCount(n: number): void {
  * than 10,000,000 values.
  * @example
  * ```ts
- * import { range } from "./ranges.ts";
+ * import { range } from "@dexp/dexp";
  * console.log(range(4)); // [0, 1, 2, 3]
  * console.log(range(1, 2, 0.25)); // [1, 1.25, 1.5, 1.75]
  * ```
@@ -67,7 +67,7 @@ export function range(start: number, end?: number, step = 1): number[] {
  * @throws {RangeError} If `start` or `end` is not finite, or `n` is not a positive integer.
  * @example
  * ```ts
- * import { linspace } from "./ranges.ts";
+ * import { linspace } from "@dexp/dexp";
  * console.log(linspace(0, 1, 5)); // [0, 0.25, 0.5, 0.75, 1]
  * ```
  */
@@ -95,7 +95,7 @@ export function linspace(start: number, end: number, n: number): number[] {
  * not a positive integer.
  * @example
  * ```ts
- * import { geom } from "./ranges.ts";
+ * import { geom } from "@dexp/dexp";
  * console.log(geom(1, 1000, 4)); // [1, 10, 100, 1000]
  * console.log(geom(1, 16, 5)); // [1, 2, 4, 8, 16]
  * ```
@@ -129,7 +129,7 @@ export function geom(start: number, end: number, n: number): number[] {
  * below `from`.
  * @example
  * ```ts
- * import { powers } from "./ranges.ts";
+ * import { powers } from "@dexp/dexp";
  * console.log(powers(2, 0, 4)); // [1, 2, 4, 8, 16]
  * ```
  */

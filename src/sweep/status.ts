@@ -93,7 +93,7 @@ async function load(
  * @throws {SweepFormatError} If the directory is damaged or from a newer dexp.
  * @example
  * ```ts
- * import { ParamSweeper, sweepStatus } from "./mod.ts";
+ * import { ParamSweeper, sweepStatus } from "@dexp/dexp";
  * const dir = await Deno.makeTempDir();
  * await using s = await ParamSweeper.open(dir, [{ a: 1 }, { a: 2 }]);
  * await s.done({ a: 1 });
@@ -169,7 +169,7 @@ export async function sweepStatus(
  * @throws {SweepWriteError} If the directory cannot be written (read-only, disk full).
  * @example
  * ```ts
- * import { ParamSweeper, resetSweep } from "./mod.ts";
+ * import { ParamSweeper, resetSweep } from "@dexp/dexp";
  * const dir = await Deno.makeTempDir();
  * await using s = await ParamSweeper.open(dir, [{ a: 1 }]);
  * await s.skip({ a: 1 }, "node down");
@@ -213,7 +213,7 @@ function pct(x: number): string {
  * @returns Several lines of text.
  * @example
  * ```ts
- * import { formatSweepStatus, ParamSweeper, sweepStatus } from "./mod.ts";
+ * import { formatSweepStatus, ParamSweeper, sweepStatus } from "@dexp/dexp";
  * const dir = await Deno.makeTempDir();
  * await using s = await ParamSweeper.open(dir, [{ a: 1 }]);
  * console.log(formatSweepStatus(await sweepStatus(dir)));

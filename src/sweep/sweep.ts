@@ -134,7 +134,7 @@ export interface SweepOptions<C> {
  * @returns A spec value.
  * @example
  * ```ts
- * import { computed, sweep } from "./sweep.ts";
+ * import { computed, sweep } from "@dexp/dexp";
  * const s = sweep({ n: [1, 2], total: computed((p) => (p.n as number) * 8) });
  * console.log([...s]); // [{ n: 1, total: 8 }, { n: 2, total: 16 }]
  * ```
@@ -154,7 +154,7 @@ export function computed<T extends JsonValue>(fn: (params: Combination) => T): C
  * @returns A spec value.
  * @example
  * ```ts
- * import { dependent, sweep } from "./sweep.ts";
+ * import { dependent, sweep } from "@dexp/dexp";
  * const s = sweep({ n: [1, 2], k: dependent((p) => Array.from({ length: p.n as number }, (_, i) => i)) });
  * console.log(s.count()); // 3
  * ```
@@ -177,7 +177,7 @@ export function dependent<T extends JsonValue>(
  * @returns A list item for a spec.
  * @example
  * ```ts
- * import { branch, sweep } from "./sweep.ts";
+ * import { branch, sweep } from "@dexp/dexp";
  * const s = sweep({ impl: [branch("omp", { threads: [1, 2] }), "seq"] });
  * console.log([...s]); // [{ impl: "omp", threads: 1 }, { impl: "omp", threads: 2 }, { impl: "seq" }]
  * ```
@@ -460,7 +460,7 @@ export class Sweep<C extends object = Combination> implements Iterable<C> {
    * @returns The number of combinations.
    * @example
    * ```ts
-   * import { sweep } from "./sweep.ts";
+   * import { sweep } from "@dexp/dexp";
    * console.log(sweep({ a: [1, 2, 3], b: [true, false] }).count()); // 6
    * ```
    */
@@ -482,7 +482,7 @@ export class Sweep<C extends object = Combination> implements Iterable<C> {
    * @returns A new sweep; this one is unchanged.
    * @example
    * ```ts
-   * import { sweep } from "./sweep.ts";
+   * import { sweep } from "@dexp/dexp";
    * const s = sweep({ a: [1, 2, 3], b: [1, 2, 3] }).where((c) => c.a < c.b);
    * console.log(s.count()); // 3
    * ```
@@ -521,7 +521,7 @@ export class Sweep<C extends object = Combination> implements Iterable<C> {
  * @throws {RangeError} If `options.order` names an unknown parameter.
  * @example
  * ```ts
- * import { geom, sweep } from "./mod.ts";
+ * import { geom, sweep } from "@dexp/dexp";
  * const s = sweep({ n: geom(1, 4, 3), impl: ["a", "b"] }, { where: (c) => c.n > 1 || c.impl === "a" });
  * for (const c of s) console.log(c); // { impl: "a", n: 1 }, { impl: "a", n: 2 }, { impl: "b", n: 2 }, ...
  * console.log(s.count()); // 5
