@@ -407,12 +407,13 @@ export class RunningComposite implements PromiseLike<CompositeResult> {
  * @example
  * ```ts
  * import { cmd, par, seq } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const r = await seq(
  *   cmd("echo setup").quiet(),
  *   par(cmd("sleep 0.1").quiet(), cmd("sleep 0.1").quiet()),
  *   async () => "analysis done",
  * );
- * console.log(r.ok, r.steps.length); // true 3
+ * deepStrictEqual([r.ok, r.steps.length], [true, 3]);
  * ```
  */
 export function seq(...steps: Step[]): Composite {
@@ -429,8 +430,9 @@ export function seq(...steps: Step[]): Composite {
  * @example
  * ```ts
  * import { cmd, par } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const r = await par(cmd("echo a").quiet(), cmd("echo b").quiet());
- * console.log(r.ok); // true
+ * deepStrictEqual(r.ok, true);
  * ```
  */
 export function par(...steps: Step[]): Composite {

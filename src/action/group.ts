@@ -121,8 +121,9 @@ class LocalSlot implements Target {
  * @example
  * ```ts
  * import { local } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const r = await local(3).run((_, i) => `echo worker ${i}`).quiet();
- * console.log(r.texts()); // ["worker 0", "worker 1", "worker 2"]
+ * deepStrictEqual(r.texts(), ["worker 0", "worker 1", "worker 2"]);
  * ```
  */
 export function local(n = 1): Group {

@@ -26,9 +26,10 @@ export interface AtomicWriteOptions {
  * @example
  * ```ts
  * import { writeFileAtomic } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await writeFileAtomic(`${dir}/a.txt`, "hello\n");
- * console.log(await Deno.readTextFile(`${dir}/a.txt`)); // hello
+ * deepStrictEqual(await Deno.readTextFile(`${dir}/a.txt`), "hello\n");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

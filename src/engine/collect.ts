@@ -31,8 +31,9 @@ function value(s: string): JsonValue {
  * @example
  * ```ts
  * import { rowsFromRegex } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const rows = rowsFromRegex("lat=12 ms\nlat=15 ms\n", /lat=(?<lat>\d+)/);
- * console.log(rows); // [{ lat: 12 }, { lat: 15 }]
+ * deepStrictEqual(rows, [{ lat: 12 }, { lat: 15 }]);
  * ```
  */
 export function rowsFromRegex(text: string, pattern: RegExp): Row[] {
@@ -66,7 +67,8 @@ export function rowsFromRegex(text: string, pattern: RegExp): Row[] {
  * @example
  * ```ts
  * import { rowsFromJsonLines } from "@dexp/dexp";
- * console.log(rowsFromJsonLines('noise\n{"ops": 10}\n{"ops": 12}\n')); // [{ ops: 10 }, { ops: 12 }]
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(rowsFromJsonLines('noise\n{"ops": 10}\n{"ops": 12}\n'), [{ ops: 10 }, { ops: 12 }]);
  * ```
  */
 export function rowsFromJsonLines(text: string): Row[] {
@@ -181,7 +183,8 @@ function csvCell(v: JsonValue | undefined): string {
  * @example
  * ```ts
  * import { toCsv } from "@dexp/dexp";
- * console.log(toCsv({ columns: ["a", "b"], rows: [{ a: 1, b: "x,y" }] })); // a,b\n1,"x,y"\n
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(toCsv({ columns: ["a", "b"], rows: [{ a: 1, b: "x,y" }] }), 'a,b\n1,"x,y"\n');
  * ```
  */
 export function toCsv(table: RunTable): string {

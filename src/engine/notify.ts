@@ -23,8 +23,9 @@ export interface NotifyPayload {
  * @example
  * ```ts
  * import { notifyPayload } from "./notify.ts";
+ * import { deepStrictEqual } from "node:assert";
  * const p = notifyPayload({ ok: true, interrupted: false, experiments: [], start: "", end: "" });
- * console.log(p.text); // dexp run succeeded: 0 ok, 0 failed, 0 remaining
+ * deepStrictEqual(p.text, "dexp run succeeded: 0 ok, 0 failed, 0 remaining");
  * ```
  */
 export function notifyPayload(summary: RunExperimentsSummary): NotifyPayload {

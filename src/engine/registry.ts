@@ -164,10 +164,11 @@ function checkParams(name: string, params: unknown): Iterable<Combination> {
  * @example
  * ```ts
  * import { defineExperiment } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const e = defineExperiment("hello", { params: { n: [1, 2] } }, async (ctx, p) => {
  *   await ctx.run(`echo ${p.n}`);
  * });
- * console.log(e.name); // hello
+ * deepStrictEqual(e.name, "hello");
  * ```
  */
 export function defineExperiment<

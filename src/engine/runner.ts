@@ -189,9 +189,10 @@ function globToRegExp(glob: string): RegExp {
  * @example
  * ```ts
  * import { defineExperiment, filterExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const a = defineExperiment("net-a", { tags: ["net"] }, () => {});
  * const b = defineExperiment("cpu-b", {}, () => {});
- * console.log(filterExperiments([a, b], ["net"]).map((e) => e.name)); // ["net-a"]
+ * deepStrictEqual(filterExperiments([a, b], ["net"]).map((e) => e.name), ["net-a"]);
  * ```
  */
 export function filterExperiments<E extends Experiment>(
@@ -231,8 +232,9 @@ function combosOf(e: Experiment): { combos: Combination[]; names: string[] } {
  * @example
  * ```ts
  * import { defineExperiment, planExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const e = defineExperiment("grid", { params: { a: [1, 2], b: [3] } }, () => {});
- * console.log(planExperiments([e]).map((p) => p.id)); // ["grid__a=1_b=3", "grid__a=2_b=3"]
+ * deepStrictEqual(planExperiments([e]).map((p) => p.id), ["grid__a=1_b=3", "grid__a=2_b=3"]);
  * ```
  */
 export function planExperiments(

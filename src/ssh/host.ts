@@ -34,7 +34,8 @@ export type HostInput = string | HostSpec;
  * @example
  * ```ts
  * import { parseHostString } from "@dexp/dexp";
- * console.log(parseHostString("bob@[::1]:2200")); // { user: "bob", address: "::1", port: 2200 }
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(parseHostString("bob@[::1]:2200"), { user: "bob", address: "::1", port: 2200 });
  * ```
  */
 export function parseHostString(text: string): { user?: string; address: string; port?: number } {

@@ -171,8 +171,9 @@ function nameValue(v: JsonValue): string {
  * @example
  * ```ts
  * import { combinationName } from "@dexp/dexp";
- * console.log(combinationName({ to_file: false, b: 2, a: 4 })); // a=4_b=2_to_file=false
- * console.log(combinationName({ host: "n1/x", n: "4" })); // host=n1%2Fx_n=%34
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(combinationName({ to_file: false, b: 2, a: 4 }), "a=4_b=2_to_file=false");
+ * deepStrictEqual(combinationName({ host: "n1/x", n: "4" }), "host=n1%2Fx_n=%34");
  * ```
  */
 export function combinationName(combination: object, options: CombinationNameOptions = {}): string {

@@ -217,12 +217,13 @@ export function claimsOf<C>(
  * @example
  * ```ts
  * import { ParamSweeper, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await using sweeper = await ParamSweeper.open(dir, sweep({ n: [1, 2, 4], impl: ["a", "b"] }));
  * for await (const c of sweeper) {
  *   console.log("running", c.n, c.impl); // marked done when the body completes
  * }
- * console.log((await sweeper.stats()).done); // 6
+ * deepStrictEqual((await sweeper.stats()).done, 6);
  * ```
  */
 export class ParamSweeper<C extends object = Combination>

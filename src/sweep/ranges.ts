@@ -36,8 +36,9 @@ function checkCount(n: number): void {
  * @example
  * ```ts
  * import { range } from "@dexp/dexp";
- * console.log(range(4)); // [0, 1, 2, 3]
- * console.log(range(1, 2, 0.25)); // [1, 1.25, 1.5, 1.75]
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(range(4), [0, 1, 2, 3]);
+ * deepStrictEqual(range(1, 2, 0.25), [1, 1.25, 1.5, 1.75]);
  * ```
  */
 export function range(start: number, end?: number, step = 1): number[] {
@@ -68,7 +69,8 @@ export function range(start: number, end?: number, step = 1): number[] {
  * @example
  * ```ts
  * import { linspace } from "@dexp/dexp";
- * console.log(linspace(0, 1, 5)); // [0, 0.25, 0.5, 0.75, 1]
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(linspace(0, 1, 5), [0, 0.25, 0.5, 0.75, 1]);
  * ```
  */
 export function linspace(start: number, end: number, n: number): number[] {
@@ -96,8 +98,9 @@ export function linspace(start: number, end: number, n: number): number[] {
  * @example
  * ```ts
  * import { geom } from "@dexp/dexp";
- * console.log(geom(1, 1000, 4)); // [1, 10, 100, 1000]
- * console.log(geom(1, 16, 5)); // [1, 2, 4, 8, 16]
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(geom(1, 1000, 4), [1, 10, 100, 1000]);
+ * deepStrictEqual(geom(1, 16, 5), [1, 2, 4, 8, 16]);
  * ```
  */
 export function geom(start: number, end: number, n: number): number[] {
@@ -130,7 +133,8 @@ export function geom(start: number, end: number, n: number): number[] {
  * @example
  * ```ts
  * import { powers } from "@dexp/dexp";
- * console.log(powers(2, 0, 4)); // [1, 2, 4, 8, 16]
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(powers(2, 0, 4), [1, 2, 4, 8, 16]);
  * ```
  */
 export function powers(base: number, from: number, to: number): number[] {

@@ -94,11 +94,12 @@ async function load(
  * @example
  * ```ts
  * import { ParamSweeper, sweepStatus } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await using s = await ParamSweeper.open(dir, [{ a: 1 }, { a: 2 }]);
  * await s.done({ a: 1 });
  * const st = await sweepStatus(dir);
- * console.log(st.done, st.todo); // 1 1
+ * deepStrictEqual([st.done, st.todo], [1, 1]);
  * ```
  */
 export async function sweepStatus(
@@ -170,10 +171,11 @@ export async function sweepStatus(
  * @example
  * ```ts
  * import { ParamSweeper, resetSweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await using s = await ParamSweeper.open(dir, [{ a: 1 }]);
  * await s.skip({ a: 1 }, "node down");
- * console.log(await resetSweep(dir, "skipped")); // 1
+ * deepStrictEqual(await resetSweep(dir, "skipped"), 1);
  * ```
  */
 export async function resetSweep(dir: string, what: ResetWhat): Promise<number> {

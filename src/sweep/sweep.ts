@@ -135,8 +135,9 @@ export interface SweepOptions<C> {
  * @example
  * ```ts
  * import { computed, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const s = sweep({ n: [1, 2], total: computed((p) => (p.n as number) * 8) });
- * console.log([...s]); // [{ n: 1, total: 8 }, { n: 2, total: 16 }]
+ * deepStrictEqual([...s], [{ n: 1, total: 8 }, { n: 2, total: 16 }]);
  * ```
  */
 export function computed<T extends JsonValue>(fn: (params: Combination) => T): Computed<T> {
@@ -155,8 +156,9 @@ export function computed<T extends JsonValue>(fn: (params: Combination) => T): C
  * @example
  * ```ts
  * import { dependent, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const s = sweep({ n: [1, 2], k: dependent((p) => Array.from({ length: p.n as number }, (_, i) => i)) });
- * console.log(s.count()); // 3
+ * deepStrictEqual(s.count(), 3);
  * ```
  */
 export function dependent<T extends JsonValue>(
@@ -178,8 +180,9 @@ export function dependent<T extends JsonValue>(
  * @example
  * ```ts
  * import { branch, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const s = sweep({ impl: [branch("omp", { threads: [1, 2] }), "seq"] });
- * console.log([...s]); // [{ impl: "omp", threads: 1 }, { impl: "omp", threads: 2 }, { impl: "seq" }]
+ * deepStrictEqual([...s], [{ impl: "omp", threads: 1 }, { impl: "omp", threads: 2 }, { impl: "seq" }]);
  * ```
  */
 export function branch<T extends JsonValue>(value: T, spec: SweepSpec): Branch<T> {
@@ -522,9 +525,10 @@ export class Sweep<C extends object = Combination> implements Iterable<C> {
  * @example
  * ```ts
  * import { geom, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const s = sweep({ n: geom(1, 4, 3), impl: ["a", "b"] }, { where: (c) => c.n > 1 || c.impl === "a" });
  * for (const c of s) console.log(c); // { impl: "a", n: 1 }, { impl: "a", n: 2 }, { impl: "b", n: 2 }, ...
- * console.log(s.count()); // 5
+ * deepStrictEqual(s.count(), 5);
  * ```
  */
 export function sweep<const S extends SweepSpec>(
