@@ -278,9 +278,11 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * const dir = await Deno.makeTempDir();
    * const s = await ParamSweeper.open(dir, [{ seed: 1 }, { seed: 2 }]);
-   * const c = await s.next(); // { seed: 1 }
+   * const c = await s.next();
+   * deepStrictEqual(c, { seed: 1 });
    * await s.done(c!);
    * await s.close();
    * ```
@@ -443,9 +445,10 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
-   * console.log(await s.next()); // { a: 1 }
-   * console.log(await s.next()); // null
+   * deepStrictEqual(await s.next(), { a: 1 });
+   * deepStrictEqual(await s.next(), null);
    * ```
    */
   async next(): Promise<C | null> {
@@ -462,8 +465,9 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }, { a: 3 }]);
-   * console.log((await s.nextMany(2)).length); // 2
+   * deepStrictEqual((await s.nextMany(2)).length, 2);
    * ```
    */
   async nextMany(n: number): Promise<C[]> {
@@ -488,10 +492,11 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * const c = await s.next();
-   * console.log(await s.done(c!)); // true
-   * console.log(await s.done(c!)); // false: already done
+   * deepStrictEqual(await s.done(c!), true);
+   * deepStrictEqual(await s.done(c!), false); // already done
    * ```
    */
   async done(combination: C): Promise<boolean> {
@@ -507,8 +512,9 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
-   * console.log(await s.doneMany(await s.nextMany(2))); // 2
+   * deepStrictEqual(await s.doneMany(await s.nextMany(2)), 2);
    * ```
    */
   doneMany(combinations: Iterable<C>): Promise<number> {
@@ -527,8 +533,9 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
-   * console.log(await s.skip({ a: 1 }, "does not fit in memory")); // true
+   * deepStrictEqual(await s.skip({ a: 1 }, "does not fit in memory"), true);
    * ```
    */
   async skip(combination: C, reason = ""): Promise<boolean> {
@@ -545,8 +552,9 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
-   * console.log(await s.skipMany([{ a: 1 }, { a: 2 }], "broken node")); // 2
+   * deepStrictEqual(await s.skipMany([{ a: 1 }, { a: 2 }], "broken node"), 2);
    * ```
    */
   skipMany(combinations: Iterable<C>, reason = ""): Promise<number> {
@@ -567,10 +575,11 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * const c = await s.next();
-   * console.log(await s.fail(c!, "exit code 3 on n2")); // true
-   * console.log(await s.stateOf(c!)); // { state: "failed", reason: "exit code 3 on n2" }
+   * deepStrictEqual(await s.fail(c!, "exit code 3 on n2"), true);
+   * deepStrictEqual(await s.stateOf(c!), { state: "failed", reason: "exit code 3 on n2" });
    * ```
    */
   async fail(combination: C, reason = ""): Promise<boolean> {
@@ -587,8 +596,9 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
-   * console.log(await s.failMany(await s.nextMany(2), "node lost")); // 2
+   * deepStrictEqual(await s.failMany(await s.nextMany(2), "node lost"), 2);
    * ```
    */
   failMany(combinations: Iterable<C>, reason = ""): Promise<number> {
@@ -606,10 +616,11 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * const c = await s.next();
-   * console.log(await s.cancel(c!)); // true
-   * console.log(await s.next()); // { a: 1 } again
+   * deepStrictEqual(await s.cancel(c!), true);
+   * deepStrictEqual(await s.next(), { a: 1 }); // again
    * ```
    */
   async cancel(combination: C): Promise<boolean> {
@@ -625,8 +636,9 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
-   * console.log(await s.cancelMany(await s.nextMany(2))); // 2
+   * deepStrictEqual(await s.cancelMany(await s.nextMany(2)), 2);
    * ```
    */
   cancelMany(combinations: Iterable<C>): Promise<number> {
@@ -670,11 +682,13 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * for await (const c of s.claims({ onExit: "skip", reason: "crashed" })) {
    *   if (c.a === 2) break; // { a: 2 } is recorded skipped
    * }
-   * console.log(await s.stats()); // done 1, skipped 1
+   * const stats = await s.stats();
+   * deepStrictEqual([stats.done, stats.skipped], [1, 1]);
    * ```
    */
   async *claims(options: ClaimsOptions = {}): AsyncGenerator<C, void, undefined> {
@@ -732,9 +746,10 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * const r = await s.run((c) => { if (c.a === 2) throw new Error("boom"); }, { onError: "skip" });
-   * console.log(r); // { done: 1, skipped: 1, stale: 0 }
+   * deepStrictEqual(r, { done: 1, skipped: 1, stale: 0 });
    * ```
    */
   async run(fn: (combination: C) => unknown, options: RunOptions = {}): Promise<RunSummary> {
@@ -793,9 +808,10 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.done({ a: 1 });
-   * console.log((await s.stats()).doneRatio); // 0.5
+   * deepStrictEqual((await s.stats()).doneRatio, 0.5);
    * ```
    */
   async stats(): Promise<SweepStats> {
@@ -809,9 +825,10 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.next();
-   * console.log(await s.remaining()); // [{ a: 2 }]
+   * deepStrictEqual(await s.remaining(), [{ a: 2 }]);
    * ```
    */
   async remaining(): Promise<C[]> {
@@ -827,9 +844,10 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.done({ a: 2 });
-   * console.log(await s.list("done")); // [{ a: 2 }]
+   * deepStrictEqual(await s.list("done"), [{ a: 2 }]);
    * ```
    */
   async list(state: CombinationState): Promise<C[]> {
@@ -856,10 +874,11 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * await s.next();
    * const [claim] = await s.inProgress();
-   * console.log(claim.owner.pid === Deno.pid, claim.mine); // true true
+   * deepStrictEqual([claim.owner.pid === Deno.pid, claim.mine], [true, true]);
    * ```
    */
   async inProgress(): Promise<ClaimInfo<C>[]> {
@@ -875,9 +894,10 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.fail({ a: 2 }, "exit code 1");
-   * console.log(await s.reasons("failed")); // [{ combination: { a: 2 }, reason: "exit code 1" }]
+   * deepStrictEqual(await s.reasons("failed"), [{ combination: { a: 2 }, reason: "exit code 1" }]);
    * ```
    */
   async reasons(state: "skipped" | "failed"): Promise<{ combination: C; reason: string }[]> {
@@ -900,8 +920,9 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
-   * console.log(await s.stateOf({ a: 1 })); // { state: "todo" }
+   * deepStrictEqual(await s.stateOf({ a: 1 }), { state: "todo" });
    * ```
    */
   async stateOf(combination: C): Promise<{ state: CombinationState; reason?: string }> {
@@ -925,9 +946,10 @@ export class ParamSweeper<C extends object = Combination>
    * @example
    * ```ts
    * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * await s.skip({ a: 1 }, "flaky");
-   * console.log(await s.reset("skipped")); // 1
+   * deepStrictEqual(await s.reset("skipped"), 1);
    * ```
    */
   async reset(what: ResetWhat): Promise<number> {

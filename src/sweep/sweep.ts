@@ -464,7 +464,8 @@ export class Sweep<C extends object = Combination> implements Iterable<C> {
    * @example
    * ```ts
    * import { sweep } from "@dexp/dexp";
-   * console.log(sweep({ a: [1, 2, 3], b: [true, false] }).count()); // 6
+   * import { deepStrictEqual } from "node:assert";
+   * deepStrictEqual(sweep({ a: [1, 2, 3], b: [true, false] }).count(), 6);
    * ```
    */
   count(): number {
@@ -486,8 +487,9 @@ export class Sweep<C extends object = Combination> implements Iterable<C> {
    * @example
    * ```ts
    * import { sweep } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * const s = sweep({ a: [1, 2, 3], b: [1, 2, 3] }).where((c) => c.a < c.b);
-   * console.log(s.count()); // 3
+   * deepStrictEqual(s.count(), 3);
    * ```
    */
   where(predicate: (combination: C) => boolean): Sweep<C> {
