@@ -216,8 +216,10 @@ export class Report {
  * @example
  * ```ts
  * import { local, report } from "@dexp/dexp";
+ * import { match, strictEqual } from "node:assert";
  * const r = await local(2).run("true").quiet();
- * console.log(report(r).text());
+ * strictEqual(report(r).summary.total, 2);
+ * match(report(r).text(), /true/); // one row per process, then the summary
  * ```
  */
 export function report(results: Reportable, title?: string): Report {

@@ -70,8 +70,10 @@ export async function writeFileAtomic(
  * @example
  * ```ts
  * import { writeJsonAtomic } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await writeJsonAtomic(`${dir}/a.json`, { ok: true });
+ * deepStrictEqual(JSON.parse(await Deno.readTextFile(`${dir}/a.json`)), { ok: true });
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

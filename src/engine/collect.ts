@@ -203,7 +203,8 @@ export function toCsv(table: RunTable): string {
  * @example
  * ```ts
  * import { toText } from "@dexp/dexp";
- * console.log(toText({ columns: ["a"], rows: [{ a: 1 }] }));
+ * import { match } from "node:assert";
+ * match(toText({ columns: ["a"], rows: [{ a: 1 }] }), /^a\n.*1/s);
  * ```
  */
 export function toText(table: RunTable, maxWidth = 30): string {

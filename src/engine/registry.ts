@@ -235,10 +235,13 @@ export function defineExperiment<
  * @throws {RangeError} If `maxRestarts` or `timeout` is out of range.
  * @example
  * ```ts
- * import { experiment } from "@dexp/dexp";
+ * import { clearExperiments, experiment, registeredExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * experiment("grid", { params: { a: [1, 2], b: [3] } }, async (ctx, p) => {
  *   await ctx.run(`echo ${p.a} ${p.b}`);
  * });
+ * deepStrictEqual(registeredExperiments().map((e) => e.name), ["grid"]);
+ * clearExperiments();
  * ```
  */
 export function experiment<
@@ -266,8 +269,12 @@ export function experiment<
  * @returns A copy of the list.
  * @example
  * ```ts
- * import { registeredExperiments } from "@dexp/dexp";
- * console.log(registeredExperiments().map((e) => e.name));
+ * import { clearExperiments, experiment, registeredExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * experiment("a", {}, () => {});
+ * experiment("b", {}, () => {});
+ * deepStrictEqual(registeredExperiments().map((e) => e.name), ["a", "b"]);
+ * clearExperiments();
  * ```
  */
 export function registeredExperiments(): Experiment[] {
@@ -279,8 +286,11 @@ export function registeredExperiments(): Experiment[] {
  *
  * @example
  * ```ts
- * import { clearExperiments } from "@dexp/dexp";
+ * import { clearExperiments, experiment, registeredExperiments } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ * experiment("once", {}, () => {});
  * clearExperiments();
+ * strictEqual(registeredExperiments().length, 0);
  * ```
  */
 export function clearExperiments(): void {

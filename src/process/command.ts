@@ -160,9 +160,11 @@ export class Command extends OptionsBuilder<Command> implements PromiseLike<Proc
  * @example
  * ```ts
  * import { cmd } from "@dexp/dexp";
- * const kernel = await cmd("uname -r").text();
- * const r = await cmd(["printf", "%s|", "a b", ""]).quiet();
- * console.log(kernel, r.stdout); // ... a b||
+ * import { ok, strictEqual } from "node:assert";
+ * const kernel = await cmd("uname -r").text(); // a shell line, output trimmed
+ * ok(kernel.length > 0);
+ * const r = await cmd(["printf", "%s|", "a b", ""]).quiet(); // argv: no shell, no splitting
+ * strictEqual(r.stdout, "a b||");
  * ```
  */
 export function cmd(command: string | readonly string[]): Command {

@@ -85,7 +85,9 @@ function finalName(path: string): string | null {
  * @example
  * ```ts
  * import { checkTransferSources } from "./transfer.ts";
- * console.log(checkTransferSources("get", ["/a/out.txt", "/b/out.txt"]));
+ * import { match, strictEqual } from "node:assert";
+ * match(checkTransferSources("get", ["/a/out.txt", "/b/out.txt"])!, /out.txt/); // the same name
+ * strictEqual(checkTransferSources("get", ["/a/x.txt", "/b/y.txt"]), null);
  * ```
  */
 export function checkTransferSources(

@@ -33,8 +33,8 @@ export type Combination = Record<string, JsonValue>;
  * @example
  * ```ts
  * import { combinationId } from "@dexp/dexp";
- * console.log(combinationId({ b: 2, a: [1, { y: true, x: null }] }));
- * // {"a":[1,{"x":null,"y":true}],"b":2}
+ * import { strictEqual } from "node:assert";
+ * strictEqual(combinationId({ b: 2, a: [1, { y: true, x: null }] }), '{"a":[1,{"x":null,"y":true}],"b":2}');
  * ```
  */
 export function combinationId(combination: object): string {
@@ -233,8 +233,12 @@ function unescape(s: string): string {
  * @example
  * ```ts
  * import { parseCombinationName } from "@dexp/dexp";
- * console.log(parseCombinationName("a=4_b=%34_to_file=false").combination);
- * // { a: 4, b: "4", to_file: false }
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(parseCombinationName("a=4_b=%34_to_file=false").combination, {
+ *   a: 4,
+ *   b: "4",
+ *   to_file: false,
+ * });
  * ```
  */
 export function parseCombinationName(name: string): ParsedCombinationName {

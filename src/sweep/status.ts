@@ -216,9 +216,10 @@ function pct(x: number): string {
  * @example
  * ```ts
  * import { formatSweepStatus, ParamSweeper, sweepStatus } from "@dexp/dexp";
+ * import { match } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await using s = await ParamSweeper.open(dir, [{ a: 1 }]);
- * console.log(formatSweepStatus(await sweepStatus(dir)));
+ * match(formatSweepStatus(await sweepStatus(dir)), /todo +1/);
  * ```
  */
 export function formatSweepStatus(
