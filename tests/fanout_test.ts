@@ -156,7 +156,7 @@ sshTest(
     try {
       const body = (extra: string) =>
         `import { connectionStats } from ${
-          JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+          JSON.stringify(new URL("../src/ssh/mod.ts", import.meta.url).href)
         };
 const m = n.with(${extra});
 await m.run("true").quiet();
@@ -222,7 +222,7 @@ sshTest("a dead or foreign persisted socket is replaced, never used", async () =
       tb,
       dir,
       `import { connectionStats } from ${
-        JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+        JSON.stringify(new URL("../src/ssh/mod.ts", import.meta.url).href)
       };
 await n.with({ persist: "1m" }).run("echo ok").quiet();
 console.log(JSON.stringify(connectionStats()));`,
