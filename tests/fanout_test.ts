@@ -9,12 +9,11 @@ import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import {
   closeConnections,
   type ConnectionParams,
-  connectionStats,
   type Hosts,
   hosts,
   parseHostList,
-  resetConnectionStats,
 } from "../mod.ts";
+import { connectionStats, resetConnectionStats } from "../src/ssh/mod.ts";
 
 const dec = new TextDecoder();
 
@@ -157,7 +156,7 @@ sshTest(
     try {
       const body = (extra: string) =>
         `import { connectionStats } from ${
-          JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+          JSON.stringify(new URL("../src/ssh/mod.ts", import.meta.url).href)
         };
 const m = n.with(${extra});
 await m.run("true").quiet();
@@ -223,7 +222,7 @@ sshTest("a dead or foreign persisted socket is replaced, never used", async () =
       tb,
       dir,
       `import { connectionStats } from ${
-        JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+        JSON.stringify(new URL("../src/ssh/mod.ts", import.meta.url).href)
       };
 await n.with({ persist: "1m" }).run("echo ok").quiet();
 console.log(JSON.stringify(connectionStats()));`,

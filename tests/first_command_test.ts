@@ -5,7 +5,8 @@
  */
 import { assert, assertEquals } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
-import { type ConnectionParams, connectionStats, type Hosts, hosts } from "../mod.ts";
+import { type ConnectionParams, type Hosts, hosts } from "../mod.ts";
+import { connectionStats } from "../src/ssh/mod.ts";
 import { sshSpawns } from "../src/ssh/connections.ts";
 
 function nodes(tb: Testbed, extra: ConnectionParams = {}): Hosts {

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { writeProgram } from "./harness/program.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
-import { connectionStats, type Hosts, hosts, resetConnectionStats } from "../mod.ts";
+import { type Hosts, hosts } from "../mod.ts";
+import { connectionStats, resetConnectionStats } from "../src/ssh/mod.ts";
 
 const dec = new TextDecoder();
 

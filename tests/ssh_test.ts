@@ -9,16 +9,15 @@ import {
   closeConnections,
   cmd,
   ConnectError,
-  connectionStats,
   ExpectError,
   GroupError,
   type Hosts,
   hosts,
   hostsFromFile,
-  resetConnectionStats,
   sh,
   TimeoutError,
 } from "../mod.ts";
+import { connectionStats, resetConnectionStats } from "../src/ssh/mod.ts";
 
 function nodes(tb: Testbed, user: string = USERS.dash): Hosts {
   return hosts(tb.hosts.map((h) => ({ address: h.address, port: h.port, name: h.name }))).with({

@@ -5,15 +5,32 @@
  * @module
  */
 
-import { Lazy, Running } from "../process/mod.ts";
-import { Command } from "../process/command.ts";
-import { quoteArgv } from "../process/quote.ts";
-import type { ProcessResult } from "../process/result.ts";
-import type { RunningProcess } from "../process/running.ts";
+import {
+  Command,
+  Lazy,
+  type ProcessResult,
+  quoteArgv,
+  Running,
+  type RunningProcess,
+} from "../process/mod.ts";
 import { GroupCommand, type RunningGroup } from "./group_command.ts";
 import type { GroupResult } from "./group_result.ts";
 
-/** The outcome of an async-function step. */
+/**
+ * The outcome of an async-function step.
+ *
+ * @example
+ * ```ts
+ * import { FunctionResult, seq } from "@dexp/dexp";
+ * import { ok, strictEqual } from "node:assert";
+ *
+ * const r = await seq(() => 6 * 7);
+ * const step = r.steps[0];
+ * ok(step instanceof FunctionResult);
+ * strictEqual(step.value, 42);
+ * strictEqual(step.ok, true);
+ * ```
+ */
 export class FunctionResult {
   /** The function's name, or `function`. */
   readonly name: string;
@@ -65,7 +82,21 @@ export class FunctionResult {
 /** The result of one step of a composite. */
 export type StepResult = ProcessResult | GroupResult | CompositeResult | FunctionResult;
 
-/** The results of a composite's steps, in order. */
+/**
+ * The results of a composite's steps, in order.
+ *
+ * @example
+ * ```ts
+ * import { cmd, CompositeResult, par } from "@dexp/dexp";
+ * import { ok, strictEqual } from "node:assert";
+ *
+ * const r = await par(cmd("echo a").quiet(), () => 42);
+ * ok(r instanceof CompositeResult);
+ * strictEqual(r.kind, "par");
+ * strictEqual(r.ok, true);
+ * strictEqual(r.steps.length, 2);
+ * ```
+ */
 export class CompositeResult {
   /** `seq` or `par`. */
   readonly kind: "seq" | "par";
@@ -102,7 +133,20 @@ export class CompositeResult {
   }
 }
 
-/** A step of a composite failed; `result` has every step's outcome. */
+/**
+ * A step of a composite failed; `result` has every step's outcome.
+ *
+ * @example
+ * ```ts
+ * import { cmd, CompositeError, seq } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * await rejects(
+ *   async () => await seq(cmd("exit 1").quiet(), cmd("echo never").quiet()),
+ *   (e) => e instanceof CompositeError && !e.result.ok,
+ * );
+ * ```
+ */
 export class CompositeError extends Error {
   /** Every step's result. */
   readonly result: CompositeResult;
@@ -173,7 +217,22 @@ function skipped(step: Step): StepResult {
   return new FunctionResult({ name, skipped: true, start: now, end: now });
 }
 
-/** A lazy composition of steps; await it, or `spawn()` it to be able to `kill()` it. */
+/**
+ * A lazy composition of steps; await it, or `spawn()` it to be able to `kill()` it.
+ *
+ * @example
+ * ```ts
+ * import { cmd, Composite, seq } from "@dexp/dexp";
+ * import { ok, strictEqual } from "node:assert";
+ *
+ * const order: string[] = [];
+ * const pipeline = seq(() => order.push("a"), cmd("true").quiet(), () => order.push("b"));
+ * ok(pipeline instanceof Composite);
+ * strictEqual(order.length, 0); // lazy: nothing ran yet
+ * await pipeline;
+ * strictEqual(order.join(""), "ab");
+ * ```
+ */
 export class Composite extends Lazy<CompositeResult> {
   /** `seq` or `par`. */
   readonly kind: "seq" | "par";
@@ -187,6 +246,7 @@ export class Composite extends Lazy<CompositeResult> {
    * @param kind `seq` or `par`.
    * @param steps The steps.
    * @param noThrow Resolve instead of rejecting when a step fails.
+   * @internal
    */
   constructor(kind: "seq" | "par", steps: readonly Step[], noThrow = false) {
     for (const [i, s] of steps.entries()) {
@@ -234,7 +294,21 @@ export class Composite extends Lazy<CompositeResult> {
   }
 }
 
-/** A composite that has been started. */
+/**
+ * A composite that has been started.
+ *
+ * @example
+ * ```ts
+ * import { cmd, par } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const running = par(cmd("sleep 60").quiet(), cmd("sleep 60").quiet()).noThrow().spawn();
+ * await running.kill();
+ * const r = await running.result();
+ * strictEqual(r.ok, false);
+ * strictEqual(r.steps.length, 2);
+ * ```
+ */
 export class RunningComposite extends Running<CompositeResult> {
   readonly #running = new Set<RunningStep>();
   readonly #done: Promise<CompositeResult>;
@@ -246,6 +320,7 @@ export class RunningComposite extends Running<CompositeResult> {
    *
    * @param c The composite.
    * @param noThrow Resolve instead of rejecting on failure.
+   * @internal
    */
   constructor(c: Composite, noThrow: boolean) {
     super();
@@ -321,12 +396,13 @@ export class RunningComposite extends Running<CompositeResult> {
  * @example
  * ```ts
  * import { cmd, par, seq } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const r = await seq(
  *   cmd("echo setup").quiet(),
  *   par(cmd("sleep 0.1").quiet(), cmd("sleep 0.1").quiet()),
  *   async () => "analysis done",
  * );
- * console.log(r.ok, r.steps.length); // true 3
+ * deepStrictEqual([r.ok, r.steps.length], [true, 3]);
  * ```
  */
 export function seq(...steps: Step[]): Composite {
@@ -343,8 +419,9 @@ export function seq(...steps: Step[]): Composite {
  * @example
  * ```ts
  * import { cmd, par } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const r = await par(cmd("echo a").quiet(), cmd("echo b").quiet());
- * console.log(r.ok); // true
+ * deepStrictEqual(r.ok, true);
  * ```
  */
 export function par(...steps: Step[]): Composite {

@@ -4,10 +4,23 @@
  * @module
  */
 
-import { type Launch, type LaunchSpec, LOCAL, type Target } from "../process/target.ts";
+import { type Launch, type LaunchSpec, LOCAL, type Target } from "../process/mod.ts";
 import { GroupCommand, type GroupCommandInput } from "./group_command.ts";
 
-/** An ordered, immutable list of targets that commands fan out to. */
+/**
+ * An ordered, immutable list of targets that commands fan out to.
+ *
+ * @example
+ * ```ts
+ * import { Group, local } from "@dexp/dexp";
+ * import { deepStrictEqual, ok } from "node:assert";
+ *
+ * const slots = local(2);
+ * ok(slots instanceof Group);
+ * deepStrictEqual((await slots.run("echo hi").quiet()).text(), ["hi", "hi"]);
+ * deepStrictEqual([...slots.slice(1)].map((t) => t.label), [[...slots][1].label]);
+ * ```
+ */
 export class Group<T extends Target = Target> implements Iterable<T> {
   /** The targets, in order. */
   readonly targets: readonly T[];
@@ -108,8 +121,9 @@ class LocalSlot implements Target {
  * @example
  * ```ts
  * import { local } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const r = await local(3).run((_, i) => `echo worker ${i}`).quiet();
- * console.log(r.text()); // ["worker 0", "worker 1", "worker 2"]
+ * deepStrictEqual(r.text(), ["worker 0", "worker 1", "worker 2"]);
  * ```
  */
 export function local(n = 1): Group {

@@ -5,18 +5,22 @@
  * @module
  */
 
-import { Running } from "../process/mod.ts";
-import { OptionsBuilder } from "../process/builder.ts";
-import type { ExpectMatch, ExpectOptions } from "../process/running.ts";
-import { type CommandOptions, DEFAULT_OPTIONS } from "../process/options.ts";
-import { fillPlaceholders } from "../process/placeholders.ts";
-import { quoteArgv } from "../process/quote.ts";
-import { ProcessResult } from "../process/result.ts";
-import { RunningProcess } from "../process/running.ts";
-import type { Target } from "../process/target.ts";
+import {
+  type CommandOptions,
+  DEFAULT_OPTIONS,
+  type ExpectMatch,
+  type ExpectOptions,
+  fdBudget,
+  fillPlaceholders,
+  OptionsBuilder,
+  ProcessResult,
+  quoteArgv,
+  Running,
+  RunningProcess,
+  type Target,
+  Window,
+} from "../process/mod.ts";
 import { GroupError, GroupResult } from "./group_result.ts";
-import { Window } from "../process/window.ts";
-import { fdBudget } from "../process/mod.ts";
 
 /** A command for every target: the same line or argv, or one computed per target. */
 export type GroupCommandInput<T extends Target = Target> =
@@ -49,6 +53,18 @@ export interface GroupSettings {
 /**
  * A command not yet started on a group of targets. Setters return new builders; awaiting it
  * runs it everywhere and resolves to a {@linkcode GroupResult}.
+ *
+ * @example
+ * ```ts
+ * import { local } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const slots = local(3);
+ * const each = slots.run((_target, i) => `echo slot ${i}`).quiet(); // lazy, like a Command
+ * deepStrictEqual((await each).text(), ["slot 0", "slot 1", "slot 2"]);
+ * const withEnv = slots.run((_target, i) => `echo "$X-${i}"`).env({ X: "x" }).quiet();
+ * deepStrictEqual((await withEnv).text(), ["x-0", "x-1", "x-2"]);
+ * ```
  */
 export class GroupCommand<T extends Target = Target>
   extends OptionsBuilder<GroupCommand<T>, GroupResult> {
@@ -66,6 +82,7 @@ export class GroupCommand<T extends Target = Target>
    * @param input The command or a per-target function.
    * @param options The settings of every process.
    * @param group Concurrency and fail-fast.
+   * @internal
    */
   constructor(
     targets: readonly T[],
@@ -188,7 +205,20 @@ export class GroupCommand<T extends Target = Target>
   }
 }
 
-/** A group command that has been started. */
+/**
+ * A group command that has been started.
+ *
+ * @example
+ * ```ts
+ * import { local } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const servers = local(2).run("echo up; sleep 60").quiet().noThrow().spawn();
+ * await servers.kill(); // every member: TERM, then KILL after the grace period
+ * const r = await servers.result();
+ * deepStrictEqual(r.results.map((p) => p.killed), [true, true]);
+ * ```
+ */
 export class RunningGroup extends Running<GroupResult> {
   readonly #members: (RunningProcess | undefined)[];
   // Holders, not the processes themselves: a RunningProcess is thenable and would be adopted.
@@ -205,6 +235,7 @@ export class RunningGroup extends Running<GroupResult> {
    *
    * @param command The group command.
    * @param keepLines Keep recent output lines for `expect()`.
+   * @internal
    */
   // deno-lint-ignore no-explicit-any
   constructor(command: GroupCommand<any>, keepLines: boolean) {

@@ -4,11 +4,29 @@
  * @module
  */
 
-import { callSiteOf, withCallSite } from "../process/call_site.ts";
-import { describeFailure } from "../process/errors.ts";
-import type { ProcessResult, ProcessResultJson } from "../process/result.ts";
+import {
+  callSiteOf,
+  describeFailure,
+  type ProcessResult,
+  type ProcessResultJson,
+  withCallSite,
+} from "../process/mod.ts";
 
-/** Every target's result, in the order of the group; nothing is lost when some fail. */
+/**
+ * Every target's result, in the order of the group; nothing is lost when some fail.
+ *
+ * @example
+ * ```ts
+ * import { local } from "@dexp/dexp";
+ * import { deepStrictEqual, strictEqual } from "node:assert";
+ *
+ * const r = await local(3).run((_target, i) => `exit ${i}`).quiet().noThrow();
+ * strictEqual(r.ok, false);
+ * strictEqual(r.length, 3);
+ * deepStrictEqual(r.failed.map((p) => p.exitCode), [1, 2]);
+ * deepStrictEqual(r.succeeded.map((p) => p.target), [r.get(0).target]);
+ * ```
+ */
 export class GroupResult implements Iterable<ProcessResult> {
   /** One result per target, in the order of the group. */
   readonly results: readonly ProcessResult[];
@@ -141,7 +159,20 @@ export class GroupResult implements Iterable<ProcessResult> {
   }
 }
 
-/** Some targets of a group failed; `result` holds every target's outcome. */
+/**
+ * Some targets of a group failed; `result` holds every target's outcome.
+ *
+ * @example
+ * ```ts
+ * import { GroupError, local } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * await rejects(
+ *   async () => await local(3).run((_target, i) => `exit ${i}`).quiet(),
+ *   (e) => e instanceof GroupError && e.result.failed.length === 2 && e.result.length === 3,
+ * );
+ * ```
+ */
 export class GroupError extends Error {
   /** Every target's result, those that succeeded included. */
   readonly result: GroupResult;

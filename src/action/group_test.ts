@@ -1,7 +1,5 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "../../tests/assert.ts";
-import { cmd } from "../process/command.ts";
-import { ExpectError } from "../process/errors.ts";
-import { isAlive } from "../process/tree.ts";
+import { cmd, ExpectError, isAlive } from "../process/mod.ts";
 import { CompositeError, type FunctionResult, par, seq } from "./compose.ts";
 import { local } from "./group.ts";
 import { GroupError } from "./group_result.ts";

@@ -5,12 +5,18 @@
  */
 
 import { resolve } from "node:path";
-import { fillPlaceholders } from "../process/placeholders.ts";
-import { closeConnections } from "../ssh/connections.ts";
-import { Host, type HostInput } from "../ssh/host.ts";
-import { parseHostList } from "../ssh/host_file.ts";
-import { checkParams, type ConnectionParams } from "../ssh/params.ts";
-import { checkTransferSources, type TransferOptions, TransferTarget } from "../ssh/transfer.ts";
+import { fillPlaceholders } from "../process/mod.ts";
+import {
+  checkParams,
+  checkTransferSources,
+  closeConnections,
+  type ConnectionParams,
+  Host,
+  type HostInput,
+  parseHostList,
+  type TransferOptions,
+  TransferTarget,
+} from "../ssh/mod.ts";
 import { Group } from "./group.ts";
 import { GroupCommand } from "./group_command.ts";
 
@@ -29,6 +35,19 @@ export interface HostCheck {
 /**
  * A group of remote hosts. Immutable: `with()`, `where()`, `tagged()`... return new groups.
  * `await using` closes its shared connections at the end of the block.
+ *
+ * @example
+ * ```ts
+ * import { hosts } from "@dexp/dexp";
+ * import { deepStrictEqual, strictEqual } from "node:assert";
+ *
+ * // Nothing connects until a command is awaited (`await nodes.run("uname -r")`).
+ * const nodes = hosts("n1", "bob@n2:2222").with({ keyfile: "~/.ssh/lab" });
+ * deepStrictEqual([...nodes].map((h) => h.label), ["n1", "n2:2222"]);
+ * strictEqual(nodes.host("n2:2222").user, "bob");
+ * strictEqual(nodes.host("n2:2222").port, 2222);
+ * strictEqual(nodes.named("n1").length, 1);
+ * ```
  */
 export class Hosts extends Group<Host> implements AsyncDisposable {
   /**
@@ -242,6 +261,18 @@ export function hosts(...inputs: (HostInput | readonly HostInput[])[]): Hosts {
  * @returns The group, with the file's `defaults` applied.
  * @throws {TypeError} If the file is malformed.
  * @throws {Deno.errors.NotFound} If the file does not exist.
+ *
+ * @example
+ * ```ts
+ * import { hostsFromFile } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const file = await Deno.makeTempFile();
+ * await Deno.writeTextFile(file, "# the lab\nn1\nbob@n2:2222\n");
+ * const nodes = await hostsFromFile(file);
+ * deepStrictEqual([...nodes].map((h) => h.label), ["n1", "n2:2222"]);
+ * await Deno.remove(file);
+ * ```
  */
 export async function hostsFromFile(path: string): Promise<Hosts> {
   const list = parseHostList(await Deno.readTextFile(path), path);

@@ -28,3 +28,6 @@ export {
 export { GroupError, GroupResult } from "./group_result.ts";
 export { Report, report, type Reportable, type ReportEntry, type ReportSummary } from "./report.ts";
 export { type HostCheck, Hosts, hosts, hostsFromFile } from "./hosts.ts";
+// Plumbing shared with the layers above (not exported from the package's mod.ts).
+export { oneLine } from "./_one_line.ts";
+export { textTable } from "./_table.ts";

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { formatDuration } from "../process/mod.ts";
-import { ProcessResult } from "../process/result.ts";
+import { formatDuration, ProcessResult } from "../process/mod.ts";
 import { oneLine } from "./_one_line.ts";
 import { textTable } from "./_table.ts";
 import { CompositeResult, FunctionResult, type StepResult } from "./compose.ts";
@@ -93,7 +92,21 @@ function flatten(x: Reportable, out: ReportEntry[]): void {
   }
 }
 
-/** A summary of results: counts, durations, a table. */
+/**
+ * A summary of results: counts, durations, a table.
+ *
+ * @example
+ * ```ts
+ * import { local, Report, report } from "@dexp/dexp";
+ * import { match, ok, strictEqual } from "node:assert";
+ *
+ * const r = report(await local(2).run((_target, i) => `exit ${i}`).quiet().noThrow());
+ * ok(r instanceof Report);
+ * strictEqual(r.summary.total, 2);
+ * strictEqual(r.summary.failed, 1);
+ * match(r.text(), /exit/);
+ * ```
+ */
 export class Report {
   /** The title printed above the table. */
   readonly title: string;
@@ -203,8 +216,10 @@ export class Report {
  * @example
  * ```ts
  * import { local, report } from "@dexp/dexp";
+ * import { match, strictEqual } from "node:assert";
  * const r = await local(2).run("true").quiet();
- * console.log(report(r).text());
+ * strictEqual(report(r).summary.total, 2);
+ * match(report(r).text(), /true/); // one row per process, then the summary
  * ```
  */
 export function report(results: Reportable, title?: string): Report {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { hostsFromFile } from "../action/hosts.ts";
+import { hostsFromFile } from "../action/mod.ts";
 import { toText } from "../engine/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./verb.ts";

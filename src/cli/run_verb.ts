@@ -14,7 +14,7 @@ import {
   runExperiments,
   type SlurmRunOptions,
 } from "../engine/mod.ts";
-import { handleSignals, killEverything } from "../process/reaper.ts";
+import { handleSignals, killEverything } from "../process/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./verb.ts";
 

@@ -25,10 +25,11 @@ export interface AtomicWriteOptions {
  * @throws {Deno.errors.PermissionDenied} If the folder cannot be written.
  * @example
  * ```ts
- * import { writeFileAtomic } from "./atomic.ts";
+ * import { writeFileAtomic } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await writeFileAtomic(`${dir}/a.txt`, "hello\n");
- * console.log(await Deno.readTextFile(`${dir}/a.txt`)); // hello
+ * deepStrictEqual(await Deno.readTextFile(`${dir}/a.txt`), "hello\n");
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -68,9 +69,11 @@ export async function writeFileAtomic(
  * @throws {TypeError} If the value cannot be serialised.
  * @example
  * ```ts
- * import { writeJsonAtomic } from "./atomic.ts";
+ * import { writeJsonAtomic } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await writeJsonAtomic(`${dir}/a.json`, { ok: true });
+ * deepStrictEqual(JSON.parse(await Deno.readTextFile(`${dir}/a.json`)), { ok: true });
  * await Deno.remove(dir, { recursive: true });
  * ```
  */

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertNotEquals } from "../../tests/assert.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { readJsonMaybe, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
 
 Deno.test("writeFileAtomic replaces the file: readers see the old or the new content, never a part", async () => {
@@ -26,7 +26,7 @@ Deno.test("writeFileAtomic replaces the file: readers see the old or the new con
     await Deno.link(path, `${dir}/old`);
     await writeFileAtomic(path, b);
     const [now, old] = [await Deno.stat(path), await Deno.stat(`${dir}/old`)];
-    assertNotEquals(now.ino, old.ino);
+    assert(now.ino !== old.ino, `the inode did not change: ${now.ino}`);
     assertEquals(await Deno.readTextFile(`${dir}/old`), a); // the old file was not rewritten
     await Deno.remove(`${dir}/old`);
     const names: string[] = [];

@@ -6,8 +6,7 @@
  */
 
 import { join } from "node:path";
-import { oneLine } from "../action/_one_line.ts";
-import { textTable } from "../action/_table.ts";
+import { oneLine, textTable } from "../action/mod.ts";
 import type { Combination, JsonValue } from "./_sweep.ts";
 import { readJsonMaybe, writeFileAtomic } from "./atomic.ts";
 import type { Row } from "./context.ts";
@@ -31,9 +30,10 @@ function value(s: string): JsonValue {
  * @throws {TypeError} If the pattern has no named group.
  * @example
  * ```ts
- * import { rowsFromRegex } from "./collect.ts";
+ * import { rowsFromRegex } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const rows = rowsFromRegex("lat=12 ms\nlat=15 ms\n", /lat=(?<lat>\d+)/);
- * console.log(rows); // [{ lat: 12 }, { lat: 15 }]
+ * deepStrictEqual(rows, [{ lat: 12 }, { lat: 15 }]);
  * ```
  */
 export function rowsFromRegex(text: string, pattern: RegExp): Row[] {
@@ -66,8 +66,9 @@ export function rowsFromRegex(text: string, pattern: RegExp): Row[] {
  * @returns The rows, in order.
  * @example
  * ```ts
- * import { rowsFromJsonLines } from "./collect.ts";
- * console.log(rowsFromJsonLines('noise\n{"ops": 10}\n{"ops": 12}\n')); // [{ ops: 10 }, { ops: 12 }]
+ * import { rowsFromJsonLines } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(rowsFromJsonLines('noise\n{"ops": 10}\n{"ops": 12}\n'), [{ ops: 10 }, { ops: 12 }]);
  * ```
  */
 export function rowsFromJsonLines(text: string): Row[] {
@@ -108,7 +109,7 @@ export interface RunTable {
  * @throws {TypeError} If the folder has no `run.json`.
  * @example
  * ```ts ignore
- * import { collectRun } from "./collect.ts";
+ * import { collectRun } from "@dexp/dexp";
  * const t = await collectRun("results/grid/20250101-120000-3fa2");
  * console.log(t.columns);
  * ```
@@ -181,8 +182,9 @@ function csvCell(v: JsonValue | undefined): string {
  * @returns The CSV text.
  * @example
  * ```ts
- * import { toCsv } from "./collect.ts";
- * console.log(toCsv({ columns: ["a", "b"], rows: [{ a: 1, b: "x,y" }] })); // a,b\n1,"x,y"\n
+ * import { toCsv } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(toCsv({ columns: ["a", "b"], rows: [{ a: 1, b: "x,y" }] }), 'a,b\n1,"x,y"\n');
  * ```
  */
 export function toCsv(table: RunTable): string {
@@ -200,8 +202,9 @@ export function toCsv(table: RunTable): string {
  * @returns The text.
  * @example
  * ```ts
- * import { toText } from "./collect.ts";
- * console.log(toText({ columns: ["a"], rows: [{ a: 1 }] }));
+ * import { toText } from "@dexp/dexp";
+ * import { match } from "node:assert";
+ * match(toText({ columns: ["a"], rows: [{ a: 1 }] }), /^a\n.*1/s);
  * ```
  */
 export function toText(table: RunTable, maxWidth = 30): string {
@@ -228,7 +231,7 @@ export function toText(table: RunTable, maxWidth = 30): string {
  * @throws {TypeError} If the folder has no `run.json`.
  * @example
  * ```ts ignore
- * import { writeReport } from "./collect.ts";
+ * import { writeReport } from "@dexp/dexp";
  * await writeReport("results/grid/20250101-120000-3fa2");
  * ```
  */

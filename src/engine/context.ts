@@ -6,16 +6,18 @@
  */
 
 import { isAbsolute, join, normalize } from "node:path";
-import type { Group } from "../action/group.ts";
 import {
+  type Group,
   GroupCommand,
   type GroupCommandInput,
   type RunningGroup,
-} from "../action/group_command.ts";
-import { Command } from "../process/command.ts";
-import type { OutputSinkFactory } from "../process/options.ts";
-import type { RunningProcess } from "../process/running.ts";
-import type { Target } from "../process/target.ts";
+} from "../action/mod.ts";
+import {
+  Command,
+  type OutputSinkFactory,
+  type RunningProcess,
+  type Target,
+} from "../process/mod.ts";
 import {
   attachJobs,
   detach,
@@ -31,7 +33,25 @@ import { writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
 import { type DetachedEntry, type DetachedJob, removeJobsFile, writeJobsFile } from "./detached.ts";
 import type { Logger } from "./log.ts";
 
-/** Thrown by `ctx.restart()`: the attempt ends and another one is asked for. */
+/**
+ * Thrown by `ctx.restart()`: the attempt ends and another one is asked for.
+ *
+ * @example
+ * ```ts
+ * import { defineExperiment, runExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual, strictEqual } from "node:assert";
+ *
+ * const results = await Deno.makeTempDir();
+ * const attempts: number[] = [];
+ * const e = defineExperiment("restarts", { maxRestarts: 1 }, (ctx) => {
+ *   attempts.push(ctx.attempt);
+ *   if (ctx.attempt === 1) ctx.restart("warm-up run"); // throws a RestartRequest
+ * });
+ * strictEqual((await runExperiments([e], { results, display: "none" })).ok, true);
+ * deepStrictEqual(attempts, [1, 2]); // attempts count from 1
+ * await Deno.remove(results, { recursive: true });
+ * ```
+ */
 export class RestartRequest extends Error {
   /**
    * Makes the request.
@@ -140,7 +160,27 @@ const DETACHED_CAPTURE = 64 * 1024;
 
 type Handle = RunningGroup | RunningProcess;
 
-/** The context of one attempt of one combination, passed to the experiment body. */
+/**
+ * The context of one attempt of one combination, passed to the experiment body.
+ *
+ * @example
+ * ```ts
+ * import { defineExperiment, runExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual, strictEqual } from "node:assert";
+ *
+ * const results = await Deno.makeTempDir();
+ * const seen: string[] = [];
+ * const e = defineExperiment("ctx-demo", { params: { n: [1, 2] } }, async (ctx, p) => {
+ *   const r = await ctx.spawn(`echo ${p.n * 10}`); // on ctx.hosts (here: this machine)
+ *   const file = await ctx.writeFile("out.txt", r.text()[0]); // in this combination's folder
+ *   seen.push(`${ctx.name}: ${await Deno.readTextFile(file)}`);
+ * });
+ * const summary = await runExperiments([e], { results, display: "none" });
+ * strictEqual(summary.ok, true);
+ * deepStrictEqual(seen, ["n=1: 10", "n=2: 20"]);
+ * await Deno.remove(results, { recursive: true });
+ * ```
+ */
 export class ExperimentContext<H extends Group = Group> {
   /** The experiment's name. */
   readonly experiment: string;
@@ -181,6 +221,7 @@ export class ExperimentContext<H extends Group = Group> {
    * Made by the runner.
    *
    * @param init The context's values.
+   * @internal
    */
   constructor(init: ContextInit<H>) {
     this.experiment = init.experiment;

@@ -6,9 +6,8 @@
  * @module
  */
 
-import { GroupError } from "../action/group_result.ts";
-import { ProcessError } from "../process/errors.ts";
-import type { FailureKind, ProcessResult } from "../process/result.ts";
+import { GroupError } from "../action/mod.ts";
+import { type FailureKind, ProcessError, type ProcessResult } from "../process/mod.ts";
 
 /** One failed command of an attempt, as recorded. */
 export interface CommandFailure {

@@ -1,6 +1,5 @@
-import { GroupError, GroupResult } from "../action/group_result.ts";
-import { ExitError } from "../process/errors.ts";
-import { type FailureKind, ProcessResult } from "../process/result.ts";
+import { GroupError, GroupResult } from "../action/mod.ts";
+import { ExitError, type FailureKind, ProcessResult } from "../process/mod.ts";
 import { assertEquals } from "../../tests/assert.ts";
 import { errorDetail, failureLines } from "./failures.ts";
 

@@ -11,7 +11,17 @@ import type { RunJson } from "./runner.ts";
 import { LOG_TXT, RESULT_JSON, RUN_JSON } from "./rundir.ts";
 import { runLiveness } from "./status.ts";
 
-/** The log asked for does not exist (and will not appear). */
+/** The log asked for does not exist (and will not appear). *
+ * @example
+ * ```ts
+ * import { LogNotFoundError, readLog } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * const empty = await Deno.makeTempDir();
+ * await rejects(readLog(empty).next(), LogNotFoundError);
+ * await Deno.remove(empty);
+ * ```
+ */
 export class LogNotFoundError extends Error {
   /**
    * Makes the error.
@@ -55,6 +65,27 @@ async function readRunJson(runDir: string): Promise<RunJson | undefined> {
  *
  * @param runDir The run folder.
  * @returns True when nothing more will be written to it.
+ *
+ * @example
+ * ```ts
+ * import { defineExperiment, readLog, resolveRunDir, runEnded, runExperiments } from "@dexp/dexp";
+ * import { ok } from "node:assert";
+ * import { join } from "node:path";
+ *
+ * const results = await Deno.makeTempDir();
+ * const e = defineExperiment("logged", { params: { n: [1] } }, async (ctx) => {
+ *   await ctx.log("hello from the body");
+ * });
+ * await runExperiments([e], { results, display: "none" });
+ * const run = await resolveRunDir(join(results, "logged")); // the latest run
+ * ok(await runEnded(run));
+ * let text = "";
+ * for await (const chunk of readLog(run, { combination: "n=1" })) {
+ *   text += new TextDecoder().decode(chunk);
+ * }
+ * ok(text.includes("hello from the body"));
+ * await Deno.remove(results, { recursive: true });
+ * ```
  */
 export async function runEnded(runDir: string): Promise<boolean> {
   const rj = await readRunJson(runDir);

@@ -12,6 +12,14 @@ import { type Experiment, registeredExperiments } from "./registry.ts";
 /**
  * Experiment files could not be loaded: a path is missing, a file does not type-check or
  * throws on import, or nothing was registered. The message says which and how to fix it.
+ *
+ * @example
+ * ```ts
+ * import { ExperimentLoadError, loadExperiments } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * await rejects(loadExperiments(["no/such/folder"]), ExperimentLoadError);
+ * ```
  */
 export class ExperimentLoadError extends Error {
   /**
@@ -41,6 +49,20 @@ const CODE = new Set([".ts", ".mts", ".js", ".mjs", ".tsx", ".jsx"]);
  * @param paths Files and folders, in order.
  * @returns Absolute paths of the files, in load order.
  * @throws {ExperimentLoadError} If a path does not exist.
+ *
+ * @example
+ * ```ts
+ * import { experimentFiles } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * import { basename, join } from "node:path";
+ *
+ * const dir = await Deno.makeTempDir();
+ * for (const f of ["b.ts", "a.ts", "a_test.ts", "_helpers.ts", "notes.md"]) {
+ *   await Deno.writeTextFile(join(dir, f), "");
+ * }
+ * deepStrictEqual((await experimentFiles([dir])).map((f) => basename(f)), ["a.ts", "b.ts"]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function experimentFiles(paths: readonly string[]): Promise<string[]> {
   const out: string[] = [];

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { LineInfo, OutputSink } from "../process/options.ts";
+import type { LineInfo, OutputSink } from "../process/mod.ts";
 
 const enc = new TextEncoder();
 const LF = 10;

@@ -23,8 +23,9 @@ export interface NotifyPayload {
  * @example
  * ```ts
  * import { notifyPayload } from "./notify.ts";
+ * import { deepStrictEqual } from "node:assert";
  * const p = notifyPayload({ ok: true, interrupted: false, experiments: [], start: "", end: "" });
- * console.log(p.text); // dexp run succeeded: 0 ok, 0 failed, 0 remaining
+ * deepStrictEqual(p.text, "dexp run succeeded: 0 ok, 0 failed, 0 remaining");
  * ```
  */
 export function notifyPayload(summary: RunExperimentsSummary): NotifyPayload {
@@ -59,7 +60,7 @@ export function notifyPayload(summary: RunExperimentsSummary): NotifyPayload {
  * @throws {Error} If the request fails or the status is not 2xx.
  * @example
  * ```ts ignore
- * import { notify } from "./notify.ts";
+ * import { notify } from "@dexp/dexp";
  * await notify("https://hooks.slack.com/services/...", summary);
  * ```
  */

@@ -9,9 +9,8 @@
  */
 
 import { join } from "node:path";
-import type { Group } from "../action/group.ts";
-import { local } from "../action/group.ts";
-import { quote } from "../process/quote.ts";
+import { type Group, local } from "../action/mod.ts";
+import { quote } from "../process/mod.ts";
 
 /** The file, in the combination's folder. */
 export const OWNERS_FILE = ".owners.jsonl";

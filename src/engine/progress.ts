@@ -43,9 +43,10 @@ export interface EtaInput {
  * @example
  * ```ts
  * import { estimateEta } from "./progress.ts";
+ * import { deepStrictEqual } from "node:assert";
  * const input = { finished: 2, finishedDuration: 2000, remaining: 3, workers: 1 };
  * // One second per combination; the running one started 400 ms ago: 0.6 s + 2 x 1 s.
- * console.log(estimateEta({ ...input, now: 10_400, running: [10_000] })); // 2600
+ * deepStrictEqual(estimateEta({ ...input, now: 10_400, running: [10_000] }), 2600);
  * ```
  */
 export function estimateEta(input: EtaInput): number | undefined {

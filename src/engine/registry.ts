@@ -4,8 +4,7 @@
  * @module
  */
 
-import type { Group } from "../action/group.ts";
-import { local } from "../action/group.ts";
+import { type Group, local } from "../action/mod.ts";
 import {
   type Branch,
   type BranchMap,
@@ -156,11 +155,12 @@ function checkParams(name: string, params: unknown): Iterable<Combination> {
  * @throws {RangeError} If `maxRestarts` or `timeout` is out of range.
  * @example
  * ```ts
- * import { defineExperiment } from "./registry.ts";
+ * import { defineExperiment } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const e = defineExperiment("hello", { params: { n: [1, 2] } }, async (ctx, p) => {
  *   await ctx.spawn(`echo ${p.n}`);
  * });
- * console.log(e.name); // hello
+ * deepStrictEqual(e.name, "hello");
  * ```
  */
 export function defineExperiment<
@@ -231,10 +231,13 @@ export function defineExperiment<
  * @throws {RangeError} If `maxRestarts` or `timeout` is out of range.
  * @example
  * ```ts
- * import { experiment } from "./registry.ts";
+ * import { clearExperiments, experiment, registeredExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * experiment("grid", { params: { a: [1, 2], b: [3] } }, async (ctx, p) => {
  *   await ctx.spawn(`echo ${p.a} ${p.b}`);
  * });
+ * deepStrictEqual(registeredExperiments().map((e) => e.name), ["grid"]);
+ * clearExperiments();
  * ```
  */
 export function experiment<
@@ -262,8 +265,12 @@ export function experiment<
  * @returns A copy of the list.
  * @example
  * ```ts
- * import { registeredExperiments } from "./registry.ts";
- * console.log(registeredExperiments().map((e) => e.name));
+ * import { clearExperiments, experiment, registeredExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * experiment("a", {}, () => {});
+ * experiment("b", {}, () => {});
+ * deepStrictEqual(registeredExperiments().map((e) => e.name), ["a", "b"]);
+ * clearExperiments();
  * ```
  */
 export function registeredExperiments(): Experiment[] {
@@ -275,8 +282,11 @@ export function registeredExperiments(): Experiment[] {
  *
  * @example
  * ```ts
- * import { clearExperiments } from "./registry.ts";
+ * import { clearExperiments, experiment, registeredExperiments } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ * experiment("once", {}, () => {});
  * clearExperiments();
+ * strictEqual(registeredExperiments().length, 0);
  * ```
  */
 export function clearExperiments(): void {

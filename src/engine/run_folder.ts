@@ -8,7 +8,17 @@
 import { join } from "node:path";
 import { listRunIds, RUN_JSON } from "./rundir.ts";
 
-/** A path is neither a run folder nor an experiment folder with runs. */
+/** A path is neither a run folder nor an experiment folder with runs. *
+ * @example
+ * ```ts
+ * import { resolveRunDir, RunFolderError } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * const empty = await Deno.makeTempDir(); // an experiment folder with no run yet
+ * await rejects(resolveRunDir(empty), RunFolderError);
+ * await Deno.remove(empty);
+ * ```
+ */
 export class RunFolderError extends Error {
   /**
    * Makes the error.

@@ -34,7 +34,8 @@ export const NO_PARAMS_FOLDER = "default";
  * @example
  * ```ts
  * import { comboFolderName } from "./rundir.ts";
- * console.log(comboFolderName({ b: 2, a: 1 }), comboFolderName({})); // a=1_b=2 default
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual([comboFolderName({ b: 2, a: 1 }), comboFolderName({})], ["a=1_b=2", "default"]);
  * ```
  */
 export function comboFolderName(combination: Combination): string {

@@ -6,8 +6,8 @@
  */
 
 import { basename, dirname, join, resolve } from "node:path";
-import type { Group } from "../action/group.ts";
-import type { LineInfo } from "../process/options.ts";
+import type { Group } from "../action/mod.ts";
+import { DEXP_VERSION, type Duration, type LineInfo, toMillis } from "../process/mod.ts";
 import { type ClaimStore, openStore } from "./_claims.ts";
 import { type Combination, currentOwner } from "./_sweep.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
@@ -42,7 +42,6 @@ import {
   RUN_JSON,
   SWEEP_DIR,
 } from "./rundir.ts";
-import { DEXP_VERSION, type Duration, toMillis } from "../process/mod.ts";
 import { SLURM_RUN_DIR_ENV, type SlurmRunOptions, submitRunArray } from "./slurm_run.ts";
 
 /** How a run shows itself on the console. */
@@ -189,10 +188,11 @@ function globToRegExp(glob: string): RegExp {
  * @returns The kept experiments, in order.
  * @example
  * ```ts
- * import { defineExperiment, filterExperiments } from "./mod.ts";
+ * import { defineExperiment, filterExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const a = defineExperiment("net-a", { tags: ["net"] }, () => {});
  * const b = defineExperiment("cpu-b", {}, () => {});
- * console.log(filterExperiments([a, b], ["net"]).map((e) => e.name)); // ["net-a"]
+ * deepStrictEqual(filterExperiments([a, b], ["net"]).map((e) => e.name), ["net-a"]);
  * ```
  */
 export function filterExperiments<E extends Experiment>(
@@ -231,9 +231,10 @@ function combosOf(e: Experiment): { combos: Combination[]; names: string[] } {
  * @throws {TypeError} If an experiment has a combination twice.
  * @example
  * ```ts
- * import { defineExperiment, planExperiments } from "./mod.ts";
+ * import { defineExperiment, planExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const e = defineExperiment("grid", { params: { a: [1, 2], b: [3] } }, () => {});
- * console.log(planExperiments([e]).map((p) => p.id)); // ["grid__a=1_b=3", "grid__a=2_b=3"]
+ * deepStrictEqual(planExperiments([e]).map((p) => p.id), ["grid__a=1_b=3", "grid__a=2_b=3"]);
  * ```
  */
 export function planExperiments(

@@ -138,6 +138,19 @@ export interface RunSlurmStates {
  * @param runDir The run folder.
  * @param options The job completion log to read when there is no accounting.
  * @returns The states, or undefined when the run has no `slurm.json`.
+ *
+ * @example
+ * ```ts
+ * import { defineExperiment, listRuns, runExperiments, runSlurmStates } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * // A run that was not submitted to Slurm has no array states.
+ * const results = await Deno.makeTempDir();
+ * await runExperiments([defineExperiment("here", {}, () => {})], { results, display: "none" });
+ * const [run] = await listRuns(results);
+ * strictEqual(await runSlurmStates(run.runDir), undefined);
+ * await Deno.remove(results, { recursive: true });
+ * ```
  */
 export async function runSlurmStates(
   runDir: string,
@@ -172,6 +185,19 @@ export function describeSlurmStates(tasks: readonly SlurmJobState[]): string {
  *
  * @param runDir The run folder.
  * @returns The cancelled arrays' job ids (empty when the run has no `slurm.json`).
+ *
+ * @example
+ * ```ts
+ * import { cancelRunArrays, defineExperiment, listRuns, runExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * // A run submitted with `slurm` gets its arrays cancelled; a local run has none.
+ * const results = await Deno.makeTempDir();
+ * await runExperiments([defineExperiment("here", {}, () => {})], { results, display: "none" });
+ * const [run] = await listRuns(results);
+ * deepStrictEqual(await cancelRunArrays(run.runDir), []);
+ * await Deno.remove(results, { recursive: true });
+ * ```
  */
 export async function cancelRunArrays(runDir: string): Promise<string[]> {
   const sj = await readSlurmJson(runDir);

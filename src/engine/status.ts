@@ -40,7 +40,7 @@ export interface RunLiveness {
  * @returns The true state and the live claims.
  * @example
  * ```ts ignore
- * import { runLiveness } from "./status.ts";
+ * import { runLiveness } from "@dexp/dexp";
  * const rj = JSON.parse(await Deno.readTextFile("results/grid/20250101-120000-3fa2/run.json"));
  * console.log((await runLiveness("results/grid/20250101-120000-3fa2", rj)).state);
  * ```
@@ -108,7 +108,7 @@ export interface RunInfo {
  * @returns Runs sorted by experiment, then run id.
  * @example
  * ```ts ignore
- * import { listRuns } from "./status.ts";
+ * import { listRuns } from "@dexp/dexp";
  * for (const r of await listRuns("results")) console.log(r.experiment, r.runId, r.ok, r.total);
  * ```
  */

@@ -112,7 +112,23 @@ function nonNegative(n: number, what: string): number {
 
 const decoder = new TextDecoder();
 
-/** A detached job on one host. Cheap to make: nothing runs until a method is called. */
+/**
+ * A detached job on one host. Cheap to make: nothing runs until a method is called.
+ *
+ * @example
+ * ```ts
+ * import { detach, local } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const root = await Deno.makeTempDir();
+ * const [job] = (await detach(local(1).run("echo done"), { name: "one", root })).jobs;
+ * const r = await job.wait();
+ * strictEqual(r.text(), "done");
+ * strictEqual((await job.status()).state, "exited");
+ * await job.forget();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export class Job extends Settled<ProcessResult, WaitOptions> {
   /** Where it runs. */
   readonly target: Target;
@@ -362,6 +378,18 @@ export class Job extends Settled<ProcessResult, WaitOptions> {
  * @param signal The first signal.
  * @param options Grace and settle times.
  * @returns The final states, in order.
+ *
+ * @example
+ * ```ts
+ * import { detach, killJobs, local } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const root = await Deno.makeTempDir();
+ * const { jobs } = await detach(local(2).run("sleep 60"), { name: "sleepy", root });
+ * const states = await killJobs(jobs, "SIGTERM");
+ * deepStrictEqual(states.map((s) => s.state), ["killed", "killed"]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function killJobs(
   jobs: readonly Job[],
@@ -398,6 +426,19 @@ export async function killJobs(
  * @param jobs The jobs.
  * @returns Resolves when every folder is gone.
  * @throws {Error} If a host cannot be reached.
+ *
+ * @example
+ * ```ts
+ * import { detach, forgetJobs, listJobs, local } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const root = await Deno.makeTempDir();
+ * const slot = local(1);
+ * const { jobs } = await detach(slot.run("true"), { name: "short", root });
+ * await forgetJobs(jobs); // kills what still runs, then removes the jobs' files
+ * strictEqual((await listJobs(slot, { root })).length, 0);
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function forgetJobs(jobs: readonly Job[]): Promise<void> {
   const st = await statuses(jobs);

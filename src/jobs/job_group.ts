@@ -15,7 +15,26 @@ import { decideStatus, type JobStatus, parseReports } from "./job_status.ts";
 import { checkJobName, checkRemotePath, DEFAULT_JOBS_ROOT } from "./names.ts";
 import { listScript } from "./supervisor.ts";
 
-/** Detached jobs, in order (one per host of the group they were started on). */
+/**
+ * Detached jobs, in order (one per host of the group they were started on).
+ *
+ * @example
+ * ```ts
+ * import { detach, local } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const root = await Deno.makeTempDir(); // where the jobs keep their files (default ~/.dexp/jobs)
+ * const jobs = await detach(local(2).run("echo started; sleep 60"), { name: "demo", root });
+ * strictEqual(jobs.length, 2);
+ * const saved = JSON.stringify(jobs.refs); // enough for any later process to attach
+ * strictEqual(JSON.parse(saved).length, 2);
+ * await jobs.kill();
+ * const r = await jobs.wait(); // a GroupResult, as for an attached command
+ * strictEqual(r.results.every((p) => p.signal === "SIGTERM"), true);
+ * await jobs.forget();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export class JobGroup extends Settled<GroupResult, WaitOptions> implements Iterable<Job> {
   /** The jobs. */
   readonly jobs: readonly Job[];
@@ -169,6 +188,20 @@ export interface ListOptions {
  * @param options Filter by name; another root.
  * @returns The jobs, host by host, oldest first.
  * @throws {Error} If a host cannot be reached.
+ *
+ * @example
+ * ```ts
+ * import { detach, listJobs, local } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const root = await Deno.makeTempDir();
+ * const slot = local(1);
+ * const jobs = await detach(slot.run("sleep 60"), { name: "listed", root });
+ * const found = await listJobs(slot, { root });
+ * deepStrictEqual(found.map((j) => [j.name, j.status.state]), [["listed", "running"]]);
+ * await jobs.forget();
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function listJobs(
   nodes: Iterable<Target>,

@@ -25,8 +25,11 @@ const WORD = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
  *
  * @example
  * ```ts
- * import { checkJobName } from "@dexp/dexp";
- * console.log(checkJobName("train-resnet.1")); // train-resnet.1
+ * import { checkJobName } from "./names.ts";
+ * import { strictEqual, throws } from "node:assert";
+ *
+ * strictEqual(checkJobName("train-resnet.1"), "train-resnet.1");
+ * throws(() => checkJobName("a b"), TypeError);
  * ```
  */
 export function checkJobName(name: string): string {

@@ -12,6 +12,31 @@
 /**
  * Something that runs (or ran) and ends with a result `R`. `O` is the type of the options
  * that `result()` and `wait()` take (polling settings for detached jobs).
+ *
+ * @example
+ * ```ts
+ * import { Settled } from "@dexp/dexp/backend";
+ * import { rejects, strictEqual } from "node:assert";
+ *
+ * // A handle only says what its result is and which error a failed result means.
+ * class Coin extends Settled<number> {
+ *   constructor(readonly value: number) {
+ *     super();
+ *   }
+ *   result(): Promise<number> {
+ *     return Promise.resolve(this.value);
+ *   }
+ *   kill(): Promise<void> {
+ *     return Promise.resolve();
+ *   }
+ *   protected failureOf(r: number): Error | undefined {
+ *     return r === 0 ? new Error("tails") : undefined;
+ *   }
+ * }
+ * strictEqual(await new Coin(1).wait(), 1);
+ * strictEqual(await new Coin(0).result(), 0); // result() never rejects
+ * await rejects(new Coin(0).wait(), /tails/);
+ * ```
  */
 export abstract class Settled<R, O = undefined> {
   /**
@@ -56,6 +81,17 @@ export abstract class Settled<R, O = undefined> {
 /**
  * A handle of something running in this program: awaiting it is `wait()`. (Detached jobs
  * are {@linkcode Settled} but not awaitable, so that an async function can return one.)
+ *
+ * @example
+ * ```ts
+ * import { cmd, RunningProcess } from "@dexp/dexp";
+ * import { Running } from "@dexp/dexp/backend";
+ * import { ok, strictEqual } from "node:assert";
+ *
+ * const p = cmd("echo hi").quiet().spawn();
+ * ok(p instanceof RunningProcess && p instanceof Running);
+ * strictEqual((await p).text(), "hi"); // awaiting a running handle is wait()
+ * ```
  */
 export abstract class Running<R> extends Settled<R> implements PromiseLike<R> {
   /**
@@ -75,6 +111,18 @@ export abstract class Running<R> extends Settled<R> implements PromiseLike<R> {
 
 /**
  * Something not started yet. Awaiting it starts it and waits: each await runs it again.
+ *
+ * @example
+ * ```ts
+ * import { cmd } from "@dexp/dexp";
+ * import { Lazy } from "@dexp/dexp/backend";
+ * import { ok, strictEqual } from "node:assert";
+ *
+ * const c = cmd("echo again").quiet();
+ * ok(c instanceof Lazy);
+ * strictEqual((await c).text(), "again"); // each await runs it
+ * strictEqual((await c).text(), "again");
+ * ```
  */
 export abstract class Lazy<R> implements PromiseLike<R> {
   /**

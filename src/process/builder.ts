@@ -19,6 +19,20 @@ function positiveInt(value: number, what: string): number {
 /**
  * The setters of a command builder; `Self` is the concrete builder type, `R` what awaiting
  * it gives. Awaiting a builder starts it (see {@linkcode Lazy}).
+ *
+ * @example
+ * ```ts
+ * import { cmd, local } from "@dexp/dexp";
+ * import { OptionsBuilder } from "@dexp/dexp/backend";
+ * import { ok, strictEqual } from "node:assert";
+ *
+ * // One set of setters for a command and a group command; each returns a new builder.
+ * ok(cmd("true") instanceof OptionsBuilder);
+ * ok(local(2).run("true") instanceof OptionsBuilder);
+ * const base = cmd("echo $X");
+ * strictEqual(await base.env({ X: "1" }).text(), "1");
+ * strictEqual(base.settings.env.X, undefined);
+ * ```
  */
 export abstract class OptionsBuilder<Self, R> extends Lazy<R> {
   /** The settings held by this builder. */

@@ -21,7 +21,8 @@ const FRAME = /\(?((?:file|https?|jsr|npm):[^\s()]+?):(\d+):(\d+)\)?\s*$/;
  * @example
  * ```ts
  * import { callSiteOf } from "./call_site.ts";
- * console.log(callSiteOf("Error\n    at run (file:///home/me/exp.ts:12:5)")); // /home/me/exp.ts:12:5
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(callSiteOf("Error\n    at run (file:///home/me/exp.ts:12:5)"), "/home/me/exp.ts:12:5");
  * ```
  */
 export function callSiteOf(stack: string | undefined): string | null {

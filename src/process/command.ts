@@ -13,6 +13,18 @@ import { LOCAL, type Target } from "./target.ts";
 /**
  * A command not yet started. Setters return new commands; awaiting it (or `spawn()`) starts
  * a process. It can be awaited many times: each time runs it again.
+ *
+ * @example
+ * ```ts
+ * import { cmd } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const hi = cmd("echo $GREETING").env({ GREETING: "hi" });
+ * const bye = hi.env({ GREETING: "bye" }); // a new command: `hi` is unchanged
+ * strictEqual(await hi.text(), "hi");
+ * strictEqual(await bye.text(), "bye");
+ * strictEqual((await cmd("exit 3").noThrow().quiet()).exitCode, 3);
+ * ```
  */
 export class Command extends OptionsBuilder<Command, ProcessResult> {
   /** Where it runs. */
@@ -26,6 +38,7 @@ export class Command extends OptionsBuilder<Command, ProcessResult> {
    * @param target Where it runs.
    * @param command A shell line or an argv array.
    * @param options Its settings.
+   * @internal
    */
   constructor(
     target: Target,
@@ -138,9 +151,11 @@ export class Command extends OptionsBuilder<Command, ProcessResult> {
  * @example
  * ```ts
  * import { cmd } from "@dexp/dexp";
- * const kernel = await cmd("uname -r").text();
- * const r = await cmd(["printf", "%s|", "a b", ""]).quiet();
- * console.log(kernel, r.stdout); // ... a b||
+ * import { ok, strictEqual } from "node:assert";
+ * const kernel = await cmd("uname -r").text(); // a shell line, output trimmed
+ * ok(kernel.length > 0);
+ * const r = await cmd(["printf", "%s|", "a b", ""]).quiet(); // argv: no shell, no splitting
+ * strictEqual(r.stdout, "a b||");
  * ```
  */
 export function cmd(command: string | readonly string[]): Command {

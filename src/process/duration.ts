@@ -20,7 +20,8 @@ const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000,
  * @example
  * ```ts
  * import { toMillis } from "@dexp/dexp";
- * console.log(toMillis("1m30s")); // 90000
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(toMillis("1m30s"), 90000);
  * ```
  */
 export function toMillis(value: Duration, what = "duration"): number {
@@ -53,7 +54,8 @@ export function toMillis(value: Duration, what = "duration"): number {
  * @example
  * ```ts
  * import { formatDuration } from "@dexp/dexp";
- * console.log(formatDuration(850), formatDuration(12_345), formatDuration(245_000)); // 850ms 12.3s 4m05s
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual([formatDuration(850), formatDuration(12_345), formatDuration(245_000)], ["850ms", "12.3s", "4m05s"]);
  * ```
  */
 export function formatDuration(ms: number): string {

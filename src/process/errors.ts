@@ -79,7 +79,20 @@ export function describeFailure(result: ProcessResult): string {
   }
 }
 
-/** A process did not succeed. Catch this to handle every kind; `result` has everything. */
+/**
+ * A process did not succeed. Catch this to handle every kind; `result` has everything.
+ *
+ * @example
+ * ```ts
+ * import { cmd, ProcessError } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * await rejects(
+ * async () => await cmd("echo partial; exit 2").quiet(),
+ *   (e) => e instanceof ProcessError && e.kind === "exit" && e.result.stdout === "partial\n",
+ * );
+ * ```
+ */
 export class ProcessError extends Error {
   /** The complete result of the process. */
   readonly result: ProcessResult;
@@ -93,6 +106,7 @@ export class ProcessError extends Error {
    *
    * @param result The result, whose `failure` is set.
    * @param options Standard error options (cause), and the trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     const site = callSiteOf(options?.trace?.stack);
@@ -114,13 +128,27 @@ export class ProcessError extends Error {
   }
 }
 
-/** The command ran and exited with a non-zero code. */
+/**
+ * The command ran and exited with a non-zero code.
+ *
+ * @example
+ * ```ts
+ * import { cmd, ExitError } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * await rejects(
+ *   async () => await cmd("exit 3").quiet(),
+ *   (e) => e instanceof ExitError && e.result.exitCode === 3,
+ * );
+ * ```
+ */
 export class ExitError extends ProcessError {
   /**
    * Wraps a failed result.
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -128,13 +156,27 @@ export class ExitError extends ProcessError {
   }
 }
 
-/** The command was ended by a signal that dexp did not send (crash, OOM killer, ...). */
+/**
+ * The command was ended by a signal that dexp did not send (crash, OOM killer, ...).
+ *
+ * @example
+ * ```ts
+ * import { cmd, SignalError } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * await rejects(
+ * async () => await cmd("kill -USR1 $$").quiet(),
+ *   (e) => e instanceof SignalError && e.result.signal === "SIGUSR1",
+ * );
+ * ```
+ */
 export class SignalError extends ProcessError {
   /**
    * Wraps a failed result.
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -142,13 +184,27 @@ export class SignalError extends ProcessError {
   }
 }
 
-/** dexp stopped the command because its timeout elapsed. */
+/**
+ * dexp stopped the command because its timeout elapsed.
+ *
+ * @example
+ * ```ts
+ * import { cmd, TimeoutError } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * await rejects(
+ * async () => await cmd("sleep 30").timeout("200ms").quiet(),
+ *   (e) => e instanceof TimeoutError && e.result.timedOut,
+ * );
+ * ```
+ */
 export class TimeoutError extends ProcessError {
   /**
    * Wraps a failed result.
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -156,13 +212,24 @@ export class TimeoutError extends ProcessError {
   }
 }
 
-/** The command could not be started on this machine (program missing, bad cwd, ...). */
+/**
+ * The command could not be started on this machine (program missing, bad cwd, ...).
+ *
+ * @example
+ * ```ts
+ * import { cmd, SpawnError } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * await rejects(async () => await cmd(["/nonexistent/program"]).quiet(), SpawnError);
+ * ```
+ */
 export class SpawnError extends ProcessError {
   /**
    * Wraps a failed result.
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -170,13 +237,27 @@ export class SpawnError extends ProcessError {
   }
 }
 
-/** ssh could not reach or log in to the host: the command never ran there. */
+/**
+ * ssh could not reach or log in to the host: the command never ran there.
+ *
+ * @example
+ * ```ts
+ * import { ConnectError, hosts } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * // Nothing listens on port 1 of the loopback: ssh cannot connect, the command never runs.
+ * await using nodes = hosts("127.0.0.1:1").with({ connectTimeout: 5 });
+ * const nowhere = nodes.host("127.0.0.1:1");
+ * await rejects(async () => await nowhere.run("true").quiet(), ConnectError);
+ * ```
+ */
 export class ConnectError extends ProcessError {
   /**
    * Wraps a failed result.
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -194,6 +275,7 @@ export class ConnectionLostError extends ProcessError {
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -201,13 +283,25 @@ export class ConnectionLostError extends ProcessError {
   }
 }
 
-/** The command ran, but its output could not be written to a file it was sent to. */
+/**
+ * The command ran, but its output could not be written to a file it was sent to.
+ *
+ * @example
+ * ```ts
+ * import { cmd, OutputError } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * // /dev/full opens, and every write to it fails (ENOSPC).
+ * await rejects(async () => await cmd("echo hi").stdoutFile("/dev/full").quiet(), OutputError);
+ * ```
+ */
 export class OutputError extends ProcessError {
   /**
    * Wraps a failed result.
    *
    * @param result The failed result.
    * @param options The trace of the call site.
+   * @internal
    */
   constructor(result: ProcessResult, options?: ProcessErrorOptions) {
     super(result, options);
@@ -242,7 +336,19 @@ export function errorFor(result: ProcessResult, trace?: Error): ProcessError {
   }
 }
 
-/** `expect()` did not see a matching line: the process ended first, or the wait timed out. */
+/**
+ * `expect()` did not see a matching line: the process ended first, or the wait timed out.
+ *
+ * @example
+ * ```ts
+ * import { cmd, ExpectError } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ *
+ * const p = cmd("echo starting").quiet().spawn();
+ * await rejects(p.expect("ready"), ExpectError); // the process ended without printing it
+ * await p;
+ * ```
+ */
 export class ExpectError extends Error {
   /** What was awaited. */
   readonly pattern: string;

@@ -57,3 +57,8 @@ export {
 export { DEFAULT_MAX_LINE_BYTES, type LineSink, LineSplitter } from "./lines.ts";
 export { Window } from "./window.ts";
 export { DEXP_VERSION } from "./version.ts";
+// Plumbing shared with the layers above (not exported from the package's mod.ts).
+export { track, untrack } from "./reaper.ts";
+export { readProcStat } from "./proc_stat.ts";
+export { callSiteOf, withCallSite } from "./call_site.ts";
+export { isAlive } from "./tree.ts";

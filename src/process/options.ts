@@ -97,7 +97,19 @@ export interface CommandOptions {
 /** Default grace period between TERM and KILL. */
 export const DEFAULT_KILL_GRACE = 2000;
 
-/** The settings of a new builder. */
+/**
+ * The settings of a new builder.
+ *
+ * @example
+ * ```ts
+ * import { cmd } from "@dexp/dexp";
+ * import { DEFAULT_OPTIONS } from "@dexp/dexp/backend";
+ * import { strictEqual } from "node:assert";
+ *
+ * strictEqual(cmd("true").settings.quiet, DEFAULT_OPTIONS.quiet);
+ * strictEqual(cmd("true").quiet().settings.quiet, true);
+ * ```
+ */
 export const DEFAULT_OPTIONS: CommandOptions = {
   env: {},
   stdin: "null",

@@ -15,8 +15,10 @@
  *
  * @example
  * ```ts
- * import { fillPlaceholders } from "@dexp/dexp";
- * console.log(fillPlaceholders("results/{host}/", { host: "n1" })); // results/n1/
+ * import { fillPlaceholders } from "@dexp/dexp/backend";
+ * import { strictEqual } from "node:assert";
+ *
+ * strictEqual(fillPlaceholders("results/{host}/{{x}}", { host: "n1" }), "results/n1/{x}");
  * ```
  */
 export function fillPlaceholders(template: string, vars: Readonly<Record<string, string>>): string {

@@ -26,8 +26,9 @@ export interface ProcStat {
  * @example
  * ```ts
  * import { parseProcStat } from "./proc_stat.ts";
+ * import { deepStrictEqual } from "node:assert";
  * const line = "42 (a) b) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5150 0 0";
- * console.log(parseProcStat(line)); // { state: "S", ppid: 1, startTicks: 5150, gone: false }
+ * deepStrictEqual(parseProcStat(line), { state: "S", ppid: 1, startTicks: 5150, gone: false });
  * ```
  */
 export function parseProcStat(text: string): ProcStat | undefined {

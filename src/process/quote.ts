@@ -19,8 +19,9 @@ const PLAIN = /^[A-Za-z0-9_@%+=:,./-]+$/;
  * @example Quote a file name with a space
  * ```ts
  * import { quote } from "@dexp/dexp";
- * console.log(quote("my file")); // 'my file'
- * console.log(quote("it's")); // 'it'"'"'s'
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(quote("my file"), "'my file'");
+ * deepStrictEqual(quote("it's"), "'it'\"'\"'s'");
  * ```
  */
 export function quote(value: string | number | boolean | bigint): string {
@@ -38,7 +39,9 @@ export function quote(value: string | number | boolean | bigint): string {
  * @example
  * ```ts
  * import { quoteArgv } from "@dexp/dexp";
- * console.log(quoteArgv(["printf", "%s\n", "a b", ""])); // printf '%s\n' 'a b' ''
+ * import { deepStrictEqual } from "node:assert";
+ * // "%s\\n" is the two characters \ and n, which printf reads as a newline.
+ * deepStrictEqual(quoteArgv(["printf", "%s\\n", "a b", ""]), "printf '%s\\n' 'a b' ''");
  * ```
  */
 export function quoteArgv(argv: readonly string[]): string {
@@ -54,7 +57,18 @@ export type ShellValue =
   | RawShell
   | readonly (string | number | boolean | bigint | RawShell)[];
 
-/** Shell text that `sh` inserts without quoting; make one with {@linkcode raw}. */
+/**
+ * Shell text that `sh` inserts without quoting; make one with {@linkcode raw}.
+ *
+ * @example
+ * ```ts
+ * import { raw, RawShell, sh } from "@dexp/dexp";
+ * import { ok, strictEqual } from "node:assert";
+ *
+ * ok(raw("$HOME") instanceof RawShell);
+ * strictEqual(sh`echo ${raw("$HOME")} ${"$HOME"}`, "echo $HOME '$HOME'");
+ * ```
+ */
 export class RawShell {
   /** The shell text, inserted as it is. */
   readonly text: string;
@@ -81,8 +95,9 @@ export class RawShell {
  * @example
  * ```ts
  * import { raw, sh } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const cmd = sh`ls ${raw("*.log")} | wc -l`;
- * console.log(cmd); // ls *.log | wc -l
+ * deepStrictEqual(cmd, "ls *.log | wc -l");
  * ```
  */
 export function raw(text: string): RawShell {
@@ -116,9 +131,10 @@ function interpolate(value: ShellValue): string {
  * @example
  * ```ts
  * import { sh } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const file = "results; rm -rf ~";
- * console.log(sh`wc -l ${file}`); // wc -l 'results; rm -rf ~'
- * console.log(sh`echo ${["a", "", "b c"]}`); // echo a '' 'b c'
+ * deepStrictEqual(sh`wc -l ${file}`, "wc -l 'results; rm -rf ~'");
+ * deepStrictEqual(sh`echo ${["a", "", "b c"]}`, "echo a '' 'b c'");
  * ```
  */
 export function sh(strings: TemplateStringsArray, ...values: ShellValue[]): string {

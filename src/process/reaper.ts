@@ -57,9 +57,10 @@ let exited = false;
  * @example
  * ```ts
  * import { handleSignals } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
  * const previous = handleSignals(false);
  * // ... own SIGINT handling ...
- * handleSignals(previous);
+ * strictEqual(handleSignals(previous), false); // returns the setting it replaced
  * ```
  */
 export function handleSignals(on: boolean): boolean {
@@ -143,8 +144,12 @@ async function runWithDeadline(argv: string[], seconds: number): Promise<void> {
  *
  * @example
  * ```ts
- * import { killEverything } from "@dexp/dexp";
- * await killEverything();
+ * import { cmd, killEverything } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ * const p = cmd("echo up; sleep 60").quiet().noThrow().spawn();
+ * await p.expect("up");
+ * await killEverything(); // every process dexp started, local and remote
+ * strictEqual((await p).signal, "SIGKILL");
  * ```
  */
 export async function killEverything(): Promise<void> {

@@ -65,7 +65,23 @@ export interface ProcessResultJson {
   ok: boolean;
 }
 
-/** What a finished process produced; built by dexp, read by you. */
+/**
+ * What a finished process produced; built by dexp, read by you.
+ *
+ * @example
+ * ```ts
+ * import { cmd } from "@dexp/dexp";
+ * import { deepStrictEqual, strictEqual } from "node:assert";
+ *
+ * const r = await cmd("echo 1; echo 2; echo oops >&2; exit 1").quiet().noThrow();
+ * strictEqual(r.ok, false);
+ * strictEqual(r.failure, "exit");
+ * strictEqual(r.exitCode, 1);
+ * deepStrictEqual(r.lines(), ["1", "2"]);
+ * strictEqual(r.stderr, "oops\n");
+ * deepStrictEqual((await cmd(`echo '{"a": 1}'`).quiet()).json(), { a: 1 });
+ * ```
+ */
 export class ProcessResult {
   /** Where it ran: `local` or the host's name. */
   readonly target: string;

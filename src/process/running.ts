@@ -100,6 +100,20 @@ async function openSinks(sinks: readonly FileSink[], vars: Record<string, string
 /**
  * A process that has been started. Await it (or call `wait()`) for its
  * {@linkcode ProcessResult}; `kill()` ends it and everything it started.
+ *
+ * @example
+ * ```ts
+ * import { cmd } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const server = cmd("echo listening; sleep 60").quiet().spawn();
+ * const seen = await server.expect(/listen/);
+ * strictEqual(seen.line, "listening");
+ * await server.kill(); // TERM, then KILL after the grace period
+ * const r = await server.result();
+ * strictEqual(r.killed, true);
+ * strictEqual(r.ok, false);
+ * ```
  */
 export class RunningProcess extends Running<ProcessResult> implements Stoppable {
   /** `local` or the host's name. */
@@ -141,6 +155,7 @@ export class RunningProcess extends Running<ProcessResult> implements Stoppable 
    * @param command The command.
    * @param opts The command's settings.
    * @param ctx Group index and placeholder values.
+   * @internal
    */
   constructor(
     target: Target,

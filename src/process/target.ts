@@ -86,7 +86,27 @@ export interface Launch {
   classify?(code: number, stderr: string): { failure: FailureKind; reason: string } | null;
 }
 
-/** Raised by {@linkcode Target.launch} when the command cannot be started there. */
+/**
+ * Raised by {@linkcode Target.launch} when the command cannot be started there.
+ *
+ * @example
+ * ```ts
+ * import { Group } from "@dexp/dexp";
+ * import { LaunchError, type Target } from "@dexp/dexp/backend";
+ * import { strictEqual } from "node:assert";
+ *
+ * // A target that cannot reach its machine says so with a LaunchError: the command never ran.
+ * const down: Target = {
+ *   label: "down",
+ *   launch() {
+ *     throw new LaunchError("connect", "the lab network is down");
+ *   },
+ * };
+ * const r = await new Group([down]).run("true").quiet().noThrow();
+ * strictEqual(r.get(0).failure, "connect");
+ * strictEqual(r.get(0).exitCode, null);
+ * ```
+ */
 export class LaunchError extends Error {
   /** `connect` or `spawn`. */
   readonly failure: "connect" | "spawn";
@@ -142,5 +162,17 @@ class LocalTarget implements Target {
   }
 }
 
-/** The local machine as a target; commands run as child processes of this program. */
+/**
+ * The local machine as a target; commands run as child processes of this program.
+ *
+ * @example
+ * ```ts
+ * import { cmd } from "@dexp/dexp";
+ * import { LOCAL } from "@dexp/dexp/backend";
+ * import { strictEqual } from "node:assert";
+ *
+ * strictEqual(cmd("true").target, LOCAL);
+ * strictEqual(LOCAL.label, "local");
+ * ```
+ */
 export const LOCAL: Target = new LocalTarget();

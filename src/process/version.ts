@@ -5,5 +5,15 @@
  * @module
  */
 
-/** The version of dexp (equal to `deno.json`'s `version`). */
+/**
+ * The version of dexp (equal to `deno.json`'s `version`).
+ *
+ * @example
+ * ```ts
+ * import { DEXP_VERSION } from "@dexp/dexp";
+ * import { match } from "node:assert";
+ *
+ * match(DEXP_VERSION, /^\d+\.\d+\.\d+/);
+ * ```
+ */
 export const DEXP_VERSION = "0.1.0";

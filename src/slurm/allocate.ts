@@ -85,6 +85,18 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
  * A running Slurm allocation: a group of its nodes (run, spawn, kill, timeout: the whole
  * group API). `await using` (or {@linkcode SlurmAllocation.release}) cancels it. Groups made
  * from it (`where()`, `slice()`) share the allocation: releasing one releases it.
+ *
+ * @example
+ * ```ts ignore
+ * // Needs a Slurm cluster, so it is not run by `deno test --doc`.
+ * import { slurmAllocate } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * await using nodes = await slurmAllocate({ nodes: 2, time: "10m" });
+ * strictEqual(nodes.length, 2);
+ * const r = await nodes.run("hostname").quiet(); // job steps inside the allocation
+ * strictEqual(r.ok, true);
+ * ```
  */
 export class SlurmAllocation extends Group<SlurmNode> implements AsyncDisposable {
   /**

@@ -142,6 +142,18 @@ export async function submitArray(
  * @param jobIds Job ids, arrays or array tasks (`12`, `12_3`).
  * @param env Environment of scancel (e.g. `{ SLURM_CONF }`).
  * @throws {SlurmError} `missing` without scancel, `query` when scancel fails.
+ *
+ * @example
+ * ```ts ignore
+ * // Needs a Slurm cluster, so it is not run by `deno test --doc`.
+ * import { cancelJobs, querySlurmJobs, submitArray } from "@dexp/dexp";
+ * import { ok } from "node:assert";
+ *
+ * const jobId = await submitArray(["sleep", "600"], { tasks: 2 });
+ * await cancelJobs([jobId]);
+ * await cancelJobs([jobId]); // an id Slurm no longer knows is not an error
+ * ok((await querySlurmJobs([jobId])).size >= 0);
+ * ```
  */
 export async function cancelJobs(
   jobIds: readonly string[],

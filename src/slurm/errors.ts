@@ -11,6 +11,20 @@ export type SlurmErrorKind = "missing" | "rejected" | "partition" | "pending" | 
 /**
  * A Slurm command failed or an allocation could not be had. The message names the fix;
  * `kind` says which case it is, `stderr` holds what Slurm printed.
+ *
+ * @example
+ * ```ts
+ * import { SlurmError } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * // Thrown by the Slurm functions; built here only to show its fields.
+ * const e = new SlurmError("rejected", "sbatch refused the job: check 'partition'", {
+ *   jobId: null,
+ *   stderr: "sbatch: error: invalid partition",
+ * });
+ * strictEqual(e.kind, "rejected");
+ * strictEqual(e.name, "SlurmError");
+ * ```
  */
 export class SlurmError extends Error {
   /**

@@ -37,6 +37,17 @@ export interface AllocationState {
  * A node of a Slurm allocation. Commands on it run as job steps of the allocation
  * (`srun --overlap`, so steps share the allocation's CPUs); `kill()` and timeouts signal the
  * step with `scancel --signal`, then cancel it.
+ *
+ * @example
+ * ```ts ignore
+ * // Needs a Slurm cluster, so it is not run by `deno test --doc`.
+ * import { slurmAllocate } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * await using nodes = await slurmAllocate({ nodes: 1, time: "10m" });
+ * const [node] = nodes;
+ * strictEqual(await node.run("echo $SLURM_JOB_ID").text(), nodes.jobId);
+ * ```
  */
 export class SlurmNode implements Target {
   /** The node's name, as Slurm calls it. */

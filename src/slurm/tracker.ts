@@ -100,6 +100,17 @@ export function parseSacct(text: string): Map<string, SlurmJobState> {
  * @param options Environment and job completion log.
  * @returns The states, by job id.
  * @throws {SlurmError} `missing` without squeue, `query` when squeue fails.
+ *
+ * @example
+ * ```ts ignore
+ * // Needs a Slurm cluster, so it is not run by `deno test --doc`.
+ * import { querySlurmJobs, submitArray } from "@dexp/dexp";
+ * import { ok } from "node:assert";
+ *
+ * const jobId = await submitArray(["true"], { tasks: 2 });
+ * const states = await querySlurmJobs([jobId]);
+ * ok([...states.values()].every((s) => typeof s.state === "string"));
+ * ```
  */
 export async function querySlurmJobs(
   jobIds: readonly string[],
@@ -165,6 +176,18 @@ export interface SlurmTrackerOptions extends SlurmQueryOptions {
  * Follows a set of jobs: each poll is one batched query for all of them that are not final
  * yet; the time between polls doubles while nothing changes and starts again from the
  * shortest when something does.
+ *
+ * @example
+ * ```ts ignore
+ * // Needs a Slurm cluster, so it is not run by `deno test --doc`.
+ * import { SlurmTracker, submitArray } from "@dexp/dexp";
+ * import { ok } from "node:assert";
+ *
+ * const jobId = await submitArray(["true"], { tasks: 4 });
+ * const tracker = new SlurmTracker([jobId]);
+ * const states = await tracker.poll(); // one squeue (and sacct) call for every job
+ * ok(states.length > 0);
+ * ```
  */
 export class SlurmTracker {
   readonly #ids: string[];

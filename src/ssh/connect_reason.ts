@@ -28,10 +28,14 @@ export function sshReason(stderr: string): string {
  * @example
  * ```ts
  * import { connectReason } from "./connect_reason.ts";
+ * import { deepStrictEqual } from "node:assert";
  * const why = connectReason("ssh: connect to host 10.0.0.1 port 2222: Connection refused\n", {
  *   port: 2222,
  * }, "10.0.0.1");
- * console.log(why); // Connection refused on port 2222 of '10.0.0.1': ...
+ * deepStrictEqual(
+ *   why,
+ *   "Connection refused on port 2222 of '10.0.0.1': nothing listens there; check 'port' or that sshd runs on the host",
+ * );
  * ```
  */
 export function connectReason(stderr: string, p: ConnectionParams, address: string): string {

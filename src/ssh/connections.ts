@@ -12,10 +12,17 @@
  * @module
  */
 
-import { Window } from "../process/window.ts";
-import { quote, quoteArgv } from "../process/quote.ts";
-import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/reaper.ts";
-import { LaunchError } from "../process/target.ts";
+import {
+  LaunchError,
+  onExit,
+  quote,
+  quoteArgv,
+  type Stoppable,
+  stopTracked,
+  track,
+  untrack,
+  Window,
+} from "../process/mod.ts";
 import { connectReason } from "./connect_reason.ts";
 import {
   type ConnectionParams,
@@ -648,6 +655,16 @@ export function countSpawn(): void {
  *
  * @param hosts Only these hosts' connections (default: every connection).
  * @returns Resolves when the commands have ended and the masters have been asked to exit.
+ *
+ * @example
+ * ```ts
+ * import { closeConnections, hosts } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const nodes = hosts("n1", "n2"); // no command ran: nothing is open
+ * await closeConnections(nodes); // ends their shared ssh connections (masters), if any
+ * strictEqual(nodes.length, 2);
+ * ```
  */
 export async function closeConnections(hosts?: Iterable<Endpoint>): Promise<void> {
   // A set: a group may name the same host (and connection) more than once.

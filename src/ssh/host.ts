@@ -4,8 +4,7 @@
  * @module
  */
 
-import type { Launch, LaunchSpec, Target } from "../process/target.ts";
-import { Command } from "../process/command.ts";
+import { Command, type Launch, type LaunchSpec, type Target } from "../process/mod.ts";
 import { checkParams, type ConnectionParams } from "./params.ts";
 import { launchRemote } from "./remote.ts";
 
@@ -35,7 +34,8 @@ export type HostInput = string | HostSpec;
  * @example
  * ```ts
  * import { parseHostString } from "@dexp/dexp";
- * console.log(parseHostString("bob@[::1]:2200")); // { user: "bob", address: "::1", port: 2200 }
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(parseHostString("bob@[::1]:2200"), { user: "bob", address: "::1", port: 2200 });
  * ```
  */
 export function parseHostString(text: string): { user?: string; address: string; port?: number } {
@@ -109,7 +109,22 @@ export function checkHostName(name: string, where = `host "${name}"`): string {
   return name;
 }
 
-/** A remote host, and a target for commands. Immutable. */
+/**
+ * A remote host, and a target for commands. Immutable.
+ *
+ * @example
+ * ```ts
+ * import { Host } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ *
+ * const h = new Host("bob@n2:2222", { keyfile: "~/.ssh/lab" });
+ * strictEqual(h.address, "n2");
+ * strictEqual(h.user, "bob");
+ * strictEqual(h.port, 2222);
+ * strictEqual(h.params.keyfile, "~/.ssh/lab");
+ * strictEqual(h.run("uname -r").target, h); // a Command, run over ssh when awaited
+ * ```
+ */
 export class Host implements Target {
   /** Short name in results and `{host}` paths. */
   readonly name: string;

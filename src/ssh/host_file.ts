@@ -37,8 +37,9 @@ export interface HostList {
  * @example
  * ```ts
  * import { parseHostList } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const list = parseHostList("n1 gpu\nbob@n2:2222 rack=b3\n", "hosts.txt");
- * console.log(list.hosts.length); // 2
+ * deepStrictEqual(list.hosts.length, 2);
  * ```
  */
 export function parseHostList(text: string, source = "host list"): HostList {

@@ -19,4 +19,9 @@ export { Host, type HostInput, type HostSpec, parseHostString, type Tags } from 
 export { type HostList, parseHostList } from "./host_file.ts";
 export { checkParams, type ConnectionParams, DEFAULT_PARAMS, type Endpoint } from "./params.ts";
 export { remoteScript } from "./remote.ts";
-export { type Direction, type TransferOptions, TransferTarget } from "./transfer.ts";
+export {
+  checkTransferSources,
+  type Direction,
+  type TransferOptions,
+  TransferTarget,
+} from "./transfer.ts";

@@ -5,8 +5,7 @@
  */
 
 import { resolve } from "node:path";
-import { quote } from "../process/quote.ts";
-import { type Duration, toMillis } from "../process/mod.ts";
+import { type Duration, quote, toMillis } from "../process/mod.ts";
 import { checkProfile, type Kex, kexOptions } from "./profile.ts";
 
 /** How to reach hosts; set per group with `.with()` or per host. */

@@ -14,6 +14,14 @@ export type Kex = "default" | "fast";
 /**
  * The KexAlgorithms value of the fast profile: curve25519 first, then the client's own
  * default list (`^` prepends), so hosts without curve25519 still connect.
+ *
+ * @example
+ * ```ts
+ * import { FAST_KEX } from "@dexp/dexp";
+ * import { match } from "node:assert";
+ *
+ * match(FAST_KEX, /curve25519-sha256/); // "^" puts them before the defaults
+ * ```
  */
 export const FAST_KEX = "^curve25519-sha256,curve25519-sha256@libssh.org";
 

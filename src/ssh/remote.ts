@@ -5,10 +5,14 @@
  * @module
  */
 
-import { quote } from "../process/quote.ts";
-import type { FailureKind } from "../process/result.ts";
-import type { Launch, LaunchSpec, StreamFilter } from "../process/target.ts";
-import { quoteArgv } from "../process/quote.ts";
+import {
+  type FailureKind,
+  type Launch,
+  type LaunchSpec,
+  quote,
+  quoteArgv,
+  type StreamFilter,
+} from "../process/mod.ts";
 import { connectReason } from "./connect_reason.ts";
 import {
   connectionKey,

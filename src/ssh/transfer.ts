@@ -16,9 +16,14 @@
  */
 
 import { resolve } from "node:path";
-import { fillPlaceholders } from "../process/placeholders.ts";
-import { quote } from "../process/quote.ts";
-import { type Launch, LaunchError, type LaunchSpec, type Target } from "../process/target.ts";
+import {
+  fillPlaceholders,
+  type Launch,
+  LaunchError,
+  type LaunchSpec,
+  quote,
+  type Target,
+} from "../process/mod.ts";
 import { connectReason } from "./connect_reason.ts";
 import { connect, destination } from "./connections.ts";
 import type { Host } from "./host.ts";
@@ -80,7 +85,9 @@ function finalName(path: string): string | null {
  * @example
  * ```ts
  * import { checkTransferSources } from "./transfer.ts";
- * console.log(checkTransferSources("get", ["/a/out.txt", "/b/out.txt"]));
+ * import { match, strictEqual } from "node:assert";
+ * match(checkTransferSources("get", ["/a/out.txt", "/b/out.txt"])!, /out.txt/); // the same name
+ * strictEqual(checkTransferSources("get", ["/a/x.txt", "/b/y.txt"]), null);
  * ```
  */
 export function checkTransferSources(

@@ -32,9 +32,9 @@ export type Combination = Record<string, JsonValue>;
  * @throws {RangeError} If a number is not finite.
  * @example
  * ```ts
- * import { combinationId } from "./combination.ts";
- * console.log(combinationId({ b: 2, a: [1, { y: true, x: null }] }));
- * // {"a":[1,{"x":null,"y":true}],"b":2}
+ * import { combinationId } from "@dexp/dexp";
+ * import { strictEqual } from "node:assert";
+ * strictEqual(combinationId({ b: 2, a: [1, { y: true, x: null }] }), '{"a":[1,{"x":null,"y":true}],"b":2}');
  * ```
  */
 export function combinationId(combination: object): string {
@@ -170,9 +170,10 @@ function nameValue(v: JsonValue): string {
  * @throws {RangeError} If `maxLength` is below 40.
  * @example
  * ```ts
- * import { combinationName } from "./combination.ts";
- * console.log(combinationName({ to_file: false, b: 2, a: 4 })); // a=4_b=2_to_file=false
- * console.log(combinationName({ host: "n1/x", n: "4" })); // host=n1%2Fx_n=%34
+ * import { combinationName } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(combinationName({ to_file: false, b: 2, a: 4 }), "a=4_b=2_to_file=false");
+ * deepStrictEqual(combinationName({ host: "n1/x", n: "4" }), "host=n1%2Fx_n=%34");
  * ```
  */
 export function combinationName(combination: object, options: CombinationNameOptions = {}): string {
@@ -231,9 +232,13 @@ function unescape(s: string): string {
  * @throws {SyntaxError} If the name was not made by `combinationName`.
  * @example
  * ```ts
- * import { parseCombinationName } from "./combination.ts";
- * console.log(parseCombinationName("a=4_b=%34_to_file=false").combination);
- * // { a: 4, b: "4", to_file: false }
+ * import { parseCombinationName } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(parseCombinationName("a=4_b=%34_to_file=false").combination, {
+ *   a: 4,
+ *   b: "4",
+ *   to_file: false,
+ * });
  * ```
  */
 export function parseCombinationName(name: string): ParsedCombinationName {

@@ -4,10 +4,13 @@
  * that many processes on many hosts can share, and survives crashes without manual cleanup.
  *
  * ```ts
- * import { ParamSweeper, sweep } from "./mod.ts";
+ * import { ParamSweeper, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await using sweeper = await ParamSweeper.open(dir, sweep({ n: [1, 2, 4], impl: ["a", "b"] }));
- * for await (const c of sweeper) console.log(c.n, c.impl);
+ * const seen: string[] = [];
+ * for await (const c of sweeper) seen.push(`${c.impl}${c.n}`);
+ * deepStrictEqual(seen, ["a1", "b1", "a2", "b2", "a4", "b4"]);
  * ```
  *
  * @module

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { readProcStat } from "../process/proc_stat.ts";
+import { readProcStat } from "../process/mod.ts";
 
 /** The process that holds a claim. */
 export interface Owner {
@@ -51,7 +51,9 @@ function readText(path: string): string | undefined {
  * @example
  * ```ts
  * import { processStartTime } from "./owner.ts";
- * console.log(processStartTime(Deno.pid)); // e.g. 44397
+ * import { ok } from "node:assert";
+ * const ticks = processStartTime(Deno.pid); // e.g. 44397
+ * ok(typeof ticks === "number" && ticks > 0);
  * ```
  */
 export function processStartTime(pid: number): number | undefined {
@@ -80,8 +82,9 @@ let instances = 0;
  * @example
  * ```ts
  * import { currentOwner } from "./owner.ts";
+ * import { deepStrictEqual } from "node:assert";
  * const me = currentOwner();
- * console.log(me.pid === Deno.pid); // true
+ * deepStrictEqual(me.pid === Deno.pid, true);
  * ```
  */
 export function currentOwner(host?: string): Owner {
@@ -137,8 +140,9 @@ export function parseOwnerKey(key: string): Owner {
  * @example
  * ```ts
  * import { currentOwner, liveness } from "./owner.ts";
+ * import { deepStrictEqual } from "node:assert";
  * const me = currentOwner();
- * console.log(liveness(me, me, 0, Date.now())); // "alive"
+ * deepStrictEqual(liveness(me, me, 0, Date.now()), "alive");
  * ```
  */
 export function liveness(owner: Owner, me: Owner, leaseExpiresAt: number, now: number): Liveness {

@@ -250,13 +250,14 @@ export function claimsOf<C>(
  *
  * @example
  * ```ts
- * import { ParamSweeper, sweep } from "./mod.ts";
+ * import { ParamSweeper, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await using sweeper = await ParamSweeper.open(dir, sweep({ n: [1, 2, 4], impl: ["a", "b"] }));
  * for await (const c of sweeper) {
  *   console.log("running", c.n, c.impl); // marked done when the body completes
  * }
- * console.log((await sweeper.stats()).done); // 6
+ * deepStrictEqual((await sweeper.stats()).done, 6);
  * ```
  */
 export class ParamSweeper<C extends object = Combination>
@@ -312,10 +313,12 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {SweepFormatError} If the directory was written by a newer dexp or is damaged.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * const dir = await Deno.makeTempDir();
    * const s = await ParamSweeper.open(dir, [{ seed: 1 }, { seed: 2 }]);
-   * const c = await s.next(); // { seed: 1 }
+   * const c = await s.next();
+   * deepStrictEqual(c, { seed: 1 });
    * await s.done(c!);
    * await s.close();
    * ```
@@ -475,10 +478,11 @@ export class ParamSweeper<C extends object = Combination>
    * claimed.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
-   * console.log(await s.next()); // { a: 1 }
-   * console.log(await s.next()); // null
+   * deepStrictEqual(await s.next(), { a: 1 });
+   * deepStrictEqual(await s.next(), null);
    * ```
    */
   async next(): Promise<C | null> {
@@ -494,9 +498,10 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If `n` is not a positive integer.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }, { a: 3 }]);
-   * console.log((await s.nextMany(2)).length); // 2
+   * deepStrictEqual((await s.nextMany(2)).length, 2);
    * ```
    */
   async nextMany(n: number): Promise<C[]> {
@@ -520,11 +525,12 @@ export class ParamSweeper<C extends object = Combination>
    * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * const c = await s.next();
-   * console.log(await s.done(c!)); // true
-   * console.log(await s.done(c!)); // false: already done
+   * deepStrictEqual(await s.done(c!), true);
+   * deepStrictEqual(await s.done(c!), false); // already done
    * ```
    */
   async done(combination: C): Promise<boolean> {
@@ -539,9 +545,10 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If a combination is not part of the sweep.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
-   * console.log(await s.doneMany(await s.nextMany(2))); // 2
+   * deepStrictEqual(await s.doneMany(await s.nextMany(2)), 2);
    * ```
    */
   doneMany(combinations: Iterable<C>): Promise<number> {
@@ -559,9 +566,10 @@ export class ParamSweeper<C extends object = Combination>
    * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
-   * console.log(await s.skip({ a: 1 }, "does not fit in memory")); // true
+   * deepStrictEqual(await s.skip({ a: 1 }, "does not fit in memory"), true);
    * ```
    */
   async skip(combination: C, reason = ""): Promise<boolean> {
@@ -577,9 +585,10 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If a combination is not part of the sweep.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
-   * console.log(await s.skipMany([{ a: 1 }, { a: 2 }], "broken node")); // 2
+   * deepStrictEqual(await s.skipMany([{ a: 1 }, { a: 2 }], "broken node"), 2);
    * ```
    */
   skipMany(combinations: Iterable<C>, reason = ""): Promise<number> {
@@ -599,11 +608,12 @@ export class ParamSweeper<C extends object = Combination>
    * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * const c = await s.next();
-   * console.log(await s.fail(c!, "exit code 3 on n2")); // true
-   * console.log(await s.stateOf(c!)); // { state: "failed", reason: "exit code 3 on n2" }
+   * deepStrictEqual(await s.fail(c!, "exit code 3 on n2"), true);
+   * deepStrictEqual(await s.stateOf(c!), { state: "failed", reason: "exit code 3 on n2" });
    * ```
    */
   async fail(combination: C, reason = ""): Promise<boolean> {
@@ -619,9 +629,10 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If a combination is not part of the sweep.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
-   * console.log(await s.failMany(await s.nextMany(2), "node lost")); // 2
+   * deepStrictEqual(await s.failMany(await s.nextMany(2), "node lost"), 2);
    * ```
    */
   failMany(combinations: Iterable<C>, reason = ""): Promise<number> {
@@ -638,11 +649,12 @@ export class ParamSweeper<C extends object = Combination>
    * recorded and this sweeper still holds its claim, so the same call can be made again.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * const c = await s.next();
-   * console.log(await s.cancel(c!)); // true
-   * console.log(await s.next()); // { a: 1 } again
+   * deepStrictEqual(await s.cancel(c!), true);
+   * deepStrictEqual(await s.next(), { a: 1 }); // again
    * ```
    */
   async cancel(combination: C): Promise<boolean> {
@@ -657,9 +669,10 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If a combination is not part of the sweep.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
-   * console.log(await s.cancelMany(await s.nextMany(2))); // 2
+   * deepStrictEqual(await s.cancelMany(await s.nextMany(2)), 2);
    * ```
    */
   cancelMany(combinations: Iterable<C>): Promise<number> {
@@ -702,12 +715,14 @@ export class ParamSweeper<C extends object = Combination>
    * @returns An async iterator of claimed combinations.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * for await (const c of s.claims({ onExit: "skip", reason: "crashed" })) {
    *   if (c.a === 2) break; // { a: 2 } is recorded skipped
    * }
-   * console.log(await s.stats()); // done 1, skipped 1
+   * const stats = await s.stats();
+   * deepStrictEqual([stats.done, stats.skipped], [1, 1]);
    * ```
    */
   async *claims(options: ClaimsOptions = {}): AsyncGenerator<C, void, undefined> {
@@ -764,10 +779,11 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {unknown} What `fn` threw, with `onError: "cancel"` (the combination is todo again).
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * const r = await s.run((c) => { if (c.a === 2) throw new Error("boom"); }, { onError: "skip" });
-   * console.log(r); // { done: 1, skipped: 1, stale: 0 }
+   * deepStrictEqual(r, { done: 1, skipped: 1, stale: 0 });
    * ```
    */
   async run(fn: (combination: C) => unknown, options: RunOptions = {}): Promise<RunSummary> {
@@ -825,10 +841,11 @@ export class ParamSweeper<C extends object = Combination>
    * @returns The statistics of the current set of combinations.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.done({ a: 1 });
-   * console.log((await s.stats()).doneRatio); // 0.5
+   * deepStrictEqual((await s.stats()).doneRatio, 0.5);
    * ```
    */
   async stats(): Promise<SweepStats> {
@@ -841,10 +858,11 @@ export class ParamSweeper<C extends object = Combination>
    * @returns The todo combinations (not those in progress).
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.next();
-   * console.log(await s.remaining()); // [{ a: 2 }]
+   * deepStrictEqual(await s.remaining(), [{ a: 2 }]);
    * ```
    */
   async remaining(): Promise<C[]> {
@@ -859,10 +877,11 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If `state` is not a state name.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.done({ a: 2 });
-   * console.log(await s.list("done")); // [{ a: 2 }]
+   * deepStrictEqual(await s.list("done"), [{ a: 2 }]);
    * ```
    */
   async list(state: CombinationState): Promise<C[]> {
@@ -888,11 +907,12 @@ export class ParamSweeper<C extends object = Combination>
    * @returns One entry per combination in progress.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * await s.next();
    * const [claim] = await s.inProgress();
-   * console.log(claim.owner.pid === Deno.pid, claim.mine); // true true
+   * deepStrictEqual([claim.owner.pid === Deno.pid, claim.mine], [true, true]);
    * ```
    */
   async inProgress(): Promise<ClaimInfo<C>[]> {
@@ -907,10 +927,11 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If `state` is not one of the two.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }, { a: 2 }]);
    * await s.fail({ a: 2 }, "exit code 1");
-   * console.log(await s.reasons("failed")); // [{ combination: { a: 2 }, reason: "exit code 1" }]
+   * deepStrictEqual(await s.reasons("failed"), [{ combination: { a: 2 }, reason: "exit code 1" }]);
    * ```
    */
   async reasons(state: "skipped" | "failed"): Promise<{ combination: C; reason: string }[]> {
@@ -932,9 +953,10 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If the combination is not part of the sweep.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
-   * console.log(await s.stateOf({ a: 1 })); // { state: "todo" }
+   * deepStrictEqual(await s.stateOf({ a: 1 }), { state: "todo" });
    * ```
    */
   async stateOf(combination: C): Promise<{ state: CombinationState; reason?: string }> {
@@ -957,10 +979,11 @@ export class ParamSweeper<C extends object = Combination>
    * @throws {RangeError} If `what` is not one of the four.
    * @example
    * ```ts
-   * import { ParamSweeper } from "./param_sweeper.ts";
+   * import { ParamSweeper } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * await using s = await ParamSweeper.open(await Deno.makeTempDir(), [{ a: 1 }]);
    * await s.skip({ a: 1 }, "flaky");
-   * console.log(await s.reset("skipped")); // 1
+   * deepStrictEqual(await s.reset("skipped"), 1);
    * ```
    */
   async reset(what: ResetWhat): Promise<number> {

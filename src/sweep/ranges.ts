@@ -35,9 +35,10 @@ function checkCount(n: number): void {
  * than 10,000,000 values.
  * @example
  * ```ts
- * import { range } from "./ranges.ts";
- * console.log(range(4)); // [0, 1, 2, 3]
- * console.log(range(1, 2, 0.25)); // [1, 1.25, 1.5, 1.75]
+ * import { range } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(range(4), [0, 1, 2, 3]);
+ * deepStrictEqual(range(1, 2, 0.25), [1, 1.25, 1.5, 1.75]);
  * ```
  */
 export function range(start: number, end?: number, step = 1): number[] {
@@ -67,8 +68,9 @@ export function range(start: number, end?: number, step = 1): number[] {
  * @throws {RangeError} If `start` or `end` is not finite, or `n` is not a positive integer.
  * @example
  * ```ts
- * import { linspace } from "./ranges.ts";
- * console.log(linspace(0, 1, 5)); // [0, 0.25, 0.5, 0.75, 1]
+ * import { linspace } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(linspace(0, 1, 5), [0, 0.25, 0.5, 0.75, 1]);
  * ```
  */
 export function linspace(start: number, end: number, n: number): number[] {
@@ -95,9 +97,10 @@ export function linspace(start: number, end: number, n: number): number[] {
  * not a positive integer.
  * @example
  * ```ts
- * import { geom } from "./ranges.ts";
- * console.log(geom(1, 1000, 4)); // [1, 10, 100, 1000]
- * console.log(geom(1, 16, 5)); // [1, 2, 4, 8, 16]
+ * import { geom } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(geom(1, 1000, 4), [1, 10, 100, 1000]);
+ * deepStrictEqual(geom(1, 16, 5), [1, 2, 4, 8, 16]);
  * ```
  */
 export function geom(start: number, end: number, n: number): number[] {
@@ -129,8 +132,9 @@ export function geom(start: number, end: number, n: number): number[] {
  * below `from`.
  * @example
  * ```ts
- * import { powers } from "./ranges.ts";
- * console.log(powers(2, 0, 4)); // [1, 2, 4, 8, 16]
+ * import { powers } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * deepStrictEqual(powers(2, 0, 4), [1, 2, 4, 8, 16]);
  * ```
  */
 export function powers(base: number, from: number, to: number): number[] {

@@ -93,12 +93,13 @@ async function load(
  * @throws {SweepFormatError} If the directory is damaged or from a newer dexp.
  * @example
  * ```ts
- * import { ParamSweeper, sweepStatus } from "./mod.ts";
+ * import { ParamSweeper, sweepStatus } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await using s = await ParamSweeper.open(dir, [{ a: 1 }, { a: 2 }]);
  * await s.done({ a: 1 });
  * const st = await sweepStatus(dir);
- * console.log(st.done, st.todo); // 1 1
+ * deepStrictEqual([st.done, st.todo], [1, 1]);
  * ```
  */
 export async function sweepStatus(
@@ -169,11 +170,12 @@ export async function sweepStatus(
  * @throws {SweepWriteError} If the directory cannot be written (read-only, disk full).
  * @example
  * ```ts
- * import { ParamSweeper, resetSweep } from "./mod.ts";
+ * import { ParamSweeper, resetSweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await using s = await ParamSweeper.open(dir, [{ a: 1 }]);
  * await s.skip({ a: 1 }, "node down");
- * console.log(await resetSweep(dir, "skipped")); // 1
+ * deepStrictEqual(await resetSweep(dir, "skipped"), 1);
  * ```
  */
 export async function resetSweep(dir: string, what: ResetWhat): Promise<number> {
@@ -213,10 +215,11 @@ function pct(x: number): string {
  * @returns Several lines of text.
  * @example
  * ```ts
- * import { formatSweepStatus, ParamSweeper, sweepStatus } from "./mod.ts";
+ * import { formatSweepStatus, ParamSweeper, sweepStatus } from "@dexp/dexp";
+ * import { match } from "node:assert";
  * const dir = await Deno.makeTempDir();
  * await using s = await ParamSweeper.open(dir, [{ a: 1 }]);
- * console.log(formatSweepStatus(await sweepStatus(dir)));
+ * match(formatSweepStatus(await sweepStatus(dir)), /todo +1/);
  * ```
  */
 export function formatSweepStatus(

@@ -13,6 +13,15 @@ export type JsonScalar = string | number | boolean | null;
 /**
  * A parameter computed from the parameters before it (made by {@linkcode computed} or
  * {@linkcode dependent}).
+ *
+ * @example
+ * ```ts
+ * import { computed, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const total = computed((p) => (p.n as number) * 2);
+ * deepStrictEqual([...sweep({ n: [1, 2], total })], [{ n: 1, total: 2 }, { n: 2, total: 4 }]);
+ * ```
  */
 export class Computed<T extends JsonValue = JsonValue> {
   /** The function that computes the value (or the values) from the earlier parameters. */
@@ -31,7 +40,22 @@ export class Computed<T extends JsonValue = JsonValue> {
   }
 }
 
-/** A value that brings its own sub-sweep when chosen (made by {@linkcode branch}). */
+/**
+ * A value that brings its own sub-sweep when chosen (made by {@linkcode branch}).
+ *
+ * @example
+ * ```ts
+ * import { branch, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const tcp = branch("tcp", { window: [1, 2] });
+ * deepStrictEqual([...sweep({ proto: [tcp, "udp"] })], [
+ *   { proto: "tcp", window: 1 },
+ *   { proto: "tcp", window: 2 },
+ *   { proto: "udp" },
+ * ]);
+ * ```
+ */
 export class Branch<T extends JsonValue = JsonValue> {
   /** The value of the parameter. */
   readonly value: T;
@@ -110,9 +134,10 @@ export interface SweepOptions<C> {
  * @returns A spec value.
  * @example
  * ```ts
- * import { computed, sweep } from "./sweep.ts";
+ * import { computed, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const s = sweep({ n: [1, 2], total: computed((p) => (p.n as number) * 8) });
- * console.log([...s]); // [{ n: 1, total: 8 }, { n: 2, total: 16 }]
+ * deepStrictEqual([...s], [{ n: 1, total: 8 }, { n: 2, total: 16 }]);
  * ```
  */
 export function computed<T extends JsonValue>(fn: (params: Combination) => T): Computed<T> {
@@ -130,9 +155,10 @@ export function computed<T extends JsonValue>(fn: (params: Combination) => T): C
  * @returns A spec value.
  * @example
  * ```ts
- * import { dependent, sweep } from "./sweep.ts";
+ * import { dependent, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const s = sweep({ n: [1, 2], k: dependent((p) => Array.from({ length: p.n as number }, (_, i) => i)) });
- * console.log(s.count()); // 3
+ * deepStrictEqual(s.count(), 3);
  * ```
  */
 export function dependent<T extends JsonValue>(
@@ -153,9 +179,10 @@ export function dependent<T extends JsonValue>(
  * @returns A list item for a spec.
  * @example
  * ```ts
- * import { branch, sweep } from "./sweep.ts";
+ * import { branch, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const s = sweep({ impl: [branch("omp", { threads: [1, 2] }), "seq"] });
- * console.log([...s]); // [{ impl: "omp", threads: 1 }, { impl: "omp", threads: 2 }, { impl: "seq" }]
+ * deepStrictEqual([...s], [{ impl: "omp", threads: 1 }, { impl: "omp", threads: 2 }, { impl: "seq" }]);
  * ```
  */
 export function branch<T extends JsonValue>(value: T, spec: SweepSpec): Branch<T> {
@@ -372,6 +399,16 @@ function countLevels(levels: Level[], pos: number): number | undefined {
  * A lazily generated set of combinations (made by {@linkcode sweep}). Iterating it twice
  * yields the same combinations in the same order. Combinations have their keys in sorted
  * order, as in their identity.
+ *
+ * @example
+ * ```ts
+ * import { sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * const s = sweep({ n: [1, 2], impl: ["a", "b"] });
+ * deepStrictEqual([...s].map((c) => `${c.impl}${c.n}`), ["a1", "b1", "a2", "b2"]);
+ * deepStrictEqual([...s], [...s]); // the same order every time
+ * ```
  */
 export class Sweep<C extends object = Combination> implements Iterable<C> {
   #levels: Level[];
@@ -426,8 +463,9 @@ export class Sweep<C extends object = Combination> implements Iterable<C> {
    * @returns The number of combinations.
    * @example
    * ```ts
-   * import { sweep } from "./sweep.ts";
-   * console.log(sweep({ a: [1, 2, 3], b: [true, false] }).count()); // 6
+   * import { sweep } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
+   * deepStrictEqual(sweep({ a: [1, 2, 3], b: [true, false] }).count(), 6);
    * ```
    */
   count(): number {
@@ -448,9 +486,10 @@ export class Sweep<C extends object = Combination> implements Iterable<C> {
    * @returns A new sweep; this one is unchanged.
    * @example
    * ```ts
-   * import { sweep } from "./sweep.ts";
+   * import { sweep } from "@dexp/dexp";
+   * import { deepStrictEqual } from "node:assert";
    * const s = sweep({ a: [1, 2, 3], b: [1, 2, 3] }).where((c) => c.a < c.b);
-   * console.log(s.count()); // 3
+   * deepStrictEqual(s.count(), 3);
    * ```
    */
   where(predicate: (combination: C) => boolean): Sweep<C> {
@@ -487,10 +526,11 @@ export class Sweep<C extends object = Combination> implements Iterable<C> {
  * @throws {RangeError} If `options.order` names an unknown parameter.
  * @example
  * ```ts
- * import { geom, sweep } from "./mod.ts";
+ * import { geom, sweep } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
  * const s = sweep({ n: geom(1, 4, 3), impl: ["a", "b"] }, { where: (c) => c.n > 1 || c.impl === "a" });
  * for (const c of s) console.log(c); // { impl: "a", n: 1 }, { impl: "a", n: 2 }, { impl: "b", n: 2 }, ...
- * console.log(s.count()); // 5
+ * deepStrictEqual(s.count(), 5);
  * ```
  */
 export function sweep<const S extends SweepSpec>(
