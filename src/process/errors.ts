@@ -246,7 +246,7 @@ export class SpawnError extends ProcessError {
  * import { rejects } from "node:assert";
  *
  * // Nothing listens on port 1 of the loopback: ssh cannot connect, the command never runs.
- * await using nodes = hosts("127.0.0.1:1").with({ connectTimeout: 5 });
+ * await using nodes = hosts("127.0.0.1:1").with({ connectTimeout: "5s" });
  * const nowhere = nodes.host("127.0.0.1:1");
  * await rejects(async () => await nowhere.run("true").quiet(), ConnectError);
  * ```
