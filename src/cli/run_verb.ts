@@ -12,6 +12,7 @@ import {
   planExperiments,
   registeredExperiments,
   runExperiments,
+  SLURM_RUN_DIR_ENV,
   type SlurmRunOptions,
 } from "../engine/mod.ts";
 import { handleSignals, killEverything } from "../process/reaper.ts";
@@ -295,7 +296,11 @@ function slurmOptions(
     ...(throttle !== undefined ? { throttle } : {}),
     sbatch,
     ...(conf !== undefined ? { env: { SLURM_CONF: resolve(conf) } } : {}),
+    // DEXP_SLURM_RUN_DIR marks the process as a worker task of that folder: its claims name
+    // the task's job, and a failed attempt asks Slurm whether the job is being ended.
     command: (runDir) => [
+      "env",
+      `${SLURM_RUN_DIR_ENV}=${runDir}`,
       Deno.execPath(),
       "run",
       "-A",
