@@ -7,11 +7,13 @@
  */
 
 import { type Duration, onExit, quote, stopTracked, toMillis } from "../process/mod.ts";
-import { Group } from "../action/mod.ts";
+import { resolve } from "node:path";
+import { Group, GroupCommand } from "../action/mod.ts";
 import { runClient, slurmMessage } from "./_run.ts";
 import { SlurmError } from "./errors.ts";
 import { type AllocationState, SlurmNode } from "./node.ts";
 import { slurmOutcome } from "./state.ts";
+import { checkSlurmSources, type SlurmDirection, SlurmTransferTarget } from "./transfer.ts";
 
 /** Where an allocation is while `slurmAllocate()` waits for it. */
 export interface SlurmProgress {
@@ -124,6 +126,68 @@ export class SlurmAllocation extends Group<SlurmNode> implements AsyncDisposable
       );
     }
     return n;
+  }
+
+  /**
+   * Copies local files and folders (recursively, modes kept) into a folder on every node, in
+   * parallel, without ssh: a tar archive streamed into a job step on each node (`tar |
+   * srun ... tar -x`). The folder is created; `{host}` in paths is the node's name. Each path
+   * lands under its own name; relative folders on the nodes are relative to the home folder.
+   * On a cluster with a shared file system, write there instead: every node sees it.
+   *
+   * @param localPaths Files and folders here.
+   * @param remoteDir The folder on each node.
+   * @returns A lazy group command: await it for every node's result.
+   * @throws {TypeError} If two paths have the same name, or a path names no file or folder.
+   */
+  put(
+    localPaths: string | readonly string[],
+    remoteDir: string,
+  ): GroupCommand<SlurmTransferTarget> {
+    return this.#transfer("put", localPaths, remoteDir);
+  }
+
+  /**
+   * Copies files and folders from every node into a local folder, in parallel, without ssh:
+   * a tar archive streamed out of a job step on each node. Put `{host}` in `localDir` (e.g.
+   * `results/{host}/`) to keep nodes apart; folders are created.
+   *
+   * @param remotePaths Paths on each node (relative ones from the home folder).
+   * @param localDir The local folder (per node with `{host}`).
+   * @returns A lazy group command: await it for every node's result.
+   * @throws {TypeError} If several nodes would write into one folder (no `{host}` or `{i}`),
+   *   two paths have the same name, or a path names no file or folder.
+   */
+  get(
+    remotePaths: string | readonly string[],
+    localDir: string,
+  ): GroupCommand<SlurmTransferTarget> {
+    if (this.length > 1 && !/\{(host|i)\}/.test(localDir)) {
+      throw new TypeError(
+        `get() from ${this.length} nodes into one folder "${localDir}" would mix their files: put {host} in it, e.g. "results/{host}/"`,
+      );
+    }
+    return this.#transfer("get", remotePaths, localDir);
+  }
+
+  #transfer(
+    direction: SlurmDirection,
+    sources: string | readonly string[],
+    dest: string,
+  ): GroupCommand<SlurmTransferTarget> {
+    const paths = typeof sources === "string" ? [sources] : [...sources];
+    if (paths.length === 0) {
+      throw new TypeError(
+        `${direction}() needs at least one ${direction === "put" ? "local" : "remote"} path`,
+      );
+    }
+    const refused = checkSlurmSources(
+      direction,
+      direction === "put" ? paths.map((p) => p === "" ? p : resolve(p)) : paths,
+    );
+    if (refused !== null) throw new TypeError(refused);
+    const targets = this.targets.map((n) => new SlurmTransferTarget(n, direction, paths, dest));
+    return new GroupCommand(targets, (t) => t.describe()).quiet();
   }
 
   /**
