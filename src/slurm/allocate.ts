@@ -8,7 +8,8 @@
 
 import { type Duration, onExit, quote, stopTracked, toMillis } from "../process/mod.ts";
 import { resolve } from "node:path";
-import { Group, GroupCommand } from "../action/mod.ts";
+import { Group, GroupCommand, Hosts, hosts } from "../action/mod.ts";
+import type { ConnectionParams } from "../ssh/mod.ts";
 import { runClient, slurmMessage } from "./_run.ts";
 import { SlurmError } from "./errors.ts";
 import { type AllocationState, SlurmNode } from "./node.ts";
@@ -126,6 +127,43 @@ export class SlurmAllocation extends Group<SlurmNode> implements AsyncDisposable
       );
     }
     return n;
+  }
+
+  /**
+   * The allocation's nodes as ssh hosts, for clusters that let users log in to the nodes of
+   * their running jobs (e.g. `pam_slurm_adopt`): each host is named after its node and logs
+   * in to the node's host name as Slurm records it (`NodeHostName`), or to its `NodeAddr`
+   * with `{ address: "NodeAddr" }`. Through them the whole host API works on
+   * the allocation: detached jobs, rsync and scp, connection reuse. The allocation still ends
+   * with `release()`; close the hosts (or `await using`) before.
+   *
+   * @param params Connection parameters of every host (user, port, keyfile, known hosts...).
+   * @param options `address`: which of Slurm's names of a node ssh logs in to.
+   * @returns The hosts, in the allocation's order.
+   * @throws {SlurmError} When Slurm does not say the nodes' addresses.
+   *
+   * @example
+   * ```ts ignore
+   * import { detach, slurmAllocate } from "@dexp/dexp";
+   * await using alloc = await slurmAllocate({ nodes: 2, time: "2h" });
+   * await using nodes = await alloc.ssh({ keyfile: "~/.ssh/cluster" });
+   * const jobs = await detach(nodes.run("./train.sh"), { name: "train" });
+   * ```
+   */
+  async ssh(
+    params: ConnectionParams = {},
+    options: { address?: "NodeHostName" | "NodeAddr" } = {},
+  ): Promise<Hosts> {
+    const first = this.targets[0];
+    if (!first) return hosts();
+    const field = options.address ?? "NodeHostName";
+    if (field !== "NodeHostName" && field !== "NodeAddr") {
+      throw new RangeError(
+        `'address' must be "NodeHostName" or "NodeAddr": received ${JSON.stringify(field)}`,
+      );
+    }
+    const addrs = await nodeAddresses(this.nodes, field, stateOf(first).env);
+    return hosts(this.nodes.map((n) => ({ address: addrs.get(n)!, name: n }))).with(params);
   }
 
   /**
@@ -524,6 +562,31 @@ async function expandHosts(list: string, env: Record<string, string>): Promise<s
     );
   }
   return r.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+}
+
+/** Each node's `NodeHostName` or `NodeAddr`, from one `scontrol show node -o`. */
+async function nodeAddresses(
+  nodes: readonly string[],
+  field: "NodeHostName" | "NodeAddr",
+  env: Readonly<Record<string, string>>,
+): Promise<Map<string, string>> {
+  const r = await runClient("scontrol", ["show", "node", "-o", nodes.join(",")], env);
+  const out = new Map<string, string>();
+  for (const line of r.code === 0 ? r.stdout.split("\n") : []) {
+    const name = /\bNodeName=(\S+)/.exec(line)?.[1];
+    const addr = new RegExp(`\\b${field}=(\\S+)`).exec(line)?.[1];
+    if (name !== undefined && addr !== undefined) out.set(name, addr);
+  }
+  const missing = nodes.filter((n) => !out.has(n));
+  if (missing.length > 0) {
+    throw new SlurmError(
+      "query",
+      `Slurm gave no ${field} for node(s) ${missing.map((n) => `'${n}'`).join(", ")}${
+        r.code !== 0 ? `: ${slurmMessage(r.stderr)}` : ""
+      }: check 'scontrol show node ${missing.join(",")}'`,
+    );
+  }
+  return out;
 }
 
 /** CPUs of the job on each node, from `scontrol show job -d` (`Nodes=n[1-2] CPU_IDs=0-2`). */
