@@ -8,7 +8,7 @@
 
 import { type Duration, onExit, quote, stopTracked, toMillis } from "../process/mod.ts";
 import { resolve } from "node:path";
-import { Group, GroupCommand, Hosts, hosts } from "../action/mod.ts";
+import { Group, GroupCommand, type Hosts, hosts } from "../action/mod.ts";
 import type { ConnectionParams } from "../ssh/mod.ts";
 import { runClient, slurmMessage } from "./_run.ts";
 import { SlurmError } from "./errors.ts";
