@@ -16,6 +16,7 @@ import {
   type SlurmRunOptions,
 } from "../engine/mod.ts";
 import { handleSignals, killEverything } from "../process/reaper.ts";
+import { SlurmError } from "../slurm/mod.ts";
 import { guard, parse, toFileUrl, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./verb.ts";
 
@@ -240,8 +241,14 @@ async function run(argv: string[]): Promise<number> {
       ...(slurm ? { slurm } : {}),
     }).catch((e) => {
       if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
+      // Slurm refused or is missing: its message says what to fix; no stack trace.
+      if (e instanceof SlurmError) {
+        console.error(`dexp run: ${e.message}`);
+        return null;
+      }
       throw e;
     });
+    if (summary === null) return 1;
     if (v.json) console.log(JSON.stringify(summary, null, 2));
     else {
       for (const e of summary.experiments) {

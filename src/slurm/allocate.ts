@@ -10,7 +10,7 @@ import { type Duration, onExit, quote, stopTracked, toMillis } from "../process/
 import { resolve } from "node:path";
 import { Group, GroupCommand, type Hosts, hosts } from "../action/mod.ts";
 import type { ConnectionParams } from "../ssh/mod.ts";
-import { runClient, slurmMessage } from "./_run.ts";
+import { listPartitions, runClient, slurmMessage } from "./_run.ts";
 import { SlurmError } from "./errors.ts";
 import { type AllocationState, SlurmNode } from "./node.ts";
 import { slurmOutcome } from "./state.ts";
@@ -374,17 +374,6 @@ export function sbatchArgs(options: SlurmAllocateOptions): string[] {
   return args;
 }
 
-async function partitions(env: Readonly<Record<string, string>>): Promise<string[]> {
-  try {
-    const r = await runClient("sinfo", ["-h", "-o", "%P"], env);
-    return r.code === 0
-      ? r.stdout.split("\n").map((l) => l.trim().replace(/\*$/, "")).filter(Boolean)
-      : [];
-  } catch {
-    return [];
-  }
-}
-
 /**
  * Asks Slurm for an allocation, waits until it runs, and returns its nodes as a group: every
  * command of the group runs as a job step on its node (`srun --jobid=J --overlap -w NODE`).
@@ -418,7 +407,7 @@ export async function slurmAllocate(options: SlurmAllocateOptions = {}): Promise
   if (r.code !== 0) {
     const said = slurmMessage(r.stderr) || `exit code ${r.code}`;
     if (/invalid partition/i.test(r.stderr)) {
-      const known = await partitions(env);
+      const known = await listPartitions(env);
       throw new SlurmError(
         "partition",
         `Slurm has no partition '${options.partition}': use one of ${
