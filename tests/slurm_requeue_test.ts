@@ -68,15 +68,22 @@ slurmTest(
       // Slurm signals every process of the task: dexp, and the command, which dies of it.
       const rq = await sc.client("scontrol", ["requeue", task]);
       assertEquals(rq.code, 0, rq.out);
-      await waitFor("the requeued task to wait for its start", async () => {
-        const u = await sc.client("scontrol", [
+      await waitFor(
+        "the requeued task to wait for its start",
+        async () => (await stateOf(sc, task)) === "PENDING",
+        LONG,
+      );
+      // Slurm holds a requeued job back for two minutes (BeginTime): start it now, elsewhere
+      // (asked again until it starts: an update made while the requeue settles may not stick).
+      await waitFor("the requeued task to start again", async () => {
+        await sc.client("scontrol", [
           "update",
           `JobId=${task}`,
           "StartTime=now",
           `ExcNodeList=${node}`,
         ]);
-        return u.code === 0 && (await stateOf(sc, task)) === "PENDING";
-      }, LONG);
+        return (await stateOf(sc, task)) !== "PENDING";
+      }, { ...LONG, every: 500 });
       await waitFor("the task to end", async () => {
         const s = await stateOf(sc, task);
         return s !== undefined && FINAL.has(s) &&

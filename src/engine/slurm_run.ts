@@ -205,6 +205,9 @@ export function slurmTaskJob(): string | undefined {
   return envOf("SLURM_JOB_ID");
 }
 
+/** Most time the squeue of slurmTaskEnding() may take. */
+const SQUEUE_DEADLINE = 15_000;
+
 /**
  * Whether the Slurm job this worker task runs as is being ended (scancel, requeue,
  * preemption, time limit): asked when an attempt failed and the run was not (yet) stopped.
@@ -225,6 +228,8 @@ export async function slurmTaskEnding(signal: AbortSignal): Promise<boolean> {
   try {
     const out = await new Deno.Command("squeue", {
       args: ["-h", "-j", job, "-o", "%T"],
+      // A controller that does not answer must not hold the attempt's end for ever.
+      signal: AbortSignal.timeout(SQUEUE_DEADLINE),
       stdin: "null",
       stdout: "piped",
       stderr: "null",
