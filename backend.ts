@@ -48,3 +48,4 @@ export {
   type Target,
 } from "./src/process/mod.ts";
 export { type Direction, type Endpoint, TransferTarget } from "./src/ssh/mod.ts";
+export { type SlurmDirection, SlurmTransferTarget } from "./src/slurm/mod.ts";

@@ -12,9 +12,11 @@ import {
   loadExperiments,
   planExperiments,
   runExperiments,
+  SLURM_RUN_DIR_ENV,
   type SlurmRunOptions,
 } from "../engine/mod.ts";
 import { handleSignals, killEverything } from "../process/mod.ts";
+import { SlurmError } from "../slurm/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./verb.ts";
 
@@ -164,8 +166,14 @@ async function run(argv: string[]): Promise<number> {
       ...(slurm ? { slurm } : {}),
     }).catch((e) => {
       if (e instanceof TypeError || e instanceof RangeError) throw new UsageError(e.message);
+      // Slurm refused or is missing: its message says what to fix; no stack trace.
+      if (e instanceof SlurmError) {
+        console.error(`dexp run: ${e.message}`);
+        return null;
+      }
       throw e;
     });
+    if (summary === null) return 1;
     if (v.json) console.log(JSON.stringify(summary, null, 2));
     else {
       for (const e of summary.experiments) {
@@ -220,7 +228,11 @@ function slurmOptions(
     ...(throttle !== undefined ? { throttle } : {}),
     sbatch,
     ...(conf !== undefined ? { env: { SLURM_CONF: resolve(conf) } } : {}),
+    // DEXP_SLURM_RUN_DIR marks the process as a worker task of that folder: its claims name
+    // the task's job, and a failed attempt asks Slurm whether the job is being ended.
     command: (runDir) => [
+      "env",
+      `${SLURM_RUN_DIR_ENV}=${runDir}`,
       Deno.execPath(),
       "run",
       "-A",

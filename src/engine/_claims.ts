@@ -22,8 +22,12 @@ export interface ClaimStore {
   close(): Promise<void>;
 }
 
-export async function openStore(dir: string, combos: Combination[]): Promise<ClaimStore> {
-  const sw = await ParamSweeper.open(dir, combos);
+export async function openStore(
+  dir: string,
+  combos: Combination[],
+  options: { job?: string } = {},
+): Promise<ClaimStore> {
+  const sw = await ParamSweeper.open(dir, combos, options.job ? { job: options.job } : {});
   return {
     async next() {
       return (await sw.next()) ?? undefined;

@@ -42,7 +42,13 @@ import {
   RUN_JSON,
   SWEEP_DIR,
 } from "./rundir.ts";
-import { SLURM_RUN_DIR_ENV, type SlurmRunOptions, submitRunArray } from "./slurm_run.ts";
+import {
+  SLURM_RUN_DIR_ENV,
+  type SlurmRunOptions,
+  slurmTaskEnding,
+  slurmTaskJob,
+  submitRunArray,
+} from "./slurm_run.ts";
 
 /** How a run shows itself on the console. */
 export type Display = "auto" | "progress" | "plain" | "none";
@@ -533,7 +539,9 @@ async function runOne(
   const { runId, runDir } = where;
   const log = new LogFile(join(runDir, LOG_TXT));
   out.addLog(log);
-  const store = await openStore(join(runDir, SWEEP_DIR), combos);
+  // A Slurm worker task names its job in its claims: requeued, it takes them back at once.
+  const job = continueTo && slurmTaskDir() === continueTo.runDir ? slurmTaskJob() : undefined;
+  const store = await openStore(join(runDir, SWEEP_DIR), combos, { job });
   const run: ExperimentRun = { e, hosts, runId, runDir, combos, names, store, log, ranHere: 0 };
   const nowIso = new Date().toISOString();
   try {
@@ -913,7 +921,7 @@ async function runCombination(
     }
     const error = detail?.error;
     const failures = detail?.failures;
-    if (error !== undefined && runSignal.aborted) {
+    if (error !== undefined && (runSignal.aborted || await slurmTaskEnding(runSignal))) {
       emit({ type: "combo-interrupted", at: Date.now(), ...base });
       await run.store.cancel(params);
       return;

@@ -206,3 +206,65 @@ export async function cancelRunArrays(runDir: string): Promise<string[]> {
   await cancelJobs(ids, sj.env);
   return ids;
 }
+
+function envOf(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The Slurm job this process runs as, when it is a worker task of a submitted array
+ * (`DEXP_SLURM_RUN_DIR` set): `ARRAY_TASK` (`12_3`) for an array task, else `SLURM_JOB_ID`.
+ * Recorded as the owner of its sweep claims, so that the same task, requeued, gives back at
+ * once what its earlier instance held.
+ *
+ * @returns The job's id, or undefined outside a worker task.
+ */
+export function slurmTaskJob(): string | undefined {
+  if (envOf(SLURM_RUN_DIR_ENV) === undefined) return undefined;
+  const array = envOf("SLURM_ARRAY_JOB_ID");
+  const task = envOf("SLURM_ARRAY_TASK_ID");
+  if (array !== undefined && task !== undefined) return `${array}_${task}`;
+  return envOf("SLURM_JOB_ID");
+}
+
+/** Most time the squeue of slurmTaskEnding() may take. */
+const SQUEUE_DEADLINE = 15_000;
+
+/**
+ * Whether the Slurm job this worker task runs as is being ended (scancel, requeue,
+ * preemption, time limit): asked when an attempt failed and the run was not (yet) stopped.
+ * Slurm signals the task's commands as well as the task, and a command that dies of the
+ * signal can be seen before the task's own signal handler runs; such an attempt was cut by
+ * Slurm, not failed. Slurm marks the job before it signals it, so a job that squeue no
+ * longer shows RUNNING is being ended; a bare `scancel --signal` leaves it RUNNING, and the
+ * query's round trip gives the task's own handler its turn (`signal` then says so).
+ *
+ * @param signal The run's signal, aborted by the task's signal handler.
+ * @returns True when the failed attempt must go back to todo uncharged.
+ */
+export async function slurmTaskEnding(signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return true;
+  const job = envOf("SLURM_JOB_ID");
+  if (job === undefined || envOf(SLURM_RUN_DIR_ENV) === undefined) return false;
+  let state = "";
+  try {
+    const out = await new Deno.Command("squeue", {
+      args: ["-h", "-j", job, "-o", "%T"],
+      // A controller that does not answer must not hold the attempt's end for ever.
+      signal: AbortSignal.timeout(SQUEUE_DEADLINE),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    state = new TextDecoder().decode(out.stdout).trim();
+  } catch {
+    // No squeue here: only the signal can tell.
+  }
+  // Yield once more so that a signal delivered meanwhile reaches its handler.
+  await new Promise((r) => setTimeout(r, 0));
+  return signal.aborted || (state !== "" && state !== "RUNNING");
+}

@@ -47,7 +47,9 @@ export function hostOfTarget(target: Target): JobRef["host"] {
   }
   if (target === LOCAL || /^local(\[\d+\])?$/.test(target.label)) return { local: target.label };
   throw new TypeError(
-    `Detached jobs run on hosts and local targets: ${JSON.stringify(target.label)} is neither`,
+    `Detached jobs run on hosts and local targets: ${
+      JSON.stringify(target.label)
+    } is neither (the nodes of a Slurm allocation are hosts through 'await alloc.ssh()')`,
   );
 }
 

@@ -69,3 +69,43 @@ export function slurmMessage(stderr: string): string {
   );
   return (errors.length > 0 ? errors : lines).join("; ");
 }
+
+/**
+ * The cluster's partitions, as sinfo lists them (the default one without its `*`).
+ *
+ * @param env Environment of the Slurm commands.
+ * @returns The names, or an empty list when sinfo cannot tell.
+ */
+export async function listPartitions(env: Readonly<Record<string, string>>): Promise<string[]> {
+  try {
+    const r = await runClient("sinfo", ["-h", "-o", "%P"], env);
+    return r.code === 0
+      ? r.stdout.split("\n").map((l) => l.trim().replace(/\*$/, "")).filter(Boolean)
+      : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The error for a submission that names a partition the cluster does not have.
+ *
+ * @param partition The partition asked for, if known.
+ * @param stderr sbatch's standard error.
+ * @param env Environment of the Slurm commands.
+ * @returns The error, naming the partitions there are.
+ */
+export async function unknownPartition(
+  partition: string | undefined,
+  stderr: string,
+  env: Readonly<Record<string, string>>,
+): Promise<SlurmError> {
+  const known = await listPartitions(env);
+  return new SlurmError(
+    "partition",
+    `Slurm has no partition${partition !== undefined ? ` '${partition}'` : ""}: use one of ${
+      known.length > 0 ? known.map((p) => `'${p}'`).join(", ") : "the partitions sinfo lists"
+    } (sinfo -s shows them)`,
+    { stderr },
+  );
+}

@@ -7,11 +7,14 @@
  */
 
 import { type Duration, onExit, quote, stopTracked, toMillis } from "../process/mod.ts";
-import { Group } from "../action/mod.ts";
-import { runClient, slurmMessage } from "./_run.ts";
+import { resolve } from "node:path";
+import { Group, GroupCommand, type Hosts, hosts } from "../action/mod.ts";
+import type { ConnectionParams } from "../ssh/mod.ts";
+import { listPartitions, runClient, slurmMessage } from "./_run.ts";
 import { SlurmError } from "./errors.ts";
 import { type AllocationState, SlurmNode } from "./node.ts";
 import { slurmOutcome } from "./state.ts";
+import { checkSlurmSources, type SlurmDirection, SlurmTransferTarget } from "./transfer.ts";
 
 /** Where an allocation is while `slurmAllocate()` waits for it. */
 export interface SlurmProgress {
@@ -136,6 +139,105 @@ export class SlurmAllocation extends Group<SlurmNode> implements AsyncDisposable
       );
     }
     return n;
+  }
+
+  /**
+   * The allocation's nodes as ssh hosts, for clusters that let users log in to the nodes of
+   * their running jobs (e.g. `pam_slurm_adopt`): each host is named after its node and logs
+   * in to the node's host name as Slurm records it (`NodeHostName`), or to its `NodeAddr`
+   * with `{ address: "NodeAddr" }`. Through them the whole host API works on
+   * the allocation: detached jobs, rsync and scp, connection reuse. The allocation still ends
+   * with `release()`; close the hosts (or `await using`) before.
+   *
+   * @param params Connection parameters of every host (user, port, keyfile, known hosts...).
+   * @param options `address`: which of Slurm's names of a node ssh logs in to.
+   * @returns The hosts, in the allocation's order.
+   * @throws {SlurmError} When Slurm does not say the nodes' addresses.
+   *
+   * @example
+   * ```ts ignore
+   * import { detach, slurmAllocate } from "@dexp/dexp";
+   * await using alloc = await slurmAllocate({ nodes: 2, time: "2h" });
+   * await using nodes = await alloc.ssh({ keyfile: "~/.ssh/cluster" });
+   * const jobs = await detach(nodes.run("./train.sh"), { name: "train" });
+   * ```
+   */
+  async ssh(
+    params: ConnectionParams = {},
+    options: { address?: "NodeHostName" | "NodeAddr" } = {},
+  ): Promise<Hosts> {
+    const first = this.targets[0];
+    if (!first) return hosts();
+    const field = options.address ?? "NodeHostName";
+    if (field !== "NodeHostName" && field !== "NodeAddr") {
+      throw new RangeError(
+        `'address' must be "NodeHostName" or "NodeAddr": received ${JSON.stringify(field)}`,
+      );
+    }
+    const addrs = await nodeAddresses(this.nodes, field, stateOf(first).env);
+    return hosts(this.nodes.map((n) => ({ address: addrs.get(n)!, name: n }))).with(params);
+  }
+
+  /**
+   * Copies local files and folders (recursively, modes kept) into a folder on every node, in
+   * parallel, without ssh: a tar archive streamed into a job step on each node (`tar |
+   * srun ... tar -x`). The folder is created; `{host}` in paths is the node's name. Each path
+   * lands under its own name; relative folders on the nodes are relative to the home folder.
+   * On a cluster with a shared file system, write there instead: every node sees it.
+   *
+   * @param localPaths Files and folders here.
+   * @param remoteDir The folder on each node.
+   * @returns A lazy group command: await it for every node's result.
+   * @throws {TypeError} If two paths have the same name, or a path names no file or folder.
+   */
+  put(
+    localPaths: string | readonly string[],
+    remoteDir: string,
+  ): GroupCommand<SlurmTransferTarget> {
+    return this.#transfer("put", localPaths, remoteDir);
+  }
+
+  /**
+   * Copies files and folders from every node into a local folder, in parallel, without ssh:
+   * a tar archive streamed out of a job step on each node. Put `{host}` in `localDir` (e.g.
+   * `results/{host}/`) to keep nodes apart; folders are created.
+   *
+   * @param remotePaths Paths on each node (relative ones from the home folder).
+   * @param localDir The local folder (per node with `{host}`).
+   * @returns A lazy group command: await it for every node's result.
+   * @throws {TypeError} If several nodes would write into one folder (no `{host}` or `{i}`),
+   *   two paths have the same name, or a path names no file or folder.
+   */
+  get(
+    remotePaths: string | readonly string[],
+    localDir: string,
+  ): GroupCommand<SlurmTransferTarget> {
+    if (this.length > 1 && !/\{(host|i)\}/.test(localDir)) {
+      throw new TypeError(
+        `get() from ${this.length} nodes into one folder "${localDir}" would mix their files: put {host} in it, e.g. "results/{host}/"`,
+      );
+    }
+    return this.#transfer("get", remotePaths, localDir);
+  }
+
+  #transfer(
+    direction: SlurmDirection,
+    sources: string | readonly string[],
+    dest: string,
+  ): GroupCommand<SlurmTransferTarget> {
+    const paths = typeof sources === "string" ? [sources] : [...sources];
+    if (paths.length === 0) {
+      throw new TypeError(
+        `${direction}() needs at least one ${direction === "put" ? "local" : "remote"} path`,
+      );
+    }
+    const refused = checkSlurmSources(
+      direction,
+      direction === "put" ? paths.map((p) => p === "" ? p : resolve(p)) : paths,
+    );
+    if (refused !== null) throw new TypeError(refused);
+    const targets = this.targets.map((n) => new SlurmTransferTarget(n, direction, paths, dest));
+    return new GroupCommand(targets, (t) => t.describe()).quiet();
   }
 
   /**
@@ -284,17 +386,6 @@ export function sbatchArgs(options: SlurmAllocateOptions): string[] {
   return args;
 }
 
-async function partitions(env: Readonly<Record<string, string>>): Promise<string[]> {
-  try {
-    const r = await runClient("sinfo", ["-h", "-o", "%P"], env);
-    return r.code === 0
-      ? r.stdout.split("\n").map((l) => l.trim().replace(/\*$/, "")).filter(Boolean)
-      : [];
-  } catch {
-    return [];
-  }
-}
-
 /**
  * Asks Slurm for an allocation, waits until it runs, and returns its nodes as a group: every
  * command of the group runs as a job step on its node (`srun --jobid=J --overlap -w NODE`).
@@ -328,7 +419,7 @@ export async function slurmAllocate(options: SlurmAllocateOptions = {}): Promise
   if (r.code !== 0) {
     const said = slurmMessage(r.stderr) || `exit code ${r.code}`;
     if (/invalid partition/i.test(r.stderr)) {
-      const known = await partitions(env);
+      const known = await listPartitions(env);
       throw new SlurmError(
         "partition",
         `Slurm has no partition '${options.partition}': use one of ${
@@ -472,6 +563,31 @@ async function expandHosts(list: string, env: Record<string, string>): Promise<s
     );
   }
   return r.stdout.split("\n").map((l) => l.trim()).filter((l) => l !== "");
+}
+
+/** Each node's `NodeHostName` or `NodeAddr`, from one `scontrol show node -o`. */
+async function nodeAddresses(
+  nodes: readonly string[],
+  field: "NodeHostName" | "NodeAddr",
+  env: Readonly<Record<string, string>>,
+): Promise<Map<string, string>> {
+  const r = await runClient("scontrol", ["show", "node", "-o", nodes.join(",")], env);
+  const out = new Map<string, string>();
+  for (const line of r.code === 0 ? r.stdout.split("\n") : []) {
+    const name = /\bNodeName=(\S+)/.exec(line)?.[1];
+    const addr = new RegExp(`\\b${field}=(\\S+)`).exec(line)?.[1];
+    if (name !== undefined && addr !== undefined) out.set(name, addr);
+  }
+  const missing = nodes.filter((n) => !out.has(n));
+  if (missing.length > 0) {
+    throw new SlurmError(
+      "query",
+      `Slurm gave no ${field} for node(s) ${missing.map((n) => `'${n}'`).join(", ")}${
+        r.code !== 0 ? `: ${slurmMessage(r.stderr)}` : ""
+      }: check 'scontrol show node ${missing.join(",")}'`,
+    );
+  }
+  return out;
 }
 
 /** CPUs of the job on each node, from `scontrol show job -d` (`Nodes=n[1-2] CPU_IDs=0-2`). */

@@ -6,7 +6,7 @@
  */
 
 import { quote } from "../process/mod.ts";
-import { runClient, slurmMessage } from "./_run.ts";
+import { runClient, slurmMessage, unknownPartition } from "./_run.ts";
 import { slurmTime } from "./allocate.ts";
 import { SlurmError } from "./errors.ts";
 
@@ -97,6 +97,17 @@ export function arraySbatchArgs(
   return args;
 }
 
+/** The partition the sbatch arguments ask for (`-p P`, `--partition=P`), if any. */
+function partitionOf(args: readonly string[]): string | undefined {
+  let found: string | undefined;
+  args.forEach((a, i) => {
+    if (a === "-p" || a === "--partition") found = args[i + 1];
+    else if (a.startsWith("--partition=")) found = a.slice("--partition=".length);
+    else if (/^-p./.test(a)) found = a.slice(2);
+  });
+  return found;
+}
+
 /**
  * Submits one job array whose tasks each run `command`, and returns its job id at once.
  *
@@ -105,7 +116,8 @@ export function arraySbatchArgs(
  * @param options Tasks, throttle, signal, time, partition, more sbatch arguments.
  * @returns The array's job id (`12`; its tasks are `12_0`, `12_1`, ...).
  * @throws {RangeError} On bad options.
- * @throws {SlurmError} `missing` without sbatch, `rejected` when sbatch refuses the array.
+ * @throws {SlurmError} `missing` without sbatch, `partition` for an unknown partition (naming
+ *   the partitions there are), `rejected` when sbatch refuses the array (with its message).
  * @example
  * ```ts ignore
  * import { submitArray } from "@dexp/dexp";
@@ -118,6 +130,9 @@ export async function submitArray(
 ): Promise<string> {
   const args = arraySbatchArgs(command, options);
   const r = await runClient("sbatch", args, options.env);
+  if (r.code !== 0 && /invalid partition/i.test(r.stderr)) {
+    throw await unknownPartition(partitionOf(args), r.stderr, options.env ?? {});
+  }
   if (r.code !== 0) {
     throw new SlurmError(
       "rejected",

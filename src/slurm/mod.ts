@@ -14,6 +14,7 @@ export {
 } from "./allocate.ts";
 export { SlurmError, type SlurmErrorKind } from "./errors.ts";
 export { SlurmNode } from "./node.ts";
+export { type SlurmDirection, SlurmTransferTarget } from "./transfer.ts";
 export { type SlurmJobState, type SlurmOutcome, slurmOutcome } from "./state.ts";
 export {
   parseJobcomp,

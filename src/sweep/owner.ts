@@ -24,6 +24,12 @@ export interface Owner {
   start: number;
   /** Distinguishes several sweepers opened by one process. */
   instance: number;
+  /**
+   * The batch scheduler's id of the job this process runs as (Slurm's `12_3` for an array
+   * task), when it is one. A scheduler never runs two instances of one job at once: a claim
+   * by another process of the same job was made before the job was requeued.
+   */
+  job?: string;
 }
 
 /** Whether an owner is alive, and how that was decided. */
@@ -32,7 +38,8 @@ export type Liveness =
   | "dead-pid"
   | "pid-reused"
   | "lease-valid"
-  | "lease-expired";
+  | "lease-expired"
+  | "job-restarted";
 
 function readText(path: string): string | undefined {
   try {
@@ -78,6 +85,7 @@ let instances = 0;
  *
  * @param host The host name to use (default `Deno.hostname()`); set it when host names are not
  * unique among the machines that share a sweep.
+ * @param job The batch scheduler's id of the job this process runs as, if any.
  * @returns A new owner with its own instance number.
  * @example
  * ```ts
@@ -87,7 +95,7 @@ let instances = 0;
  * deepStrictEqual(me.pid === Deno.pid, true);
  * ```
  */
-export function currentOwner(host?: string): Owner {
+export function currentOwner(host?: string, job?: string): Owner {
   let h = host;
   if (h === undefined) {
     try {
@@ -102,25 +110,29 @@ export function currentOwner(host?: string): Owner {
     boot: currentBoot(),
     start: processStartTime(Deno.pid) ?? -1,
     instance: ++instances,
+    ...(job !== undefined && job !== "" ? { job: job.replace(/[\t\n\r|]/g, "_") } : {}),
   };
 }
 
 /** The compact text form of an owner used in journal records. */
 export function ownerKey(o: Owner): string {
-  return `${o.host}|${o.pid}|${o.boot}|${o.start}|${o.instance}`;
+  const key = `${o.host}|${o.pid}|${o.boot}|${o.start}|${o.instance}`;
+  return o.job !== undefined ? `${key}|${o.job}` : key;
 }
 
 /** Reads an owner key back. */
 export function parseOwnerKey(key: string): Owner {
   const parts = key.split("|");
-  // The host may not contain '|' (ownerKey replaces it), so there are exactly 5 parts.
-  const [host, pid, boot, start, instance] = parts.length === 5 ? parts : [key, "0", "", "-1", "0"];
+  // The host and job may not contain '|' (ownerKey replaces it): 5 parts, 6 with a job.
+  const ok = parts.length === 5 || parts.length === 6;
+  const [host, pid, boot, start, instance, job] = ok ? parts : [key, "0", "", "-1", "0"];
   return {
     host,
     pid: Number(pid),
     boot,
     start: Number(start),
     instance: Number(instance),
+    ...(job !== undefined ? { job } : {}),
   };
 }
 
@@ -130,7 +142,9 @@ export function parseOwnerKey(key: string): Owner {
  * On the same running machine (same host name and boot id, with known start times) the
  * process table decides: the pid must exist, not be a zombie, and have the recorded start
  * time. Otherwise the lease decides: alive until `leaseExpiresAt` (a wall-clock time, so
- * clocks of hosts sharing a sweep must agree to well within the lease duration).
+ * clocks of hosts sharing a sweep must agree to well within the lease duration). Before
+ * both, an owner of the same batch job as `me` but another process is an earlier instance
+ * of that job (requeued): dead, wherever it ran.
  *
  * @param owner The owner to check.
  * @param me The owner doing the check (its host and boot id).
@@ -146,6 +160,13 @@ export function parseOwnerKey(key: string): Owner {
  * ```
  */
 export function liveness(owner: Owner, me: Owner, leaseExpiresAt: number, now: number): Liveness {
+  if (
+    owner.job !== undefined && owner.job === me.job &&
+    !(owner.host === me.host && owner.boot === me.boot && owner.pid === me.pid &&
+      owner.start === me.start)
+  ) {
+    return "job-restarted";
+  }
   if (owner.host === me.host && owner.boot !== "" && owner.boot === me.boot && owner.start >= 0) {
     if (owner.pid === me.pid) return owner.start === me.start ? "alive" : "pid-reused";
     const start = processStartTime(owner.pid);

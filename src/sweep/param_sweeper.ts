@@ -89,6 +89,14 @@ export interface ParamSweeperOptions {
   /** The host name recorded in claims (default `Deno.hostname()`). */
   host?: string;
   /**
+   * The batch scheduler's id of the job this process runs as (e.g. Slurm's array task
+   * `12_3`), recorded in its claims. Claims of another process with the same job are from
+   * before the job was requeued: they go back to todo at once, wherever that process ran,
+   * without waiting for its lease. Give it only when no other process of the job opens the
+   * sweep.
+   */
+  job?: string;
+  /**
    * Wait for the directory lock in the main thread (`lockSync`) instead of a helper thread
    * (default false). About 2.5 times the throughput when several processes of one host race
    * for the lock, but timers and I/O of this process stand still while it waits, for as long
@@ -288,7 +296,7 @@ export class ParamSweeper<C extends object = Combination>
     this.dir = store.dir;
     this.#store = store;
     this.#state = state;
-    this.owner = currentOwner(options.host);
+    this.owner = currentOwner(options.host, options.job);
     this.#key = ownerKey(this.owner);
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#reapMs = options.reapIntervalMs ?? 1_000;

@@ -142,6 +142,13 @@ export interface SlurmClusterOptions {
   tryPorts?: number[];
   /** `MinJobAge`: seconds a finished job stays known to the controller. Default 300. */
   minJobAge?: number;
+  /**
+   * Each node's host name as Slurm records it (`NodeHostname`, what `scontrol show node`
+   * reports), e.g. the loopback addresses of an sshd testbed's hosts. Default `localhost`.
+   * (Every slurmd still listens on 127.0.0.1: with `NoInAddrAny` it binds to the address of
+   * this machine's name, whatever `NodeAddr` says.)
+   */
+  nodeHostnames?: string[];
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -266,6 +273,7 @@ function slurmConf(
   cpus: number,
   minJobAge: number,
   extra: string[],
+  addrs: readonly string[] = [],
 ): string {
   const last = layout.nodePorts.length - 1;
   const ports = nodes === 1
@@ -309,7 +317,9 @@ function slurmConf(
     `SlurmdLogFile=${dir}/log/slurmd-%n.log`,
     "SlurmctldDebug=info",
     "SlurmdDebug=info",
-    `NodeName=n[1-${nodes}] NodeHostname=localhost NodeAddr=127.0.0.1 Port=${
+    `NodeName=n[1-${nodes}] NodeHostname=${
+      addrs.length > 0 ? addrs.join(",") : "localhost"
+    } NodeAddr=127.0.0.1 Port=${
       nodes === 1 ? ports : `[${ports}]`
     } CPUs=${cpus} RealMemory=1000 State=UNKNOWN`.replace("n[1-1]", "n1"),
     "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
@@ -496,6 +506,11 @@ export async function startSlurmCluster(options: SlurmClusterOptions = {}): Prom
   if (!Number.isInteger(nNodes) || nNodes < 1 || nNodes > MAX_NODES) {
     throw new RangeError(`'nodes' must be an integer from 1 to ${MAX_NODES}: received ${nNodes}`);
   }
+  if (options.nodeHostnames !== undefined && options.nodeHostnames.length !== nNodes) {
+    throw new RangeError(
+      `'nodeHostnames' must have one name per node (${nNodes}): received ${options.nodeHostnames.length}`,
+    );
+  }
   const baseDir = options.baseDir ?? "/tmp/dexp-slurm";
   await Deno.mkdir(baseDir, { recursive: true });
   await Deno.chmod(baseDir, 0o755);
@@ -551,6 +566,7 @@ export async function startSlurmCluster(options: SlurmClusterOptions = {}): Prom
           options.cpus ?? 4,
           options.minJobAge ?? 300,
           options.extraConfig ?? [],
+          options.nodeHostnames ?? [],
         ),
       );
       const daemons: number[] = [];
