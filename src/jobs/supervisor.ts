@@ -16,9 +16,11 @@
  * - `supervise`: the supervisor; `pid`: `PID START SUPPID SUPSTART` (start times are field
  *   22 of `/proc/PID/stat`; the supervisor is the job's session leader, so both pairs name
  *   it), written before the command starts;
- * - `stdout`, `stderr`: the output; `heartbeat`: epoch seconds, rewritten every interval;
- * - `exit`: `STATUS END_MS`, written atomically when the command ends (STATUS 128+N for
- *   signal N, as the shell reports it); `killed`: the signal, when dexp was asked to kill.
+ * - `stdout`, `stderr`: the output; `heartbeat`: the host's uptime in seconds (from
+ *   `/proc/uptime`, no program start), rewritten every interval;
+ * - `exit`: `STATUS`, written atomically (temp file + rename) when the command ends (STATUS
+ *   128+N for signal N, as the shell reports it); the end time is the file's modification
+ *   time; `killed`: the signal, when dexp was asked to kill.
  *
  * @module
  */
@@ -43,14 +45,17 @@ const PROC_FN = `dexp_proc() {
   echo "$dexp_n $dexp_s $1"
 }`;
 /**
- * The supervisor, run as `setsid SHELL TMP/supervise TMP DIR` (SHELL: the login shell for ssh
- * hosts, `/bin/sh` locally): a session of its own, so that it outlives the ssh session. It
- * records itself (pid and start time: the session id) in the folder while it is still under
- * its temporary name, where no reader looks, so a plain redirection suffices; then puts the
- * folder in place with one rename (the folder appears complete, pid record included), runs
- * the command in a subshell of the same session (no program start: the command file is read
- * with `.`), confirms the start on fd 3, keeps the heartbeat, and writes the exit status
- * atomically when the command ends.
+ * The supervisor, run as `setsid -f SHELL TMP/supervise TMP DIR` (SHELL: the login shell for
+ * ssh hosts, `/bin/sh` locally) by the start script, which `exec`s it: a session of its own,
+ * so that it outlives the ssh session. Its standard output is the start command's own (the
+ * ssh channel): it confirms the start there and closes it, and the start command ends then.
+ * It records itself (pid and start time: the session id) in the folder while it is still
+ * under its temporary name, where no reader looks, so a plain redirection suffices; then puts
+ * the folder in place with one rename (the folder appears complete, pid record included),
+ * runs the command in a subshell of the same session (no program start: the command file is
+ * read with `.`), confirms, keeps the heartbeat, and writes the exit status atomically when
+ * the command ends. Programs started before the confirm: `setsid`, the shell, `mv`; after
+ * it: `sleep` (heartbeat), `mv` (exit status).
  *
  * @param heartbeat Seconds between heartbeats.
  * @returns The script.
@@ -62,18 +67,17 @@ read -r l < /proc/$$/stat
 l=\${l##*") "}
 set -- $l
 shift 19
-printf '%s %s %s %s\\n' "$$" "$1" "$$" "$1" > "$t/pid" || { echo nopid >&3; exit 126; }
-mv -T -- "$t" "$d" 2>/dev/null || { echo exists >&3; exit 126; }
-( exec 3>&-; DEXP_JOB_DIR=$d; export DEXP_JOB_DIR; unset l d t; set --; . "$DEXP_JOB_DIR/command" ) </dev/null >"$d/stdout" 2>"$d/stderr" &
+p="$$ $1 $$ $1"
+printf '%s\\n' "$p" > "$t/pid" || { echo '${FAILED} the supervisor could not write its pid'; exit 126; }
+mv -T -- "$t" "$d" 2>/dev/null || { rm -rf -- "$t"; echo '${FAILED} the job folder exists already'; exit 126; }
+( DEXP_JOB_DIR=$d; export DEXP_JOB_DIR; unset l d t p; set --; . "$DEXP_JOB_DIR/command" ) </dev/null >"$d/stdout" 2>"$d/stderr" &
 c=$!
-echo started >&3
-exec 3>&- >/dev/null 2>&1
-( trap 'kill "$z"; exit 0' TERM; while :; do sleep ${heartbeat} & z=$!; wait "$z"; [ -d "$d" ] || exit 0; date +%s > "$d/heartbeat"; done ) &
+echo "${STARTED} $p"
+exec >/dev/null
+( trap 'kill "$z"; exit 0' TERM; while :; do sleep ${heartbeat} & z=$!; wait "$z"; [ -d "$d" ] || exit 0; read -r u x < /proc/uptime; printf '%s\\n' "\${u%.*}" > "$d/heartbeat"; done ) &
 h=$!
 wait "$c"
-rc=$?
-e=$(date +%s%3N)
-printf '%s %s\\n' "$rc" "$e" > "$d/.exit.tmp" && mv -f -- "$d/.exit.tmp" "$d/exit"
+printf '%s\\n' "$?" > "$d/.exit.tmp" && mv -f -- "$d/.exit.tmp" "$d/exit"
 kill "$h"
 exit 0
 `;
@@ -102,8 +106,11 @@ export interface StartSpec {
 }
 
 /**
- * The script that creates the job folder, starts the supervisor and prints
- * `DEXP-JOB-STARTED PID START SUPPID SUPSTART` once the job runs (or `DEXP-JOB-FAIL why`).
+ * The script that creates the job folder under a temporary name (`mkdir`, the only program
+ * it starts), writes the command and the meta data with shell builtins, and `exec`s the
+ * supervisor, which prints `DEXP-JOB-STARTED PID START SUPPID SUPSTART` on this command's
+ * standard output once the job runs (or `DEXP-JOB-FAIL why`). No line at all means that the
+ * supervisor did not start (the caller cleans up with {@linkcode forgetScript}).
  *
  * @param s What to start.
  * @returns The script.
@@ -126,14 +133,7 @@ printf '%s' ${quote(supervisorScript(s.heartbeat))} > "$t/supervise"
 printf 'v=1\\nid=%s\\nname=%s\\nboot=%s\\nbootfile=%s\\nshell=%s\\nheartbeat=%s\\ncreated=%s\\n' ${id} ${
     quote(s.name)
   } "$b" "$bf" "$s" ${s.heartbeat} ${s.created} > "$t/meta"
-l=$(setsid "$s" "$t/supervise" "$t" "$d" 3>&1 >/dev/null 2>&1 </dev/null &)
-case $l in
-  started) ;;
-  exists) rm -rf -- "$t"; echo '${FAILED} the job folder exists already'; exit 1 ;;
-  *) rm -rf -- "$t"; echo '${FAILED} the supervisor could not start the command'; exit 1 ;;
-esac
-read -r p < "$d/pid"
-echo "${STARTED} $p"
+exec setsid -f "$s" "$t/supervise" "$t" "$d" 2>/dev/null </dev/null
 `;
 }
 
@@ -154,9 +154,6 @@ dexp_one() {
   d=$1
   echo "@job $2"
   [ -d "$d" ] || { echo gone; return 0; }
-  x=
-  [ -f "$d/exit" ] && read -r x < "$d/exit" && echo "exit $x"
-  [ -f "$d/killed" ] && read -r x < "$d/killed" && echo "killed $x"
   bf=/proc/sys/kernel/random/boot_id
   if [ -f "$d/meta" ]; then
     while IFS= read -r l; do
@@ -175,13 +172,20 @@ dexp_one() {
   x=
   [ -f "$d/heartbeat" ] && read -r x < "$d/heartbeat"
   echo "hb $x"
-  [ -f "$d/exit" ] && read -r x < "$d/exit" && echo "exit $x"
+  if [ -f "$d/exit" ] && read -r x < "$d/exit"; then
+    echo "exit $x $(date -r "$d/exit" +%s%3N)"
+    [ -f "$d/killed" ] && read -r x < "$d/killed" && echo "killed $x"
+  fi
   return 0
+}
+dexp_now() {
+  read -r u x < /proc/uptime
+  echo "@now \${u%.*}"
 }`;
 
 /**
  * The script that reports the state of several jobs of one host in one round trip: per job
- * an `@job ID` block of `key value` lines, then `@now EPOCH`.
+ * an `@job ID` block of `key value` lines, then `@now UPTIME` (seconds).
  *
  * @param jobs The jobs (on the same host).
  * @returns The script.
@@ -189,7 +193,7 @@ dexp_one() {
 export function statusScript(jobs: readonly JobPlace[]): string {
   return `${STATUS_FN}
 ${jobs.map((j) => `dexp_one ${dir(j)} ${quote(j.id)}`).join("\n")}
-echo "@now $(date +%s)"
+dexp_now
 `;
 }
 
@@ -208,7 +212,7 @@ if [ -d "$r" ]; then
     dexp_one "$d" "\${d##*/}"
   done
 fi
-echo "@now $(date +%s)"
+dexp_now
 `;
 }
 
@@ -329,13 +333,16 @@ done
 }
 
 /**
- * The script that removes job folders (the caller kills running jobs first).
+ * The script that removes job folders, and the temporary folder of a start that did not
+ * finish (the caller kills running jobs first).
  *
  * @param jobs The jobs (on the same host).
  * @returns The script.
  */
 export function forgetScript(jobs: readonly JobPlace[]): string {
-  return `${jobs.map((j) => `rm -rf -- ${dir(j)}`).join("\n")}
+  return `${
+    jobs.map((j) => `rm -rf -- ${dir(j)} ${shellPath(j.root)}/${quote(`.${j.id}.tmp`)}`).join("\n")
+  }
 echo done
 `;
 }
