@@ -55,7 +55,8 @@ const PROC_FN = `dexp_proc() {
  * runs the command in a subshell of the same session (no program start: the command file is
  * read with `.`), confirms, keeps the heartbeat, and writes the exit status atomically when
  * the command ends. Programs started before the confirm: `setsid`, the shell, `mv`; after
- * it: `sleep` (heartbeat), `mv` (exit status).
+ * it: `sleep` (heartbeat; none once the command has ended, a zombie in `/proc`), `mv` (exit
+ * status).
  *
  * @param heartbeat Seconds between heartbeats.
  * @returns The script.
@@ -74,11 +75,11 @@ mv -T -- "$t" "$d" 2>/dev/null || { rm -rf -- "$t"; echo '${FAILED} the job fold
 c=$!
 echo "${STARTED} $p"
 exec >/dev/null
-( trap 'kill "$z"; exit 0' TERM; while :; do sleep ${heartbeat} & z=$!; wait "$z"; [ -d "$d" ] || exit 0; read -r u x < /proc/uptime; printf '%s\\n' "\${u%.*}" > "$d/heartbeat"; done ) &
+( trap 'kill "$z"; exit 0' TERM; while { read -r l < /proc/$c/stat; } 2>/dev/null; do case \${l##*") "} in Z*) exit 0 ;; esac; sleep ${heartbeat} & z=$!; wait "$z"; [ -d "$d" ] || exit 0; read -r u x < /proc/uptime; printf '%s\\n' "\${u%.*}" > "$d/heartbeat"; done ) &
 h=$!
 wait "$c"
 printf '%s\\n' "$?" > "$d/.exit.tmp" && mv -f -- "$d/.exit.tmp" "$d/exit"
-kill "$h"
+{ read -r l < /proc/$h/stat; } 2>/dev/null && set -- \${l##*") "} && [ "$2" = $$ ] && kill "$h"
 exit 0
 `;
 }
