@@ -9,13 +9,14 @@
  * validated and single-quoted.
  *
  * Layout of a job folder (0700; files 0600):
- * - `meta`: `key=value` lines (id, name, boot id, boot-id file, shell, heartbeat, created),
- *   written with the command before anything starts; the folder appears complete (it is
- *   renamed into place);
  * - `command`: the script the job runs, in the login shell; `cmdline`: the command as given;
- * - `supervise`: the supervisor; `pid`: `PID START SUPPID SUPSTART` (start times are field
- *   22 of `/proc/PID/stat`; the supervisor is the job's session leader, so both pairs name
- *   it), written before the command starts;
+ *   `supervise`: the supervisor; written by the start script, before the supervisor starts;
+ * - `pid`: `PID START SUPPID SUPSTART` (start times are field 22 of `/proc/PID/stat`; the
+ *   supervisor is the job's session leader, so both pairs name it), then `meta`: `key=value`
+ *   lines (id, name, boot id, boot-id file, shell, heartbeat, created), written by the
+ *   supervisor before the command starts. Each is one short `printf` (one write), and
+ *   readers look for a job's state only once `meta` is there: listing skips a folder without
+ *   it (a start under way), and a reference exists only once the start was confirmed;
  * - `stdout`, `stderr`: the output; `heartbeat`: the host's uptime in seconds (from
  *   `/proc/uptime`, no program start), rewritten every interval;
  * - `exit`: `STATUS`, written atomically (temp file + rename) when the command ends (STATUS
@@ -45,33 +46,29 @@ const PROC_FN = `dexp_proc() {
   echo "$dexp_n $dexp_s $1"
 }`;
 /**
- * The supervisor, run as `setsid -f SHELL TMP/supervise TMP DIR` (SHELL: the login shell for
- * ssh hosts, `/bin/sh` locally) by the start script, which `exec`s it: a session of its own,
- * so that it outlives the ssh session. Its standard output is the start command's own (the
- * ssh channel): it confirms the start there and closes it, and the start command ends then.
- * It records itself (pid and start time: the session id) in the folder while it is still
- * under its temporary name, where no reader looks, so a plain redirection suffices; then puts
- * the folder in place with one rename (the folder appears complete, pid record included),
- * runs the command in a subshell of the same session (no program start: the command file is
- * read with `.`), confirms, keeps the heartbeat, and writes the exit status atomically when
- * the command ends. Programs started before the confirm: `setsid`, the shell, `mv`; after
- * it: `sleep` (heartbeat; none once the command has ended, a zombie in `/proc`), `mv` (exit
- * status).
+ * The supervisor, run as `setsid -f SHELL DIR/supervise DIR` (SHELL: the login shell for ssh
+ * hosts, `/bin/sh` locally) by the start script, which `exec`s it: a session of its own, so
+ * that it outlives the ssh session. Its standard output is the start command's own (the ssh
+ * channel): it confirms the start there and closes it, and the start command ends then. It
+ * records itself (pid and start time: the session id) and then the meta data (from `$m`, set
+ * by the start script), runs the command in a subshell of the same session (no program
+ * start: the command file is read with `.`), confirms, keeps the heartbeat, and writes the
+ * exit status atomically when the command ends. Programs started before the confirm:
+ * `setsid` and the shell; after it: `sleep` (heartbeat; none once the command has ended, a
+ * zombie in `/proc`) and `mv` (exit status).
  *
  * @param heartbeat Seconds between heartbeats.
  * @returns The script.
  */
 export function supervisorScript(heartbeat: number): string {
-  return `t=$1
-d=$2
+  return `d=$1
 read -r l < /proc/$$/stat
 l=\${l##*") "}
 set -- $l
 shift 19
 p="$$ $1 $$ $1"
-printf '%s\\n' "$p" > "$t/pid" || { echo '${FAILED} the supervisor could not write its pid'; exit 126; }
-mv -T -- "$t" "$d" 2>/dev/null || { rm -rf -- "$t"; echo '${FAILED} the job folder exists already'; exit 126; }
-( DEXP_JOB_DIR=$d; export DEXP_JOB_DIR; unset l d t p; set --; . "$DEXP_JOB_DIR/command" ) </dev/null >"$d/stdout" 2>"$d/stderr" &
+printf '%s\\n' "$p" > "$d/pid" && printf '%s' "$m" > "$d/meta" || { echo '${FAILED} the supervisor could not write its pid'; exit 126; }
+( DEXP_JOB_DIR=$d; export DEXP_JOB_DIR; unset l d p m; set --; . "$DEXP_JOB_DIR/command" ) </dev/null >"$d/stdout" 2>"$d/stderr" &
 c=$!
 echo "${STARTED} $p"
 exec >/dev/null
@@ -107,11 +104,11 @@ export interface StartSpec {
 }
 
 /**
- * The script that creates the job folder under a temporary name (`mkdir`, the only program
- * it starts), writes the command and the meta data with shell builtins, and `exec`s the
- * supervisor, which prints `DEXP-JOB-STARTED PID START SUPPID SUPSTART` on this command's
- * standard output once the job runs (or `DEXP-JOB-FAIL why`). No line at all means that the
- * supervisor did not start (the caller cleans up with {@linkcode forgetScript}).
+ * The script that creates the job folder (`mkdir`, the only program it starts), writes the
+ * command with shell builtins, and `exec`s the supervisor, which prints
+ * `DEXP-JOB-STARTED PID START SUPPID SUPSTART` on this command's standard output once the job
+ * runs (or `DEXP-JOB-FAIL why`). No line at all means that the supervisor did not start (the
+ * caller removes the folder with {@linkcode forgetScript}).
  *
  * @param s What to start.
  * @returns The script.
@@ -121,20 +118,20 @@ export function startScript(s: StartSpec): string {
   return `umask 077
 r=${shellPath(s.root)}
 d="$r"/${id}
-t="$r"/.${id}.tmp
 [ -d "$r" ] || mkdir -p -- "$r" || { echo '${FAILED} cannot create the jobs folder'; exit 1; }
-mkdir -- "$t" || { echo '${FAILED} cannot create the job folder'; exit 1; }
+mkdir -- "$d" 2>/dev/null || { [ -d "$d" ] && echo '${FAILED} the job folder exists already' || echo '${FAILED} cannot create the job folder'; exit 1; }
 bf=${quote(s.bootIdFile)}
 b=
 { read -r b < "$bf"; } 2>/dev/null
 s=${s.loginShell ? '"${SHELL:-/bin/sh}"' : "/bin/sh"}
-printf '%s\\n' ${quote(s.command)} > "$t/command"
-printf '%s' ${quote(s.display)} > "$t/cmdline"
-printf '%s' ${quote(supervisorScript(s.heartbeat))} > "$t/supervise"
-printf 'v=1\\nid=%s\\nname=%s\\nboot=%s\\nbootfile=%s\\nshell=%s\\nheartbeat=%s\\ncreated=%s\\n' ${id} ${
-    quote(s.name)
-  } "$b" "$bf" "$s" ${s.heartbeat} ${s.created} > "$t/meta"
-exec setsid -f "$s" "$t/supervise" "$t" "$d" 2>/dev/null </dev/null
+printf '%s\\n' ${quote(s.command)} > "$d/command"
+printf '%s' ${quote(s.display)} > "$d/cmdline"
+printf '%s' ${quote(supervisorScript(s.heartbeat))} > "$d/supervise"
+m=${quote(`v=1\nid=${s.id}\nname=${s.name}\n`)}"boot=$b
+bootfile=$bf
+shell=$s"${quote(`\nheartbeat=${s.heartbeat}\ncreated=${s.created}\n`)}
+export m
+exec setsid -f "$s" "$d/supervise" "$d" 2>/dev/null </dev/null
 `;
 }
 
@@ -209,7 +206,7 @@ export function listScript(root: string): string {
 r=${shellPath(root)}
 if [ -d "$r" ]; then
   for d in "$r"/*; do
-    [ -f "$d/meta" ] || continue
+    [ -s "$d/meta" ] || continue
     dexp_one "$d" "\${d##*/}"
   done
 fi
@@ -334,16 +331,13 @@ done
 }
 
 /**
- * The script that removes job folders, and the temporary folder of a start that did not
- * finish (the caller kills running jobs first).
+ * The script that removes job folders (the caller kills running jobs first).
  *
  * @param jobs The jobs (on the same host).
  * @returns The script.
  */
 export function forgetScript(jobs: readonly JobPlace[]): string {
-  return `${
-    jobs.map((j) => `rm -rf -- ${dir(j)} ${shellPath(j.root)}/${quote(`.${j.id}.tmp`)}`).join("\n")
-  }
+  return `${jobs.map((j) => `rm -rf -- ${dir(j)}`).join("\n")}
 echo done
 `;
 }
