@@ -67,7 +67,7 @@ l=\${l##*") "}
 set -- $l
 shift 19
 p="$$ $1 $$ $1"
-printf '%s\\n' "$p" > "$d/pid" && printf '%s' "$m" > "$d/meta" || { echo '${FAILED} the supervisor could not write its pid'; exit 126; }
+printf '%s\\n' "$p" > "$d/pid" && printf '%s' "$m" > "$d/meta" || { rm -rf -- "$d"; echo '${FAILED} the supervisor could not write its pid'; exit 126; }
 ( DEXP_JOB_DIR=$d; export DEXP_JOB_DIR; unset l d p m; set --; . "$DEXP_JOB_DIR/command" ) </dev/null >"$d/stdout" 2>"$d/stderr" &
 c=$!
 echo "${STARTED} $p"
