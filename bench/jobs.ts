@@ -10,6 +10,10 @@
  *
  * Robust on a busy machine: each round times the floor and the case back to back (same
  * conditions), (a) is repeated in RUNS runs of ROUNDS rounds, and every figure is a median.
+ * Where the cpuacct cgroup (v1) is writable, (a) also gives the CPU time each start costs,
+ * hosts (the sshd daemons and everything they start, the detached supervisors included) and
+ * client (this program and its ssh processes) apart: CPU time moves much less with the load
+ * of other programs than elapsed time does.
  *
  *   deno run -A bench/jobs.ts [HOSTS] [ROUNDS] [RUNS]   (needs root: it starts sshd)
  */
@@ -41,6 +45,61 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** CPU accounting of this program (client) and of the testbed's daemons (hosts). */
+class Cpu {
+  readonly #dir: string;
+  private constructor(dir: string) {
+    this.#dir = dir;
+  }
+  static async open(): Promise<Cpu | null> {
+    const base = "/sys/fs/cgroup/cpuacct";
+    const dir = `${base}/dexp-bench-jobs-${Deno.pid}`;
+    try {
+      await Deno.mkdir(`${dir}/client`, { recursive: true });
+      await Deno.mkdir(`${dir}/hosts`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/client/cgroup.procs`, `${Deno.pid}\n`);
+      return new Cpu(dir);
+    } catch {
+      return null;
+    }
+  }
+  async addHosts(tb: Testbed): Promise<void> {
+    for (const d of tb.daemons) {
+      const pid = (await Deno.readTextFile(d.pidFile)).trim();
+      await Deno.writeTextFile(`${this.#dir}/hosts/cgroup.procs`, `${pid}\n`);
+    }
+  }
+  /** CPU ms used so far: [client, hosts]. */
+  async read(): Promise<[number, number]> {
+    const ns = async (g: string) =>
+      Number(await Deno.readTextFile(`${this.#dir}/${g}/cpuacct.usage`)) / 1e6;
+    return [await ns("client"), await ns("hosts")];
+  }
+  async close(): Promise<void> {
+    await Deno.writeTextFile("/sys/fs/cgroup/cpuacct/cgroup.procs", `${Deno.pid}\n`);
+    for (const g of ["client", "hosts", ""]) {
+      await Deno.remove(`${this.#dir}/${g}`).catch(() => {});
+    }
+  }
+}
+
+/** Runs `fn` and returns the CPU ms it cost: [client, hosts], or null without accounting. */
+async function cpuOf(
+  cpu: Cpu | null,
+  fn: () => PromiseLike<unknown>,
+): Promise<[number, number] | null> {
+  if (!cpu) {
+    await fn();
+    return null;
+  }
+  const [c0, h0] = await cpu.read();
+  await fn();
+  // The detached supervisors finish after the start returned: their CPU time is the start's.
+  await new Promise((r) => setTimeout(r, 200));
+  const [c1, h1] = await cpu.read();
+  return [c1 - c0, h1 - h0];
+}
+
 async function sessions(tb: Testbed): Promise<number> {
   let c = 0;
   for (const d of tb.daemons) {
@@ -60,7 +119,9 @@ async function opened(tb: Testbed, before: number, expected: number): Promise<nu
   return c - before;
 }
 
+const cpu = await Cpu.open();
 await using tb = await startTestbed({ hosts: count, kexAlgorithms: null, logLevel: "VERBOSE" });
+await cpu?.addHosts(tb);
 await using n = nodes(tb);
 const root = `~/.dexp-bench-jobs-${crypto.randomUUID().slice(0, 8)}`;
 await n.run("true").quiet(); // connections up, not timed
@@ -106,6 +167,29 @@ console.log(
 console.log(
   `    ssh sessions per start: ${startSessions / (runs * rounds)} for ${count} hosts`,
 );
+if (cpu) {
+  const ca: [number, number][] = [];
+  const cd: [number, number][] = [];
+  const started: JobGroup[] = [];
+  for (let i = 0; i < runs * rounds; i++) {
+    ca.push((await cpuOf(cpu, () => n.run("true").quiet()))!);
+    cd.push((await cpuOf(cpu, async () => started.push(await detach(n.run("true"), { root }))))!);
+  }
+  await attachJobs(started.flatMap((g) => g.refs)).forget();
+  const col = (xs: [number, number][], k: 0 | 1) => median(xs.map((x) => x[k]));
+  const tot = (xs: [number, number][]) => median(xs.map((x) => x[0] + x[1]));
+  console.log(`    CPU time per start on ${count} hosts, median of ${runs * rounds}:`);
+  console.log(
+    `    attached true   client ${col(ca, 0).toFixed(1)} ms, hosts ${
+      col(ca, 1).toFixed(1)
+    } ms, total ${tot(ca).toFixed(1)} ms   (floor)`,
+  );
+  console.log(
+    `    detached true   client ${col(cd, 0).toFixed(1)} ms, hosts ${
+      col(cd, 1).toFixed(1)
+    } ms, total ${tot(cd).toFixed(1)} ms   ${(tot(cd) / tot(ca)).toFixed(2)}x`,
+  );
+}
 
 for (const perHost of [1, 4]) {
   const groups: JobGroup[] = [];
@@ -140,3 +224,6 @@ for (const perHost of [1, 4]) {
   await all.forget();
 }
 await n.run(`rm -rf ${root}`).quiet();
+await n.close();
+await tb.close();
+await cpu?.close();

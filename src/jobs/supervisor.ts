@@ -54,8 +54,8 @@ const PROC_FN = `dexp_proc() {
  * by the start script), runs the command in a subshell of the same session (no program
  * start: the command file is read with `.`), confirms, keeps the heartbeat, and writes the
  * exit status atomically when the command ends. Programs started before the confirm:
- * `setsid` and the shell; after it: `sleep` (heartbeat; none once the command has ended, a
- * zombie in `/proc`) and `mv` (exit status).
+ * `setsid` and the shell; after it: `sleep` (heartbeat; no heartbeat at all once the command
+ * has ended, a zombie in `/proc`) and `mv` (exit status).
  *
  * @param heartbeat Seconds between heartbeats.
  * @returns The script.
@@ -72,11 +72,13 @@ printf '%s\\n' "$p" > "$d/pid" && printf '%s' "$m" > "$d/meta" || { rm -rf -- "$
 c=$!
 echo "${STARTED} $p"
 exec >/dev/null
-( trap 'kill "$z"; exit 0' TERM; while { read -r l < /proc/$c/stat; } 2>/dev/null; do case \${l##*") "} in Z*) exit 0 ;; esac; sleep ${heartbeat} & z=$!; wait "$z"; [ -d "$d" ] || exit 0; read -r u x < /proc/uptime; printf '%s\\n' "\${u%.*}" > "$d/heartbeat"; done ) &
-h=$!
+h=
+{ read -r l < /proc/$c/stat; } 2>/dev/null
+case \${l##*") "} in Z*) ;; *) ( trap 'kill "$z"; exit 0' TERM; while { read -r l < /proc/$c/stat; } 2>/dev/null; do case \${l##*") "} in Z*) exit 0 ;; esac; sleep ${heartbeat} & z=$!; wait "$z"; [ -d "$d" ] || exit 0; read -r u x < /proc/uptime; printf '%s\\n' "\${u%.*}" > "$d/heartbeat"; done ) & h=$! ;;
+esac
 wait "$c"
 printf '%s\\n' "$?" > "$d/.exit.tmp" && mv -f -- "$d/.exit.tmp" "$d/exit"
-{ read -r l < /proc/$h/stat; } 2>/dev/null && set -- \${l##*") "} && [ "$2" = $$ ] && kill "$h"
+[ -n "$h" ] && { read -r l < /proc/$h/stat; } 2>/dev/null && set -- \${l##*") "} && [ "$2" = $$ ] && kill "$h"
 exit 0
 `;
 }
