@@ -2,18 +2,27 @@
  * Detached jobs on a real sshd testbed (loopback), each next to its floor in the same run:
  *
  *   (a) starting a detached `true` on 32 hosts over reused connections
- *       vs  an attached `true` on the same hosts (target: at most 1.5x)
+ *       vs  an attached `true` on the same hosts (target: at most 1.5x); and the ssh sessions
+ *       a start opens (one per host)
  *   (b) polling the status of 32 running jobs (one per host, then 4 per host)
  *       vs  an attached `true` on the same hosts (one round trip per host); and the count of
  *       ssh sessions the poll opened, from the daemons' logs
  *
- *   deno run -A bench/jobs.ts [HOSTS] [ROUNDS]   (needs root: it starts sshd)
+ * Robust on a busy machine: each round times the floor and the case back to back (same
+ * conditions), (a) is repeated in RUNS runs of ROUNDS rounds, and every figure is a median.
+ * Where the cpuacct cgroup (v1) is writable, (a) also gives the CPU time each start costs,
+ * hosts (the sshd daemons and everything they start, the detached supervisors included) and
+ * client (this program and its ssh processes) apart: CPU time moves much less with the load
+ * of other programs than elapsed time does.
+ *
+ *   deno run -A bench/jobs.ts [HOSTS] [ROUNDS] [RUNS]   (needs root: it starts sshd)
  */
 import { attachJobs, detach, type Hosts, hosts, type JobGroup } from "../mod.ts";
 import { startTestbed, type Testbed, USERS } from "../tests/harness/sshd.ts";
 
 const count = Number(Deno.args[0] ?? 32);
 const rounds = Number(Deno.args[1] ?? 10);
+const runs = Number(Deno.args[2] ?? 5);
 
 function nodes(tb: Testbed): Hosts {
   return hosts(tb.hosts.map((h) => ({ address: h.address, port: h.port, name: h.name }))).with({
@@ -32,7 +41,63 @@ async function time(fn: () => PromiseLike<unknown>): Promise<number> {
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** CPU accounting of this program (client) and of the testbed's daemons (hosts). */
+class Cpu {
+  readonly #dir: string;
+  private constructor(dir: string) {
+    this.#dir = dir;
+  }
+  static async open(): Promise<Cpu | null> {
+    const base = "/sys/fs/cgroup/cpuacct";
+    const dir = `${base}/dexp-bench-jobs-${Deno.pid}`;
+    try {
+      await Deno.mkdir(`${dir}/client`, { recursive: true });
+      await Deno.mkdir(`${dir}/hosts`, { recursive: true });
+      await Deno.writeTextFile(`${dir}/client/cgroup.procs`, `${Deno.pid}\n`);
+      return new Cpu(dir);
+    } catch {
+      return null;
+    }
+  }
+  async addHosts(tb: Testbed): Promise<void> {
+    for (const d of tb.daemons) {
+      const pid = (await Deno.readTextFile(d.pidFile)).trim();
+      await Deno.writeTextFile(`${this.#dir}/hosts/cgroup.procs`, `${pid}\n`);
+    }
+  }
+  /** CPU ms used so far: [client, hosts]. */
+  async read(): Promise<[number, number]> {
+    const ns = async (g: string) =>
+      Number(await Deno.readTextFile(`${this.#dir}/${g}/cpuacct.usage`)) / 1e6;
+    return [await ns("client"), await ns("hosts")];
+  }
+  async close(): Promise<void> {
+    await Deno.writeTextFile("/sys/fs/cgroup/cpuacct/cgroup.procs", `${Deno.pid}\n`);
+    for (const g of ["client", "hosts", ""]) {
+      await Deno.remove(`${this.#dir}/${g}`).catch(() => {});
+    }
+  }
+}
+
+/** Runs `fn` and returns the CPU ms it cost: [client, hosts], or null without accounting. */
+async function cpuOf(
+  cpu: Cpu | null,
+  fn: () => PromiseLike<unknown>,
+): Promise<[number, number] | null> {
+  if (!cpu) {
+    await fn();
+    return null;
+  }
+  const [c0, h0] = await cpu.read();
+  await fn();
+  // The detached supervisors finish after the start returned: their CPU time is the start's.
+  await new Promise((r) => setTimeout(r, 200));
+  const [c1, h1] = await cpu.read();
+  return [c1 - c0, h1 - h0];
 }
 
 async function sessions(tb: Testbed): Promise<number> {
@@ -44,24 +109,87 @@ async function sessions(tb: Testbed): Promise<number> {
   return c;
 }
 
+/** The sessions logged since `before`, once the daemons' logs have caught up. */
+async function opened(tb: Testbed, before: number, expected: number): Promise<number> {
+  let c = await sessions(tb);
+  for (let i = 0; i < 50 && c - before < expected; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    c = await sessions(tb);
+  }
+  return c - before;
+}
+
+const cpu = await Cpu.open();
 await using tb = await startTestbed({ hosts: count, kexAlgorithms: null, logLevel: "VERBOSE" });
+await cpu?.addHosts(tb);
 await using n = nodes(tb);
 const root = `~/.dexp-bench-jobs-${crypto.randomUUID().slice(0, 8)}`;
 await n.run("true").quiet(); // connections up, not timed
+await (await detach(n.run("true"), { root })).forget(); // jobs root made, not timed
 
-const attached: number[] = [];
-const detached: number[] = [];
-const started: JobGroup[] = [];
-for (let i = 0; i < rounds; i++) {
-  attached.push(await time(() => n.run("true").quiet()));
-  detached.push(await time(async () => started.push(await detach(n.run("true"), { root }))));
+console.log(
+  `(a) start on ${count} hosts, reused connections: ${runs} runs of ${rounds} rounds, each round the floor then the case`,
+);
+const runRatios: number[] = [];
+const allA: number[] = [];
+const allD: number[] = [];
+let startSessions = 0;
+for (let run = 0; run < runs; run++) {
+  const attached: number[] = [];
+  const detached: number[] = [];
+  const started: JobGroup[] = [];
+  for (let i = 0; i < rounds; i++) {
+    attached.push(await time(() => n.run("true").quiet()));
+    const before = await sessions(tb);
+    detached.push(await time(async () => started.push(await detach(n.run("true"), { root }))));
+    startSessions += await opened(tb, before, count);
+  }
+  const a = median(attached);
+  const d = median(detached);
+  allA.push(...attached);
+  allD.push(...detached);
+  runRatios.push(d / a);
+  console.log(
+    `    run ${run + 1}: attached true ${a.toFixed(1)} ms (floor), detached true ${
+      d.toFixed(1)
+    } ms: ${(d / a).toFixed(2)}x`,
+  );
+  await attachJobs(started.flatMap((g) => g.refs)).forget();
 }
-const a = median(attached);
-const d = median(detached);
-console.log(`(a) start on ${count} hosts, reused connections, median of ${rounds}:`);
-console.log(`    attached true   ${a.toFixed(1)} ms   (floor)`);
-console.log(`    detached true   ${d.toFixed(1)} ms   ${(d / a).toFixed(2)}x  (target <= 1.5x)`);
-await attachJobs(started.flatMap((g) => g.refs)).forget();
+const a = median(allA);
+const d = median(allD);
+console.log(`    all ${runs * rounds} rounds: attached true   ${a.toFixed(1)} ms   (floor)`);
+console.log(
+  `    all ${runs * rounds} rounds: detached true   ${d.toFixed(1)} ms   ${
+    (d / a).toFixed(2)
+  }x; median of the runs' ratios ${median(runRatios).toFixed(2)}x (target <= 1.5x)`,
+);
+console.log(
+  `    ssh sessions per start: ${startSessions / (runs * rounds)} for ${count} hosts`,
+);
+if (cpu) {
+  const ca: [number, number][] = [];
+  const cd: [number, number][] = [];
+  const started: JobGroup[] = [];
+  for (let i = 0; i < runs * rounds; i++) {
+    ca.push((await cpuOf(cpu, () => n.run("true").quiet()))!);
+    cd.push((await cpuOf(cpu, async () => started.push(await detach(n.run("true"), { root }))))!);
+  }
+  await attachJobs(started.flatMap((g) => g.refs)).forget();
+  const col = (xs: [number, number][], k: 0 | 1) => median(xs.map((x) => x[k]));
+  const tot = (xs: [number, number][]) => median(xs.map((x) => x[0] + x[1]));
+  console.log(`    CPU time per start on ${count} hosts, median of ${runs * rounds}:`);
+  console.log(
+    `    attached true   client ${col(ca, 0).toFixed(1)} ms, hosts ${
+      col(ca, 1).toFixed(1)
+    } ms, total ${tot(ca).toFixed(1)} ms   (floor)`,
+  );
+  console.log(
+    `    detached true   client ${col(cd, 0).toFixed(1)} ms, hosts ${
+      col(cd, 1).toFixed(1)
+    } ms, total ${tot(cd).toFixed(1)} ms   ${(tot(cd) / tot(ca)).toFixed(2)}x`,
+  );
+}
 
 for (const perHost of [1, 4]) {
   const groups: JobGroup[] = [];
@@ -70,7 +198,7 @@ for (const perHost of [1, 4]) {
   await all.status(); // the attached group's own connections, not timed
   const polls: number[] = [];
   const floor: number[] = [];
-  let opened = 0;
+  let polled = 0;
   for (let i = 0; i < rounds; i++) {
     floor.push(await time(() => n.run("true").quiet()));
     const before = await sessions(tb);
@@ -80,7 +208,7 @@ for (const perHost of [1, 4]) {
         if (!st.every((s) => s.state === "running")) throw new Error("a job is not running");
       }),
     );
-    opened += (await sessions(tb)) - before;
+    polled += await opened(tb, before, count);
   }
   const p = median(polls);
   const f = median(floor);
@@ -90,9 +218,12 @@ for (const perHost of [1, 4]) {
   console.log(`    attached true   ${f.toFixed(1)} ms   (floor: one round trip per host)`);
   console.log(
     `    status()        ${p.toFixed(1)} ms   ${(p / f).toFixed(2)}x; ssh sessions per poll: ${
-      opened / rounds
+      polled / rounds
     } for ${count} hosts`,
   );
   await all.forget();
 }
 await n.run(`rm -rf ${root}`).quiet();
+await n.close();
+await tb.close();
+await cpu?.close();

@@ -135,6 +135,9 @@ export async function detach<T extends Target>(
   const jobs: Job[] = [];
   const starts: ProcessResult[] = [];
   const failed: ProcessResult[] = [];
+  // Starts that ran on the host but did not confirm, nor say why: what they left (a temporary
+  // folder, or a job whose confirm was lost) is removed.
+  const unconfirmed: Job[] = [];
   results.forEach((r, i) => {
     const line = r.stdout.split("\n").find((l) => l.startsWith(STARTED + " "));
     if (r.ok && line) {
@@ -146,6 +149,9 @@ export async function detach<T extends Target>(
     const why = r.stdout.split("\n").find((l) => l.startsWith(FAILED + " "))?.slice(
       FAILED.length + 1,
     );
+    if (!why && r.failure !== "connect") {
+      unconfirmed.push(new Job({ v: 1, host: hostsOf[i], id: ids[i], root }, targets[i]));
+    }
     const f = r.ok || why
       ? new ProcessResult({
         ...fieldsOf(r),
@@ -159,6 +165,7 @@ export async function detach<T extends Target>(
     starts.push(f);
     failed.push(f);
   });
+  if (unconfirmed.length) await forgetJobs(unconfirmed).catch(() => {});
   if (failed.length > 0 && !s.noThrow) {
     if (jobs.length) await forgetJobs(jobs).catch(() => {});
     throw new GroupError(new GroupResult(starts));

@@ -41,12 +41,28 @@ export interface OutputOptions {
   readonly chunk?: number;
 }
 
+/** What a follow did in one read: see {@linkcode FollowOptions.onRead}. */
+export interface FollowRead {
+  /** The offset the read started at. */
+  readonly from: number;
+  /** The bytes it gave. */
+  readonly bytes: number;
+  /**
+   * The bytes the follow holds right after the read: the read's answer as received (base64
+   * text, UTF-16 code units) and the decoded bytes. Nothing of earlier reads: the follow
+   * keeps only the offset, and lets a chunk go once the consumer asks for the next one.
+   */
+  readonly held: number;
+}
+
 /** Options of {@linkcode Job.follow}. */
 export interface FollowOptions extends OutputOptions {
   /** Time between polls when no new output came: ms or text like `"1s"` (default 500 ms). */
   readonly interval?: Duration;
   /** Stops following. */
   readonly signal?: AbortSignal;
+  /** Called after every read (progress, or a check that the memory held stays bounded). */
+  readonly onRead?: (read: FollowRead) => void;
 }
 
 /** A window of a job's output. */
@@ -291,6 +307,11 @@ export class Job extends Settled<ProcessResult, WaitOptions> {
    * @throws {Error} If the host cannot be reached or the job folder is gone.
    */
   async output(options: OutputOptions = {}): Promise<OutputChunk> {
+    return (await this.#read(options)).chunk;
+  }
+
+  /** One read of {@linkcode output}, with the length of the text the host answered. */
+  async #read(options: OutputOptions): Promise<{ chunk: OutputChunk; text: number }> {
     const from = nonNegative(options.from ?? 0, "from");
     const chunk = positive(options.chunk ?? 1024 * 1024, "chunk");
     const stream = options.stream ?? "stdout";
@@ -317,12 +338,13 @@ export class Job extends Settled<ProcessResult, WaitOptions> {
     const size = Number((lines[1] ?? "").replace(/^size /, "")) || 0;
     const data = new Uint8Array(Buffer.from(lines[2] ?? "", "base64"));
     const next = from + data.length;
-    return { data, next, size, done: ended && next >= size };
+    return { chunk: { data, next, size, done: ended && next >= size }, text: r.stdout.length };
   }
 
   /**
    * Follows the job's output like `tail -f`: yields new bytes as they come, from an offset,
-   * until the job ended and everything was read. Holds at most one chunk in memory.
+   * until the job ended and everything was read. Holds at most one chunk in memory (one read's
+   * answer and its bytes), which `onRead` reports after every read.
    *
    * @param options `from`, `stream`, `chunk`, `interval`, `signal`.
    * @returns The chunks, in order.
@@ -332,7 +354,8 @@ export class Job extends Settled<ProcessResult, WaitOptions> {
     let from = options.from ?? 0;
     while (true) {
       options.signal?.throwIfAborted();
-      const c = await this.output({ ...options, from });
+      const { chunk: c, text } = await this.#read({ ...options, from });
+      options.onRead?.({ from, bytes: c.data.length, held: text + c.data.length });
       from = c.next;
       if (c.data.length > 0) yield c.data;
       if (c.done) return;

@@ -101,7 +101,7 @@ export interface JobReport {
   readonly id: string;
   /** The folder does not exist. */
   readonly gone: boolean;
-  /** `STATUS END_MS` from the exit file, if written (the last one seen). */
+  /** `STATUS END_MS`: the exit file's status and its modification time, if written. */
   readonly exit: string | null;
   /** The signal dexp was asked to send, if any. */
   readonly killed: string | null;
@@ -115,9 +115,9 @@ export interface JobReport {
   readonly cproc: readonly [string, number] | null;
   /** The supervisor now: `[state, start]`, or null. */
   readonly sproc: readonly [string, number] | null;
-  /** The last heartbeat (epoch seconds), or null. */
+  /** The last heartbeat (the host's uptime in seconds), or null. */
   readonly heartbeat: number | null;
-  /** The host's clock (epoch seconds) when it answered. */
+  /** The host's uptime (seconds) when it answered. */
   readonly now: number;
 }
 

@@ -10,6 +10,7 @@
 export { detach, type DetachOptions } from "./detach.ts";
 export {
   type FollowOptions,
+  type FollowRead,
   forgetJobs,
   Job,
   killJobs,

@@ -9,16 +9,19 @@
  * validated and single-quoted.
  *
  * Layout of a job folder (0700; files 0600):
- * - `meta`: `key=value` lines (id, name, boot id, boot-id file, shell, heartbeat, created),
- *   written with the command before anything starts; the folder appears complete (it is
- *   renamed into place);
  * - `command`: the script the job runs, in the login shell; `cmdline`: the command as given;
- * - `supervise`: the supervisor; `pid`: `PID START SUPPID SUPSTART` (start times are field
- *   22 of `/proc/PID/stat`; the supervisor is the job's session leader, so both pairs name
- *   it), written before the command starts;
- * - `stdout`, `stderr`: the output; `heartbeat`: epoch seconds, rewritten every interval;
- * - `exit`: `STATUS END_MS`, written atomically when the command ends (STATUS 128+N for
- *   signal N, as the shell reports it); `killed`: the signal, when dexp was asked to kill.
+ *   `supervise`: the supervisor; written by the start script, before the supervisor starts;
+ * - `pid`: `PID START SUPPID SUPSTART` (start times are field 22 of `/proc/PID/stat`; the
+ *   supervisor is the job's session leader, so both pairs name it), then `meta`: `key=value`
+ *   lines (id, name, boot id, boot-id file, shell, heartbeat, created), written by the
+ *   supervisor before the command starts. Each is one short `printf` (one write), and
+ *   readers look for a job's state only once `meta` is there: listing skips a folder without
+ *   it (a start under way), and a reference exists only once the start was confirmed;
+ * - `stdout`, `stderr`: the output; `heartbeat`: the host's uptime in seconds (from
+ *   `/proc/uptime`, no program start), rewritten every interval;
+ * - `exit`: `STATUS`, written atomically (temp file + rename) when the command ends (STATUS
+ *   128+N for signal N, as the shell reports it); the end time is the file's modification
+ *   time; `killed`: the signal, when dexp was asked to kill.
  *
  * @module
  */
@@ -43,38 +46,39 @@ const PROC_FN = `dexp_proc() {
   echo "$dexp_n $dexp_s $1"
 }`;
 /**
- * The supervisor, run as `setsid SHELL TMP/supervise TMP DIR` (SHELL: the login shell for ssh
- * hosts, `/bin/sh` locally): a session of its own, so that it outlives the ssh session. It
- * records itself (pid and start time: the session id) in the folder while it is still under
- * its temporary name, where no reader looks, so a plain redirection suffices; then puts the
- * folder in place with one rename (the folder appears complete, pid record included), runs
- * the command in a subshell of the same session (no program start: the command file is read
- * with `.`), confirms the start on fd 3, keeps the heartbeat, and writes the exit status
- * atomically when the command ends.
+ * The supervisor, run as `setsid -f SHELL DIR/supervise DIR` (SHELL: the login shell for ssh
+ * hosts, `/bin/sh` locally) by the start script, which `exec`s it: a session of its own, so
+ * that it outlives the ssh session. Its standard output is the start command's own (the ssh
+ * channel): it confirms the start there and closes it, and the start command ends then. It
+ * records itself (pid and start time: the session id) and then the meta data (from `$m`, set
+ * by the start script), runs the command in a subshell of the same session (no program
+ * start: the command file is read with `.`), confirms, keeps the heartbeat, and writes the
+ * exit status atomically when the command ends. Programs started before the confirm:
+ * `setsid` and the shell; after it: `sleep` (heartbeat; no heartbeat at all once the command
+ * has ended, a zombie in `/proc`) and `mv` (exit status).
  *
  * @param heartbeat Seconds between heartbeats.
  * @returns The script.
  */
 export function supervisorScript(heartbeat: number): string {
-  return `t=$1
-d=$2
+  return `d=$1
 read -r l < /proc/$$/stat
 l=\${l##*") "}
 set -- $l
 shift 19
-printf '%s %s %s %s\\n' "$$" "$1" "$$" "$1" > "$t/pid" || { echo nopid >&3; exit 126; }
-mv -T -- "$t" "$d" 2>/dev/null || { echo exists >&3; exit 126; }
-( exec 3>&-; DEXP_JOB_DIR=$d; export DEXP_JOB_DIR; unset l d t; set --; . "$DEXP_JOB_DIR/command" ) </dev/null >"$d/stdout" 2>"$d/stderr" &
+p="$$ $1 $$ $1"
+printf '%s\\n' "$p" > "$d/pid" && printf '%s' "$m" > "$d/meta" || { rm -rf -- "$d"; echo '${FAILED} the supervisor could not write its pid'; exit 126; }
+( DEXP_JOB_DIR=$d; export DEXP_JOB_DIR; unset l d p m; set --; . "$DEXP_JOB_DIR/command" ) </dev/null >"$d/stdout" 2>"$d/stderr" &
 c=$!
-echo started >&3
-exec 3>&- >/dev/null 2>&1
-( trap 'kill "$z"; exit 0' TERM; while :; do sleep ${heartbeat} & z=$!; wait "$z"; [ -d "$d" ] || exit 0; date +%s > "$d/heartbeat"; done ) &
-h=$!
+echo "${STARTED} $p"
+exec >/dev/null
+h=
+{ read -r l < /proc/$c/stat; } 2>/dev/null
+case \${l##*") "} in Z*) ;; *) ( trap 'kill "$z"; exit 0' TERM; while { read -r l < /proc/$c/stat; } 2>/dev/null; do case \${l##*") "} in Z*) exit 0 ;; esac; sleep ${heartbeat} & z=$!; wait "$z"; [ -d "$d" ] || exit 0; read -r u x < /proc/uptime; printf '%s\\n' "\${u%.*}" > "$d/heartbeat"; done ) & h=$! ;;
+esac
 wait "$c"
-rc=$?
-e=$(date +%s%3N)
-printf '%s %s\\n' "$rc" "$e" > "$d/.exit.tmp" && mv -f -- "$d/.exit.tmp" "$d/exit"
-kill "$h"
+printf '%s\\n' "$?" > "$d/.exit.tmp" && mv -f -- "$d/.exit.tmp" "$d/exit"
+[ -n "$h" ] && { read -r l < /proc/$h/stat; } 2>/dev/null && set -- \${l##*") "} && [ "$2" = $$ ] && kill "$h"
 exit 0
 `;
 }
@@ -102,8 +106,11 @@ export interface StartSpec {
 }
 
 /**
- * The script that creates the job folder, starts the supervisor and prints
- * `DEXP-JOB-STARTED PID START SUPPID SUPSTART` once the job runs (or `DEXP-JOB-FAIL why`).
+ * The script that creates the job folder (`mkdir`, the only program it starts), writes the
+ * command with shell builtins, and `exec`s the supervisor, which prints
+ * `DEXP-JOB-STARTED PID START SUPPID SUPSTART` on this command's standard output once the job
+ * runs (or `DEXP-JOB-FAIL why`). No line at all means that the supervisor did not start (the
+ * caller removes the folder with {@linkcode forgetScript}).
  *
  * @param s What to start.
  * @returns The script.
@@ -113,27 +120,20 @@ export function startScript(s: StartSpec): string {
   return `umask 077
 r=${shellPath(s.root)}
 d="$r"/${id}
-t="$r"/.${id}.tmp
 [ -d "$r" ] || mkdir -p -- "$r" || { echo '${FAILED} cannot create the jobs folder'; exit 1; }
-mkdir -- "$t" || { echo '${FAILED} cannot create the job folder'; exit 1; }
+mkdir -- "$d" 2>/dev/null || { [ -d "$d" ] && echo '${FAILED} the job folder exists already' || echo '${FAILED} cannot create the job folder'; exit 1; }
 bf=${quote(s.bootIdFile)}
 b=
 { read -r b < "$bf"; } 2>/dev/null
 s=${s.loginShell ? '"${SHELL:-/bin/sh}"' : "/bin/sh"}
-printf '%s\\n' ${quote(s.command)} > "$t/command"
-printf '%s' ${quote(s.display)} > "$t/cmdline"
-printf '%s' ${quote(supervisorScript(s.heartbeat))} > "$t/supervise"
-printf 'v=1\\nid=%s\\nname=%s\\nboot=%s\\nbootfile=%s\\nshell=%s\\nheartbeat=%s\\ncreated=%s\\n' ${id} ${
-    quote(s.name)
-  } "$b" "$bf" "$s" ${s.heartbeat} ${s.created} > "$t/meta"
-l=$(setsid "$s" "$t/supervise" "$t" "$d" 3>&1 >/dev/null 2>&1 </dev/null &)
-case $l in
-  started) ;;
-  exists) rm -rf -- "$t"; echo '${FAILED} the job folder exists already'; exit 1 ;;
-  *) rm -rf -- "$t"; echo '${FAILED} the supervisor could not start the command'; exit 1 ;;
-esac
-read -r p < "$d/pid"
-echo "${STARTED} $p"
+printf '%s\\n' ${quote(s.command)} > "$d/command"
+printf '%s' ${quote(s.display)} > "$d/cmdline"
+printf '%s' ${quote(supervisorScript(s.heartbeat))} > "$d/supervise"
+m=${quote(`v=1\nid=${s.id}\nname=${s.name}\n`)}"boot=$b
+bootfile=$bf
+shell=$s"${quote(`\nheartbeat=${s.heartbeat}\ncreated=${s.created}\n`)}
+export m
+exec setsid -f "$s" "$d/supervise" "$d" 2>/dev/null </dev/null
 `;
 }
 
@@ -154,9 +154,6 @@ dexp_one() {
   d=$1
   echo "@job $2"
   [ -d "$d" ] || { echo gone; return 0; }
-  x=
-  [ -f "$d/exit" ] && read -r x < "$d/exit" && echo "exit $x"
-  [ -f "$d/killed" ] && read -r x < "$d/killed" && echo "killed $x"
   bf=/proc/sys/kernel/random/boot_id
   if [ -f "$d/meta" ]; then
     while IFS= read -r l; do
@@ -175,13 +172,20 @@ dexp_one() {
   x=
   [ -f "$d/heartbeat" ] && read -r x < "$d/heartbeat"
   echo "hb $x"
-  [ -f "$d/exit" ] && read -r x < "$d/exit" && echo "exit $x"
+  if [ -f "$d/exit" ] && read -r x < "$d/exit"; then
+    echo "exit $x $(date -r "$d/exit" +%s%3N)"
+    [ -f "$d/killed" ] && read -r x < "$d/killed" && echo "killed $x"
+  fi
   return 0
+}
+dexp_now() {
+  read -r u x < /proc/uptime
+  echo "@now \${u%.*}"
 }`;
 
 /**
  * The script that reports the state of several jobs of one host in one round trip: per job
- * an `@job ID` block of `key value` lines, then `@now EPOCH`.
+ * an `@job ID` block of `key value` lines, then `@now UPTIME` (seconds).
  *
  * @param jobs The jobs (on the same host).
  * @returns The script.
@@ -189,7 +193,7 @@ dexp_one() {
 export function statusScript(jobs: readonly JobPlace[]): string {
   return `${STATUS_FN}
 ${jobs.map((j) => `dexp_one ${dir(j)} ${quote(j.id)}`).join("\n")}
-echo "@now $(date +%s)"
+dexp_now
 `;
 }
 
@@ -204,11 +208,11 @@ export function listScript(root: string): string {
 r=${shellPath(root)}
 if [ -d "$r" ]; then
   for d in "$r"/*; do
-    [ -f "$d/meta" ] || continue
+    [ -s "$d/meta" ] || continue
     dexp_one "$d" "\${d##*/}"
   done
 fi
-echo "@now $(date +%s)"
+dexp_now
 `;
 }
 

@@ -1,0 +1,234 @@
+/**
+ * The supervisor of detached jobs on the sshd testbed, under both test users (dash and bash
+ * login shells), each claim checked from outside on the host (/proc, ps): its own session,
+ * the heartbeat, the login shell, files 0600/0700, the atomic exit record, output from an
+ * offset, a folder removed behind dexp's back, and a start that fails.
+ */
+import { assert, assertEquals, assertRejects, waitFor } from "./assert.ts";
+import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
+import { isGone, readStat } from "./harness/_proc.ts";
+import { detach, GroupError, type Hosts, hosts, type Job, sh } from "../mod.ts";
+
+const dec = new TextDecoder();
+
+function nodes(tb: Testbed, user: string): Hosts {
+  return hosts(tb.hosts.map((h) => ({ address: h.address, port: h.port, name: h.name }))).with({
+    user,
+    keyfile: tb.keyfile,
+    knownHosts: tb.knownHosts,
+    strictHostKeyChecking: "yes",
+  });
+}
+
+async function homeOf(user: string): Promise<string> {
+  const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
+    .find((l) => l.startsWith(user + ":"))!;
+  return line.split(":")[5];
+}
+
+async function jobsRoot(user: string): Promise<{ root: string; abs: string }> {
+  const name = `.dexp-test-jobs-${crypto.randomUUID().slice(0, 8)}`;
+  return { root: `~/${name}`, abs: `${await homeOf(user)}/${name}` };
+}
+
+/** Field 6 of /proc/PID/stat: the session id. */
+async function sessionOf(pid: number): Promise<number | null> {
+  try {
+    const t = await Deno.readTextFile(`/proc/${pid}/stat`);
+    return Number(t.slice(t.lastIndexOf(")") + 2).split(" ")[3]);
+  } catch {
+    return null;
+  }
+}
+
+/** The live processes of a session, from outside with ps. */
+async function sessionProcs(sid: number): Promise<number[]> {
+  const o = await new Deno.Command("ps", { args: ["-o", "pid=,stat=", "-s", String(sid)] })
+    .output();
+  return dec.decode(o.stdout).split("\n").map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length === 2 && !f[1].startsWith("Z")).map((f) => Number(f[0]));
+}
+
+async function killSession(sid: number): Promise<void> {
+  await waitFor("the end of the session", async () => {
+    const left = await sessionProcs(sid);
+    for (const p of left) {
+      try {
+        Deno.kill(p, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    return left.length === 0 || undefined;
+  });
+}
+
+async function pidFile(abs: string, job: Job): Promise<number[]> {
+  return (await Deno.readTextFile(`${abs}/${job.id}/pid`)).trim().split(" ").map(Number);
+}
+
+async function text(job: Job, from = 0): Promise<string> {
+  return dec.decode((await job.output({ from })).data);
+}
+
+for (const shell of ["dash", "bash"] as const) {
+  const user = USERS[shell];
+
+  sshTest(
+    `[${shell}] the supervisor leads its own session, keeps a heartbeat, runs the login shell`,
+    async () => {
+      await using tb = await startTestbed({ hosts: 1 });
+      await using n = nodes(tb, user);
+      const { root, abs } = await jobsRoot(user);
+      let sid = 0;
+      try {
+        const g = await detach(
+          n.run('echo "shell=${BASH_VERSION:+bash}"; echo "dir=$DEXP_JOB_DIR"; sleep 1000'),
+          { root, heartbeat: 1 },
+        );
+        const job = g.jobs[0];
+        // detach() returned: the start is confirmed, its record is on the host, and the
+        // supervisor runs with the recorded start time, as the leader of a session of its own.
+        const [pid, start, sup, supStart] = await pidFile(abs, job);
+        sid = sup;
+        assertEquals(pid, sup);
+        assertEquals((await readStat(sup))?.starttime, supStart);
+        assertEquals(start, supStart);
+        assertEquals(await sessionOf(sup), sup, "the supervisor is not a session leader");
+        const procs = await waitFor("the command", async () => {
+          const p = await sessionProcs(sup);
+          return p.length >= 2 ? p : undefined;
+        });
+        assert(procs.includes(sup), `session ${sup}: ${procs}`);
+        // The command ran in the user's login shell, in its job folder.
+        const out = await waitFor("the output", async () => {
+          const t = await text(job);
+          return t.includes("dir=") ? t : undefined;
+        });
+        assertEquals(out, `shell=${shell === "bash" ? "bash" : ""}\ndir=${abs}/${job.id}\n`);
+        // The heartbeat: written, then rewritten with a later uptime.
+        const hb = `${abs}/${job.id}/heartbeat`;
+        const first = await waitFor("a heartbeat", async () => {
+          const t = (await Deno.readTextFile(hb).catch(() => "")).trim();
+          return /^\d+$/.test(t) ? Number(t) : undefined;
+        });
+        await waitFor("a later heartbeat", async () => {
+          const t = (await Deno.readTextFile(hb).catch(() => "")).trim();
+          return /^\d+$/.test(t) && Number(t) > first || undefined;
+        });
+        const st = await job.status();
+        assert(st.state === "running" && st.heartbeatAge !== null, JSON.stringify(st));
+        assertEquals(st.state === "running" && st.pid, pid);
+        // Private files: the root and the folder 0700, every file 0600.
+        assertEquals(((await Deno.stat(abs)).mode! & 0o777).toString(8), "700");
+        assertEquals(((await Deno.stat(`${abs}/${job.id}`)).mode! & 0o777).toString(8), "700");
+        const names: string[] = [];
+        for await (const e of Deno.readDir(`${abs}/${job.id}`)) {
+          const mode = (await Deno.stat(`${abs}/${job.id}/${e.name}`)).mode! & 0o777;
+          assertEquals(`${e.name} ${mode.toString(8)}`, `${e.name} 600`);
+          names.push(e.name);
+        }
+        assertEquals(names.sort(), [
+          "cmdline",
+          "command",
+          "heartbeat",
+          "meta",
+          "pid",
+          "stderr",
+          "stdout",
+          "supervise",
+        ]);
+        assertEquals((await job.kill("SIGTERM", { grace: 200 })).state, "killed");
+        assertEquals(await sessionProcs(sup), []);
+        await job.forget();
+        await assertRejects(() => Deno.lstat(`${abs}/${job.id}`), Deno.errors.NotFound);
+      } finally {
+        if (sid) await killSession(sid).catch(() => {});
+        await Deno.remove(abs, { recursive: true }).catch(() => {});
+      }
+    },
+  );
+
+  sshTest(
+    `[${shell}] output from an offset, a follow that resumes, an exit written once`,
+    async () => {
+      await using tb = await startTestbed({ hosts: 1 });
+      await using n = nodes(tb, user);
+      const { root, abs } = await jobsRoot(user);
+      const dir = await Deno.makeTempDir({ prefix: "dexp-jobs-sup-" });
+      await Deno.chmod(dir, 0o755);
+      try {
+        const gate = `${dir}/gate`;
+        const g = await detach(
+          n.run(sh`printf 0123456789; while [ ! -e ${gate} ]; do sleep 0.05; done; printf abc`),
+          { root },
+        );
+        const job = g.jobs[0];
+        await waitFor("the first bytes", async () => (await job.output()).size >= 10 || undefined);
+        const part = await job.output({ from: 4 });
+        assertEquals([dec.decode(part.data), part.next, part.done], ["456789", 10, false]);
+        assertEquals(dec.decode((await job.output({ from: 2, chunk: 3 })).data), "234");
+        // A follow taken up at byte 8 gives the rest, including what comes later.
+        const got: string[] = [];
+        const follow = (async () => {
+          for await (const c of job.follow({ from: 8, interval: 50 })) got.push(dec.decode(c));
+        })();
+        await waitFor("the follow's first chunk", () => got.length > 0 || undefined);
+        await Deno.writeTextFile(gate, "");
+        await follow;
+        assertEquals(got.join(""), "89abc");
+        const end = await job.output({ from: 13 });
+        assertEquals([end.data.length, end.done], [0, true]);
+        // The exit status, written by rename: no temporary file left.
+        assertEquals((await Deno.readTextFile(`${abs}/${job.id}/exit`)).trim(), "0");
+        const names = [...Deno.readDirSync(`${abs}/${job.id}`)].map((e) => e.name);
+        assert(!names.some((x) => x.startsWith(".")), `left in the folder: ${names}`);
+        await job.forget();
+        assertEquals([...Deno.readDirSync(abs)].map((e) => e.name), []);
+      } finally {
+        await Deno.remove(abs, { recursive: true }).catch(() => {});
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+
+  sshTest(`[${shell}] a job whose folder was removed behind dexp's back is lost`, async () => {
+    await using tb = await startTestbed({ hosts: 1 });
+    await using n = nodes(tb, user);
+    const { root, abs } = await jobsRoot(user);
+    let sid = 0;
+    try {
+      const g = await detach(n.run("sleep 1000"), { root });
+      const job = g.jobs[0];
+      [, , sid] = await pidFile(abs, job);
+      assertEquals((await job.status()).state, "running");
+      await Deno.remove(`${abs}/${job.id}`, { recursive: true });
+      const st = await job.status();
+      assertEquals(st.state === "lost" && st.reason, "folder removed");
+      const r = await job.result();
+      assertEquals([r.failure, r.exitCode], ["lost", null]);
+      assert(!(await isGone(sid)), "the job runs on: dexp lost track of it, it did not end it");
+    } finally {
+      if (sid) await killSession(sid).catch(() => {});
+      await Deno.remove(abs, { recursive: true }).catch(() => {});
+    }
+  });
+
+  sshTest(`[${shell}] a start that cannot make its folder fails and leaves nothing`, async () => {
+    await using tb = await startTestbed({ hosts: 2 });
+    await using n = nodes(tb, user);
+    const { root, abs } = await jobsRoot(user);
+    try {
+      // The jobs root is a file on the host: no folder can be made under it.
+      await Deno.writeTextFile(abs, "not a folder");
+      const e = await assertRejects(() => detach(n.run("true"), { root }), GroupError);
+      assertEquals(e.result.results.map((r) => r.reason), [
+        "Could not start the detached job: cannot create the jobs folder",
+        "Could not start the detached job: cannot create the jobs folder",
+      ]);
+      const g = await detach(n.run("true").noThrow(), { root });
+      assertEquals([g.length, g.failed.length], [0, 2]);
+      assertEquals(await Deno.readTextFile(abs), "not a folder");
+    } finally {
+      await Deno.remove(abs, { recursive: true }).catch(() => {});
+    }
+  });
+}
