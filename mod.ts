@@ -214,6 +214,7 @@ export {
   detach,
   type DetachOptions,
   type FollowOptions,
+  type FollowRead,
   forgetJobs,
   Job,
   JobGroup,
