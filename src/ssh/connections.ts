@@ -12,11 +12,11 @@
  * @module
  */
 
-import { Window } from "../process/window.ts";
 import { quote, quoteArgv } from "../process/quote.ts";
 import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/reaper.ts";
 import { LaunchError } from "../process/target.ts";
 import { connectReason } from "./connect_reason.ts";
+import { ConnectWindow, type ConnectWindowStats, type LoginOutcome } from "./connect_window.ts";
 import { type ConnectionParams, DEFAULT_PARAMS, type Endpoint, sshPrefix } from "./params.ts";
 import { effectiveKex, persistSeconds } from "./profile.ts";
 import {
@@ -59,7 +59,7 @@ export interface ConnectionStats {
 
 let dir: string | undefined;
 const masters = new Map<string, Master>();
-const windows = new Map<number, Window>();
+const windows = new Map<number, ConnectWindow>();
 let inFlight = 0;
 let counter = 0;
 const stats = { setups: 0, peakSetups: 0, retries: 0, reused: 0 };
@@ -208,6 +208,19 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** The pause before retry `attempt` (0 first) of a dropped login: jittered, growing. */
+function backoff(attempt: number): number {
+  return Math.random() * Math.min(2000, 50 * 2 ** attempt) + 10;
+}
+
+/** The connect window of a `connectWindow` ceiling (one per ceiling, shared by groups). */
+function windowOf(p: ConnectionParams): ConnectWindow {
+  const size = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
+  let w = windows.get(size);
+  if (!w) windows.set(size, w = new ConnectWindow(size));
+  return w;
+}
+
 /**
  * Sets up a master, retrying (with jittered exponential backoff, outside the connect window)
  * logins the host dropped before authentication.
@@ -222,21 +235,20 @@ async function setUp(m: Master, p: ConnectionParams, persist: number): Promise<v
         !droppedLogin(e.stderr || e.message)
       ) throw e;
       stats.retries++;
-      await sleep(Math.random() * Math.min(2000, 50 * 2 ** attempt) + 10);
+      await sleep(backoff(attempt));
     }
   }
 }
 
 async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promise<void> {
-  const window = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
-  let w = windows.get(window);
-  if (!w) windows.set(window, w = new Window(window));
-  await w.acquire();
+  const w = windowOf(p);
+  const ticket = await w.acquire();
   inFlight++;
   stats.setups++;
   if (inFlight > stats.peakSetups) stats.peakSetups = inFlight;
   const log = `${m.socket}.log`;
   let kept = false;
+  let outcome: LoginOutcome = "failed";
   try {
     const args = [
       // INFO into the master's log (-E): why it lost the connection ("Timeout, server ...
@@ -322,10 +334,12 @@ async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promi
       } catch {
         // No log written.
       }
+      if (droppedLogin(text)) outcome = "dropped";
       throw new LaunchError("connect", connectReason(text, p, m.destination), text);
     }
     m.persistMs = persist * 1000;
     kept = true;
+    outcome = "ok";
   } finally {
     try {
       // A running master keeps its log (removed with the folder at exit).
@@ -334,7 +348,7 @@ async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promi
       // Not written.
     }
     inFlight--;
-    w.release();
+    w.release(ticket, outcome);
   }
 }
 
@@ -526,21 +540,19 @@ export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
   m.socket = `${controlDir()}/${counter++}`;
   syncExitHook();
   const persist = p.controlPersist ?? DEFAULT_PARAMS.controlPersist;
-  const window = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
-  let w = windows.get(window);
-  if (!w) windows.set(window, w = new Window(window));
-  await w.acquire();
+  const w = windowOf(p);
+  const ticket = await w.acquire();
   inFlight++;
   stats.setups++;
   if (inFlight > stats.peakSetups) stats.peakSetups = inFlight;
   const socket = m.socket;
   const log = `${socket}.log`;
   let settled = false;
-  const release = (): boolean => {
+  const release = (outcome: LoginOutcome): boolean => {
     if (settled) return false;
     settled = true;
     inFlight--;
-    w.release();
+    w.release(ticket, outcome);
     return true;
   };
   const isUp = (): void => {
@@ -556,7 +568,7 @@ export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
       // Not written.
     }
     m.socket = `${controlDir()}/${counter++}`;
-    setUp(m, p, persist).then(isUp, reject);
+    sleep(backoff(0)).then(() => setUp(m, p, persist)).then(isUp, reject);
   };
   return {
     options: [
@@ -572,10 +584,13 @@ export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
     client: ["-o", "ControlMaster=no", "-o", `ControlPath=${socket}`],
     log,
     up(): void {
-      if (release()) isUp();
+      if (release("ok")) isUp();
     },
     ended(stalled: boolean): boolean {
-      if (!release()) return false;
+      if (settled) return false;
+      const text = stalled ? "" : readLog(log);
+      const dropped = droppedLogin(text);
+      release(dropped ? "dropped" : "failed");
       if (stalled) {
         reject(
           new LaunchError(
@@ -587,8 +602,7 @@ export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
         );
         return false;
       }
-      const text = readLog(log);
-      if (droppedLogin(text)) {
+      if (dropped) {
         stats.retries++;
         alone();
         return true;
@@ -745,6 +759,19 @@ export async function closePersisted(
  */
 export function connectionStats(): ConnectionStats {
   return { ...stats, open: [...masters.values()].filter((m) => m.ready).length };
+}
+
+/**
+ * Counters of the connect window (the one of the default `connectWindow`, or of `ceiling`):
+ * how far dropped logins shrank it.
+ *
+ * @param ceiling The `connectWindow` whose window to report (default: the default one).
+ * @returns The counters; a window not used yet reports its ceiling.
+ */
+export function connectWindowStats(
+  ceiling: number = DEFAULT_PARAMS.connectWindow,
+): ConnectWindowStats {
+  return (windows.get(ceiling) ?? new ConnectWindow(ceiling)).stats;
 }
 
 /** Resets the setup counters (not the connections). */
