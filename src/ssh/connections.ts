@@ -379,7 +379,7 @@ async function establish(m: Master, host: Endpoint, p: ConnectionParams): Promis
     return await setUp(m, p, p.controlPersist ?? DEFAULT_PARAMS.controlPersist);
   }
   m.persisted = true;
-  const socket = persistedSocket(host, p, effectiveKex(p));
+  const socket = await persistedSocket(host, p, effectiveKex(p));
   m.socket = socket;
   if (socketState(socket) === "ok" && await isAlive(m)) {
     stats.reused++;
