@@ -16,6 +16,7 @@ import { quote, quoteArgv } from "../process/quote.ts";
 import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/reaper.ts";
 import { LaunchError } from "../process/target.ts";
 import { connectReason } from "./connect_reason.ts";
+import { muxTerminate } from "./mux.ts";
 import { ConnectWindow, type ConnectWindowStats, type LoginOutcome } from "./connect_window.ts";
 import { type ConnectionParams, DEFAULT_PARAMS, type Endpoint, sshPrefix } from "./params.ts";
 import { effectiveKex, persistSeconds } from "./profile.ts";
@@ -150,6 +151,14 @@ async function control(ssh: string, args: string[]): Promise<Deno.CommandStatus 
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Asks a master to exit: over its socket (no process), else with `ssh -O exit`.
+ */
+async function exitMaster(ssh: string, socket: string, dest: string): Promise<void> {
+  if (await muxTerminate(socket, CONTROL_DEADLINE)) return;
+  await control(ssh, ["-o", `ControlPath=${socket}`, "-O", "exit", dest]);
 }
 
 /**
@@ -669,7 +678,7 @@ export async function closeConnections(hosts?: Iterable<Endpoint>): Promise<void
     try {
       const wasUp = m.ready !== undefined && await m.ready.then(() => true, () => false);
       if (!wasUp) return;
-      await control(m.ssh, ["-o", `ControlPath=${m.socket}`, "-O", "exit", m.destination]);
+      await exitMaster(m.ssh, m.socket, m.destination);
     } finally {
       closing.delete(m);
     }
@@ -743,7 +752,7 @@ export async function closePersisted(
   );
   await Promise.all(chosen.map(async (r) => {
     if (socketState(r.socket) === "ok") {
-      await control(r.ssh, ["-o", `ControlPath=${r.socket}`, "-O", "exit", r.destination]);
+      await exitMaster(r.ssh, r.socket, r.destination);
     }
     removeFiles(r.socket);
     // This program's own handle on it is stale now.
