@@ -16,7 +16,7 @@ import { quote, quoteArgv } from "../process/quote.ts";
 import { onExit, type Stoppable, stopTracked, track, untrack } from "../process/reaper.ts";
 import { LaunchError } from "../process/target.ts";
 import { connectReason } from "./connect_reason.ts";
-import { muxTerminate } from "./mux.ts";
+import { muxAlive, muxTerminate } from "./mux.ts";
 import { ConnectWindow, type ConnectWindowStats, type LoginOutcome } from "./connect_window.ts";
 import { type ConnectionParams, DEFAULT_PARAMS, type Endpoint, sshPrefix } from "./params.ts";
 import { effectiveKex, persistSeconds } from "./profile.ts";
@@ -371,6 +371,9 @@ function forgetIfFailed(m: Master): void {
 }
 
 async function isAlive(m: Master): Promise<boolean> {
+  // Over the socket first: a persisted connection is checked by every program that uses it.
+  const state = await muxAlive(m.socket, CONTROL_DEADLINE);
+  if (state !== "unknown") return state === "alive";
   const r = await control(m.ssh, ["-o", `ControlPath=${m.socket}`, "-O", "check", m.destination]);
   return r?.code === 0;
 }

@@ -1,14 +1,17 @@
 /**
  * Talking to a local ssh master over its control socket directly (OpenSSH's PROTOCOL.mux),
  * for what would otherwise cost an `ssh -O ...` process per host: asking masters to exit when
- * a program ends (N masters, N processes of ~5 ms of CPU each, on the critical path).
+ * a program ends, and checking that persisted masters are alive when the next program starts
+ * (N masters, N processes of ~5 ms of CPU each, on the critical path).
  *
  * @module
  */
 
 const MUX_MSG_HELLO = 0x00000001;
+const MUX_C_ALIVE_CHECK = 0x10000004;
 const MUX_C_TERMINATE = 0x10000005;
 const MUX_S_OK = 0x80000001;
+const MUX_S_ALIVE = 0x80000005;
 const MUX_VERSION = 4;
 
 function frame(...words: number[]): Uint8Array {
@@ -76,6 +79,53 @@ export async function muxTerminate(socket: string, deadline: number): Promise<bo
     } catch (e) {
       return e instanceof Closed;
     }
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Closed by the timer.
+    }
+  }
+}
+
+/**
+ * Asks the master on `socket` whether it is alive, as `ssh -O check` does, without starting a
+ * process.
+ *
+ * @param socket The master's control socket.
+ * @param deadline Most time to wait for its answer, in ms.
+ * @returns `"alive"`, `"dead"` (nothing listens on the socket, or it hung up), or `"unknown"`
+ *   (it answered something else: the caller may ask `ssh -O check`).
+ */
+export async function muxAlive(
+  socket: string,
+  deadline: number,
+): Promise<"alive" | "dead" | "unknown"> {
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path: socket });
+  } catch (e) {
+    return e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable
+      ? "unknown"
+      : "dead";
+  }
+  const timer = setTimeout(() => {
+    try {
+      conn.close();
+    } catch {
+      // Closed meanwhile.
+    }
+  }, deadline);
+  try {
+    await conn.write(frame(MUX_MSG_HELLO, MUX_VERSION));
+    const hello = await readMessage(conn);
+    if (hello.getUint32(0) !== MUX_MSG_HELLO) return "unknown";
+    await conn.write(frame(MUX_C_ALIVE_CHECK, 1));
+    const reply = await readMessage(conn);
+    return reply.getUint32(0) === MUX_S_ALIVE ? "alive" : "unknown";
+  } catch (e) {
+    return e instanceof Closed ? "dead" : "unknown";
   } finally {
     clearTimeout(timer);
     try {
