@@ -511,6 +511,12 @@ export interface Lead {
   readonly client: readonly string[];
   /** The master's log: ssh's own messages (login failures, a lost connection). */
   readonly log: string;
+  /**
+   * What the log says: as read when the login ended without the marker (a failed setup
+   * removes the folder, log included, as soon as the waiting commands are told), else read
+   * now.
+   */
+  logText(): string;
   /** The remote shell printed its marker: logged in, the socket is up. */
   up(): void;
   /**
@@ -560,6 +566,7 @@ export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
   const socket = m.socket;
   const log = `${socket}.log`;
   let settled = false;
+  let endText: string | undefined;
   const release = (outcome: LoginOutcome): boolean => {
     if (settled) return false;
     settled = true;
@@ -595,12 +602,16 @@ export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
     ],
     client: ["-o", "ControlMaster=no", "-o", `ControlPath=${socket}`],
     log,
+    logText(): string {
+      return endText ?? readLog(log);
+    },
     up(): void {
       if (release("ok")) isUp();
     },
     ended(stalled: boolean): boolean {
       if (settled) return false;
       const text = stalled ? "" : readLog(log);
+      endText = text;
       const dropped = droppedLogin(text);
       release(dropped ? "dropped" : "failed");
       if (stalled) {
