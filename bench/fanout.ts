@@ -3,13 +3,20 @@
  * testbed (loopback sshd with OpenSSH's default key exchange): `true` on N cold hosts with a
  * raw `ssh` loop, pdsh, pssh (parallel-ssh), clush, dexp, dexp with `kex: "fast"`, and a
  * second dexp program that finds the connections the first one persisted. Median of R runs.
+ * The dexp program reports its peak RSS (VmHWM), shown in the last column.
  *
- *   deno run -A bench/fanout.ts [SIZES] [RUNS] [--fast-all] [--install]
+ *   deno run -A bench/fanout.ts [SIZES] [--reps=5] [--large-reps=1] [--fast-from=256]
+ *                               [--fast-all] [--install]
  *
- *   SIZES       comma-separated host counts (default 8,32,64; up to 1024)
- *   RUNS        runs per cell (default 5)
- *   --fast-all  every tool with curve25519 first (for the large sizes; stated in the output)
- *   --install   apt-get install -y pdsh pssh clustershell first (never in CI)
+ *   SIZES         comma-separated host counts (default 8,32,64,256,1024; up to 1024)
+ *   --reps        runs per cell below 256 hosts (default 5; a bare second number works too)
+ *   --large-reps  runs per cell from 256 hosts on (default 1: a cold 1,024 costs ~20 s a tool)
+ *   --fast-from   from this many hosts on, every tool uses curve25519 first (default 256;
+ *                 a cold default-kex login costs ~105 ms of CPU here, ~35 ms with curve25519)
+ *   --fast-all    every tool with curve25519 first at every size
+ *   --install     apt-get install -y pdsh pssh clustershell first (never in CI)
+ *
+ * The whole default run takes about 6 minutes on 2 idle cores.
  *
  * Needs root (it starts sshd; see tests/harness/sshd.ts). A tool that is not installed is
  * reported as "-".
@@ -18,9 +25,20 @@ import { startTestbed, type Testbed, USERS } from "../tests/harness/sshd.ts";
 
 const flags = Deno.args.filter((a) => a.startsWith("--"));
 const positional = Deno.args.filter((a) => !a.startsWith("--"));
-const sizes = (positional[0] ?? "8,32,64").split(",").map(Number);
-const runs = Number(positional[1] ?? 5);
-const fastAll = flags.includes("--fast-all");
+function flag(name: string, fallback: number): number {
+  const a = flags.find((x) => x.startsWith(`--${name}=`));
+  const v = a ? Number(a.slice(name.length + 3)) : fallback;
+  if (!Number.isInteger(v) || v <= 0) {
+    throw new TypeError(`'--${name}' must be a positive integer: received '${a}'`);
+  }
+  return v;
+}
+
+const sizes = (positional[0] ?? "8,32,64,256,1024").split(",").map(Number);
+const runs = flag("reps", Number(positional[1] ?? 5));
+const largeRuns = flag("large-reps", 1);
+const fastFrom = flags.includes("--fast-all") ? 1 : flag("fast-from", 256);
+const LARGE = 256;
 const FAST = "^curve25519-sha256,curve25519-sha256@libssh.org";
 
 if (flags.includes("--install")) {
@@ -36,10 +54,10 @@ function has(tool: string): boolean {
     .outputSync().code === 0;
 }
 
-/** An ssh_config with the testbed's hosts (h1...hN) and, with --fast-all, the fast kex. */
-async function config(tb: Testbed, dir: string): Promise<string> {
+/** An ssh_config with the testbed's hosts (h1...hN), with the fast kex or the default. */
+async function config(tb: Testbed, dir: string, fastAll: boolean): Promise<string> {
   const base = await Deno.readTextFile(tb.sshConfig);
-  const path = `${dir}/ssh_config`;
+  const path = `${dir}/ssh_config${fastAll ? "_fast" : ""}`;
   await Deno.writeTextFile(
     path,
     (fastAll ? `Host *\n  KexAlgorithms ${FAST}\n` : "") + base +
@@ -53,15 +71,20 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/** The peak RSS (VmHWM, kB) the last dexp program printed. */
+let lastRss = 0;
+
 async function timed(argv: string[], env: Record<string, string> = {}): Promise<number> {
   const t = performance.now();
   const r = await new Deno.Command(argv[0], {
     args: argv.slice(1),
     env,
     stdin: "null",
-    stdout: "null",
+    stdout: "piped",
     stderr: "piped",
   }).output();
+  const rss = new TextDecoder().decode(r.stdout).match(/^VmHWM (\d+)$/m);
+  if (rss) lastRss = Number(rss[1]);
   const ms = performance.now() - t;
   if (r.code !== 0) {
     throw new Error(
@@ -76,6 +99,7 @@ async function dexpProgram(
   dir: string,
   n: number,
   extra: Record<string, unknown>,
+  fastAll: boolean,
 ): Promise<string[]> {
   const mod = new URL("../mod.ts", import.meta.url).href;
   const spec = tb.hosts.slice(0, n).map(({ name, address, port }) => ({ name, address, port }));
@@ -87,12 +111,15 @@ async function dexpProgram(
     ...(fastAll ? { kex: "fast" } : {}),
     ...extra,
   };
-  const file = `${dir}/dexp_${n}_${Object.keys(extra).join("_") || "default"}.ts`;
+  const file = `${dir}/dexp_${n}_${Object.keys(extra).join("_") || "default"}${
+    fastAll ? "_fast" : ""
+  }.ts`;
   await Deno.writeTextFile(
     file,
     `import { hosts } from ${JSON.stringify(mod)};
 await using n = hosts(${JSON.stringify(spec)}).with(${JSON.stringify(params)});
 await n.run("true").quiet();
+console.log("VmHWM", Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\\s+(\\d+)/m)![1]);
 `,
   );
   const config = new URL("../deno.json", import.meta.url).pathname;
@@ -111,10 +138,14 @@ const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "dexp-bench-" });
 await Deno.chmod(dir, 0o700);
 const persistDir = `${dir}/persist`;
 await Deno.mkdir(persistDir, { mode: 0o700 });
-const cfg = await config(tb, dir);
+const configs = { false: await config(tb, dir, false), true: await config(tb, dir, true) };
 const rows: string[] = [];
+const notes = new Set<string>();
 try {
   for (const n of sizes) {
+    const fastAll = n >= fastFrom;
+    const cfg = configs[`${fastAll}`];
+    const reps = n >= LARGE ? largeRuns : runs;
     const names = tb.hosts.slice(0, n).map((h) => h.name);
     const cells: Record<string, () => Promise<number>> = {
       "raw ssh loop": () =>
@@ -149,11 +180,11 @@ try {
       cells.clush = () =>
         timed(["clush", "-f", String(n), "-o", `-F ${cfg}`, "-w", names.join(","), "true"]);
     }
-    const dexpDefault = await dexpProgram(tb, dir, n, {});
+    const dexpDefault = await dexpProgram(tb, dir, n, {}, fastAll);
     cells["dexp"] = () => timed(dexpDefault);
-    const dexpFast = await dexpProgram(tb, dir, n, { kex: "fast" });
+    const dexpFast = await dexpProgram(tb, dir, n, { kex: "fast" }, fastAll);
     cells["dexp, fast kex"] = () => timed(dexpFast);
-    const dexpPersist = await dexpProgram(tb, dir, n, { persist: "10m" });
+    const dexpPersist = await dexpProgram(tb, dir, n, { persist: "10m" }, fastAll);
     const env = { DEXP_PERSIST_DIR: persistDir };
     cells["dexp, 2nd program (persisted)"] = async () => {
       return await timed(dexpPersist, env);
@@ -161,24 +192,35 @@ try {
     // The first persisted program (not timed) leaves the connections for the timed ones.
     await timed(dexpPersist, env);
     const results: string[] = [];
+    let rss = 0;
     for (const [name, fn] of Object.entries(cells)) {
       const times: number[] = [];
-      for (let i = 0; i < runs; i++) times.push(await fn());
+      for (let i = 0; i < reps; i++) {
+        times.push(await fn());
+        if (name === "dexp") rss = Math.max(rss, lastRss);
+      }
       const m = median(times);
       results.push(`${Math.round(m).toLocaleString("en")}`);
       console.error(`N=${n} ${name}: median ${Math.round(m)} ms of ${times.map(Math.round)}`);
     }
-    rows.push(`| ${n} | ${results.join(" | ")} |`);
+    const mark = [fastAll && n >= fastFrom && fastFrom > 1 ? "*" : "", reps !== runs ? "+" : ""]
+      .join("");
+    if (fastAll && fastFrom > 1) notes.add(`* every tool with curve25519 first`);
+    if (reps !== runs) notes.add(`+ median of ${reps}`);
+    rows.push(`| ${n}${mark} | ${results.join(" | ")} | ${Math.round(rss / 1024)} MB |`);
     if (rows.length === 1) {
-      console.log(`| N | ${Object.keys(cells).join(" | ")} |`);
-      console.log(`|---|${Object.keys(cells).map(() => "---").join("|")}|`);
+      console.log(`| N | ${Object.keys(cells).join(" | ")} | dexp peak RSS |`);
+      console.log(`|---|${Object.keys(cells).map(() => "---").join("|")}|---|`);
     }
     console.log(rows.at(-1));
   }
   console.log(
-    `\nms, whole process, median of ${runs}; key exchange: ${
-      fastAll ? "curve25519 first for every tool" : "OpenSSH default (dexp, fast kex: curve25519)"
-    }; command: deno run -A bench/fanout.ts ${Deno.args.join(" ")}`,
+    `\nms, whole process, median of ${runs}${notes.size ? `; ${[...notes].join("; ")}` : ""}; ` +
+      `key exchange: ${
+        fastFrom === 1
+          ? "curve25519 first for every tool"
+          : "OpenSSH default (sntrup761x25519) unless marked; dexp, fast kex: curve25519"
+      }; command: deno run -A bench/fanout.ts ${Deno.args.join(" ")}`.trimEnd(),
   );
 } finally {
   await new Deno.Command(Deno.execPath(), {

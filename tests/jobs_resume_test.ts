@@ -109,7 +109,7 @@ void hosts;
 const n = ${hostsExpr};
 experiment("dj", { params: { k: [1] }, ...(n ? { hosts: n } : {}) }, async (ctx) => {
   // An attached command first: its owner record makes --resume run the take-back.
-  await ctx.run("true");
+  await ctx.spawn("true");
   const g = await ctx.detach(${JSON.stringify(job)}, { name: "dj", root: ${
       JSON.stringify(s.root)
     } });

@@ -21,9 +21,10 @@ import {
   stopTracked,
   track,
   untrack,
-  Window,
 } from "../process/mod.ts";
 import { connectReason } from "./connect_reason.ts";
+import { muxAlive, muxTerminate } from "./mux.ts";
+import { ConnectWindow, type ConnectWindowStats, type LoginOutcome } from "./connect_window.ts";
 import {
   type ConnectionParams,
   connectTimeoutSeconds,
@@ -73,7 +74,7 @@ export interface ConnectionStats {
 
 let dir: string | undefined;
 const masters = new Map<string, Master>();
-const windows = new Map<number, Window>();
+const windows = new Map<number, ConnectWindow>();
 let inFlight = 0;
 let counter = 0;
 const stats = { setups: 0, peakSetups: 0, retries: 0, reused: 0 };
@@ -167,6 +168,14 @@ async function control(ssh: string, args: string[]): Promise<Deno.CommandStatus 
 }
 
 /**
+ * Asks a master to exit: over its socket (no process), else with `ssh -O exit`.
+ */
+async function exitMaster(ssh: string, socket: string, dest: string): Promise<void> {
+  if (await muxTerminate(socket, CONTROL_DEADLINE)) return;
+  await control(ssh, ["-o", `ControlPath=${socket}`, "-O", "exit", dest]);
+}
+
+/**
  * The ssh destination for a host: its address (the user and port travel as options).
  *
  * @param host The host.
@@ -222,6 +231,19 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** The pause before retry `attempt` (0 first) of a dropped login: jittered, growing. */
+function backoff(attempt: number): number {
+  return Math.random() * Math.min(2000, 50 * 2 ** attempt) + 10;
+}
+
+/** The connect window of a `connectWindow` ceiling (one per ceiling, shared by groups). */
+function windowOf(p: ConnectionParams): ConnectWindow {
+  const size = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
+  let w = windows.get(size);
+  if (!w) windows.set(size, w = new ConnectWindow(size));
+  return w;
+}
+
 /**
  * Sets up a master, retrying (with jittered exponential backoff, outside the connect window)
  * logins the host dropped before authentication.
@@ -236,21 +258,20 @@ async function setUp(m: Master, p: ConnectionParams, persist: number): Promise<v
         !droppedLogin(e.stderr || e.message)
       ) throw e;
       stats.retries++;
-      await sleep(Math.random() * Math.min(2000, 50 * 2 ** attempt) + 10);
+      await sleep(backoff(attempt));
     }
   }
 }
 
 async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promise<void> {
-  const window = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
-  let w = windows.get(window);
-  if (!w) windows.set(window, w = new Window(window));
-  await w.acquire();
+  const w = windowOf(p);
+  const ticket = await w.acquire();
   inFlight++;
   stats.setups++;
   if (inFlight > stats.peakSetups) stats.peakSetups = inFlight;
   const log = `${m.socket}.log`;
   let kept = false;
+  let outcome: LoginOutcome = "failed";
   try {
     const args = [
       // INFO into the master's log (-E): why it lost the connection ("Timeout, server ...
@@ -336,10 +357,12 @@ async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promi
       } catch {
         // No log written.
       }
+      if (droppedLogin(text)) outcome = "dropped";
       throw new LaunchError("connect", connectReason(text, p, m.destination), text);
     }
     m.persistMs = persist * 1000;
     kept = true;
+    outcome = "ok";
   } finally {
     try {
       // A running master keeps its log (removed with the folder at exit).
@@ -348,7 +371,7 @@ async function setUpOnce(m: Master, p: ConnectionParams, persist: number): Promi
       // Not written.
     }
     inFlight--;
-    w.release();
+    w.release(ticket, outcome);
   }
 }
 
@@ -362,6 +385,9 @@ function forgetIfFailed(m: Master): void {
 }
 
 async function isAlive(m: Master): Promise<boolean> {
+  // Over the socket first: a persisted connection is checked by every program that uses it.
+  const state = await muxAlive(m.socket, CONTROL_DEADLINE);
+  if (state !== "unknown") return state === "alive";
   const r = await control(m.ssh, ["-o", `ControlPath=${m.socket}`, "-O", "check", m.destination]);
   return r?.code === 0;
 }
@@ -379,7 +405,7 @@ async function establish(m: Master, host: Endpoint, p: ConnectionParams): Promis
     return await setUp(m, p, controlPersistSeconds(p));
   }
   m.persisted = true;
-  const socket = persistedSocket(host, p, effectiveKex(p));
+  const socket = await persistedSocket(host, p, effectiveKex(p));
   m.socket = socket;
   if (socketState(socket) === "ok" && await isAlive(m)) {
     stats.reused++;
@@ -499,6 +525,12 @@ export interface Lead {
   readonly client: readonly string[];
   /** The master's log: ssh's own messages (login failures, a lost connection). */
   readonly log: string;
+  /**
+   * What the log says: as read when the login ended without the marker (a failed setup
+   * removes the folder, log included, as soon as the waiting commands are told), else read
+   * now.
+   */
+  logText(): string;
   /** The remote shell printed its marker: logged in, the socket is up. */
   up(): void;
   /**
@@ -540,21 +572,20 @@ export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
   m.socket = `${controlDir()}/${counter++}`;
   syncExitHook();
   const persist = controlPersistSeconds(p);
-  const window = p.connectWindow ?? DEFAULT_PARAMS.connectWindow;
-  let w = windows.get(window);
-  if (!w) windows.set(window, w = new Window(window));
-  await w.acquire();
+  const w = windowOf(p);
+  const ticket = await w.acquire();
   inFlight++;
   stats.setups++;
   if (inFlight > stats.peakSetups) stats.peakSetups = inFlight;
   const socket = m.socket;
   const log = `${socket}.log`;
   let settled = false;
-  const release = (): boolean => {
+  let endText: string | undefined;
+  const release = (outcome: LoginOutcome): boolean => {
     if (settled) return false;
     settled = true;
     inFlight--;
-    w.release();
+    w.release(ticket, outcome);
     return true;
   };
   const isUp = (): void => {
@@ -570,7 +601,7 @@ export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
       // Not written.
     }
     m.socket = `${controlDir()}/${counter++}`;
-    setUp(m, p, persist).then(isUp, reject);
+    sleep(backoff(0)).then(() => setUp(m, p, persist)).then(isUp, reject);
   };
   return {
     options: [
@@ -585,11 +616,18 @@ export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
     ],
     client: ["-o", "ControlMaster=no", "-o", `ControlPath=${socket}`],
     log,
+    logText(): string {
+      return endText ?? readLog(log);
+    },
     up(): void {
-      if (release()) isUp();
+      if (release("ok")) isUp();
     },
     ended(stalled: boolean): boolean {
-      if (!release()) return false;
+      if (settled) return false;
+      const text = stalled ? "" : readLog(log);
+      endText = text;
+      const dropped = droppedLogin(text);
+      release(dropped ? "dropped" : "failed");
       if (stalled) {
         reject(
           new LaunchError(
@@ -601,8 +639,7 @@ export async function connectOrLead(host: Endpoint): Promise<string[] | Lead> {
         );
         return false;
       }
-      const text = readLog(log);
-      if (droppedLogin(text)) {
+      if (dropped) {
         stats.retries++;
         alone();
         return true;
@@ -679,7 +716,7 @@ export async function closeConnections(hosts?: Iterable<Endpoint>): Promise<void
     try {
       const wasUp = m.ready !== undefined && await m.ready.then(() => true, () => false);
       if (!wasUp) return;
-      await control(m.ssh, ["-o", `ControlPath=${m.socket}`, "-O", "exit", m.destination]);
+      await exitMaster(m.ssh, m.socket, m.destination);
     } finally {
       closing.delete(m);
     }
@@ -753,7 +790,7 @@ export async function closePersisted(
   );
   await Promise.all(chosen.map(async (r) => {
     if (socketState(r.socket) === "ok") {
-      await control(r.ssh, ["-o", `ControlPath=${r.socket}`, "-O", "exit", r.destination]);
+      await exitMaster(r.ssh, r.socket, r.destination);
     }
     removeFiles(r.socket);
     // This program's own handle on it is stale now.
@@ -769,6 +806,19 @@ export async function closePersisted(
  */
 export function connectionStats(): ConnectionStats {
   return { ...stats, open: [...masters.values()].filter((m) => m.ready).length };
+}
+
+/**
+ * Counters of the connect window (the one of the default `connectWindow`, or of `ceiling`):
+ * how far dropped logins shrank it.
+ *
+ * @param ceiling The `connectWindow` whose window to report (default: the default one).
+ * @returns The counters; a window not used yet reports its ceiling.
+ */
+export function connectWindowStats(
+  ceiling: number = DEFAULT_PARAMS.connectWindow,
+): ConnectWindowStats {
+  return (windows.get(ceiling) ?? new ConnectWindow(ceiling)).stats;
 }
 
 /** Resets the setup counters (not the connections). */

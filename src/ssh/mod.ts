@@ -9,10 +9,12 @@ export {
   closePersisted,
   type ConnectionStats,
   connectionStats,
+  connectWindowStats,
   type PersistedConnectionInfo,
   persistedConnections,
   resetConnectionStats,
 } from "./connections.ts";
+export type { ConnectWindowStats } from "./connect_window.ts";
 export { persistDir, type PersistedConnection } from "./persist.ts";
 export { FAST_KEX, type Kex } from "./profile.ts";
 export { Host, type HostInput, type HostSpec, parseHostString, type Tags } from "./host.ts";

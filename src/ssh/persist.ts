@@ -11,7 +11,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { ConnectionParams } from "./params.ts";
 
 /** What a persisted connection's record holds. */
@@ -121,16 +120,19 @@ function canonical(v: unknown): unknown {
  * @returns The path.
  * @throws {Error} If the folder is refused, or the path would not fit in a socket address.
  */
-export function persistedSocket(
+export async function persistedSocket(
   host: { readonly address: string },
   p: ConnectionParams,
   kex: string,
-): string {
+): Promise<string> {
   // How long it stays open is not part of what it is: DEXP_PERSIST=1m and persist: "10m"
   // find the same connection (which keeps the ControlPersist it was set up with).
   const { persist: _, kex: __, ...rest } = p;
   const identity = JSON.stringify(canonical({ address: host.address, params: rest, kex }));
-  const hash = createHash("sha256").update(identity).digest("hex").slice(0, 32);
+  // Web Crypto, not node:crypto: loading node's polyfill costs every program ~15 ms of CPU.
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(identity));
+  const hash = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"))
+    .join("").slice(0, 32);
   const path = `${persistDir()}/${hash}`;
   if (new TextEncoder().encode(path).length > MAX_SOCKET_PATH) {
     throw new Error(

@@ -308,14 +308,6 @@ export function lostReason(stderr: string, host: string, masterLog?: string): st
   return `no exit status came from ${host} (ssh exit 255): the connection was lost, or the remote shell was killed`;
 }
 
-function readLog(path: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return "";
-  }
-}
-
 /**
  * Launches a command on a host: sets up (or reuses) the connection, then returns the local
  * `ssh` process to start, with hooks to kill the remote session and to classify ssh's own
@@ -427,7 +419,7 @@ export async function launchRemote(host: Endpoint, spec: LaunchSpec): Promise<La
       // 255 before the remote shell printed its marker: ssh itself failed.
       if (code === 255 && !started) {
         // The first command's ssh logs its own complaints to the master's log (-E).
-        const text = lead ? stderr + readLog(lead.log) : stderr;
+        const text = lead ? stderr + lead.logText() : stderr;
         return { failure: "connect", reason: connectReason(text, p, host.address) };
       }
       // 255 after it, and no exit status from the shell: the connection went away.
