@@ -28,7 +28,9 @@ import { fillPlaceholders } from "../process/mod.ts";
 export function slotValues(slots: number | readonly string[]): string[] {
   if (typeof slots === "number") {
     if (!Number.isInteger(slots) || slots <= 0) {
-      throw new RangeError(`'slots' must be a positive integer or a list of names: received ${slots}`);
+      throw new RangeError(
+        `'slots' must be a positive integer or a list of names: received ${slots}`,
+      );
     }
     return Array.from({ length: slots }, (_, i) => String(i));
   }
@@ -101,7 +103,9 @@ export function placeOnSlot(p: SlotPlacement): PlacedCommand {
   for (const [k, v] of Object.entries(p.env ?? {})) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) {
       throw new TypeError(
-        `Slot environment variable name ${JSON.stringify(k)} is not valid: use letters, digits and _`,
+        `Slot environment variable name ${
+          JSON.stringify(k)
+        } is not valid: use letters, digits and _`,
       );
     }
     env[k] = fillPlaceholders(v, vars);
@@ -167,7 +171,9 @@ export class SlotBoard {
     const used = this.#used.get(machine) ?? new Map<string, string>();
     const other = used.get(slot);
     if (other !== undefined && other !== owner) {
-      throw new Error(`Slot "${slot}" of machine "${machine}" is held by "${other}", not "${owner}"`);
+      throw new Error(
+        `Slot "${slot}" of machine "${machine}" is held by "${other}", not "${owner}"`,
+      );
     }
     used.set(slot, owner);
     this.#used.set(machine, used);
