@@ -8,7 +8,7 @@
  * @module
  */
 
-import { fillPlaceholders } from "../process/mod.ts";
+import { fillPlaceholders, quote } from "../process/mod.ts";
 
 /**
  * The slot values of a machine.
@@ -74,7 +74,8 @@ export interface PlacedCommand {
 
 /**
  * Fills a job's command for a slot: placeholders (`{slot}` and every variable), the slot's
- * prefix, and the slot's environment variables (with `DEXP_SLOT`).
+ * prefix (which runs the whole command, under `sh -c`), and the slot's environment variables
+ * (with `DEXP_SLOT`).
  *
  * @param p The command, variables, slot, prefix and environment.
  * @returns The command and environment.
@@ -92,7 +93,7 @@ export interface PlacedCommand {
  *   prefix: "numactl -N {slot}",
  *   env: { CUDA_VISIBLE_DEVICES: "{slot}" },
  * });
- * console.log(p.command); // numactl -N 1 ./bench --n 4
+ * console.log(p.command); // numactl -N 1 sh -c './bench --n 4'
  * ```
  */
 export function placeOnSlot(p: SlotPlacement): PlacedCommand {
@@ -110,7 +111,9 @@ export function placeOnSlot(p: SlotPlacement): PlacedCommand {
     }
     env[k] = fillPlaceholders(v, vars);
   }
-  return { command: prefix ? `${prefix} ${command}` : command, env };
+  // The prefix wraps the whole command (`numactl -N 1 sh -c '...'`), not only its first word:
+  // a job's command is often a list (`cd x && ./run; cp ...`).
+  return { command: prefix ? `${prefix} sh -c ${quote(command)}` : command, env };
 }
 
 /**

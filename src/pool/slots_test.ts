@@ -18,7 +18,7 @@ Deno.test("placeOnSlot: {slot} in the command, the prefix and the env; unknown v
     prefix: "numactl -N {slot}",
     env: { CUDA_VISIBLE_DEVICES: "{slot}" },
   });
-  assertEquals(p.command, "numactl -N 1 run v1 on n1");
+  assertEquals(p.command, "numactl -N 1 sh -c 'run v1 on n1'");
   assertEquals(p.env, { DEXP_SLOT: "1", CUDA_VISIBLE_DEVICES: "1" });
   assertThrows(
     () => placeOnSlot({ command: "x {nope}", vars: {}, slot: "0" }),
