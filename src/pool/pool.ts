@@ -192,9 +192,9 @@ function checkClass(input: PoolClassInput): PoolClass {
   };
 }
 
-function unknownClass(s: PoolState, name: string): PoolStateError {
+function unknownClass(s: PoolState, name: string): RangeError {
   const known = [...s.classes.keys()];
-  return new PoolStateError(
+  return new RangeError(
     `Unknown class '${name}': ${
       known.length
         ? `use one of ${known.map((k) => `'${k}'`).join(", ")}, or define it`
@@ -240,20 +240,29 @@ function countedAttempts(j: PoolJob): number {
   return n;
 }
 
+let makePool: (j: PoolJournal) => Pool;
+
 /**
  * A pool directory opened by this process. Reading methods bring the state up to date with
  * the journal first (what other processes wrote included); writing methods are one fsynced
  * transaction each, checked against the current state under the lock.
  */
 export class Pool implements AsyncDisposable {
-  /** The pool directory. */
-  readonly dir: string;
-  #j: PoolJournal;
+  #j!: PoolJournal;
 
-  /** @internal Use {@linkcode openPool} or {@linkcode initPool}. */
-  constructor(journal: PoolJournal) {
-    this.#j = journal;
-    this.dir = journal.dir;
+  private constructor() {}
+
+  static {
+    makePool = (j) => {
+      const p = new Pool();
+      p.#j = j;
+      return p;
+    };
+  }
+
+  /** The pool directory. */
+  get dir(): string {
+    return this.#j.dir;
   }
 
   #read<T>(fn: (s: PoolState) => T): Promise<T> {
@@ -431,9 +440,9 @@ export class Pool implements AsyncDisposable {
    * @returns The class as recorded.
    * @throws {TypeError | RangeError} For a bad name, slots, environment or duration.
    */
-  defineClass(input: PoolClassInput): Promise<PoolClass> {
+  async defineClass(input: PoolClassInput): Promise<PoolClass> {
     const c = checkClass(input);
-    return this.#write(() => ({ ops: [{ o: "class", c }], value: c }));
+    return await this.#write(() => ({ ops: [{ o: "class", c }], value: c }));
   }
 
   /**
@@ -442,9 +451,9 @@ export class Pool implements AsyncDisposable {
    * @param vars Names and values.
    * @returns Resolves when recorded.
    */
-  setVars(vars: Readonly<Record<string, string>>): Promise<void> {
+  async setVars(vars: Readonly<Record<string, string>>): Promise<void> {
     const v = checkVars(vars);
-    return this.#write(() => ({ ops: [{ o: "vars", vars: v }], value: undefined }));
+    return await this.#write(() => ({ ops: [{ o: "vars", vars: v }], value: undefined }));
   }
 
   /**
@@ -454,17 +463,18 @@ export class Pool implements AsyncDisposable {
    * @param hosts Host strings (`bob@n1:2222`) or host specs.
    * @returns The machines added.
    * @throws {TypeError} For a bad host spec.
-   * @throws {PoolStateError} For an unknown class or a machine already in the pool.
+   * @throws {RangeError} For an unknown class.
+   * @throws {PoolStateError} For a machine already in the pool.
    */
-  addMachines(cls: string, hosts: readonly HostInput[]): Promise<Machine[]> {
+  async addMachines(cls: string, hosts: readonly HostInput[]): Promise<Machine[]> {
     if (hosts.length === 0) throw new TypeError("Give at least one host to add");
     const named = hosts.map((h) => ({ host: h, name: machineName(h) }));
     const seen = new Set<string>();
     for (const n of named) {
-      if (seen.has(n.name)) throw new PoolStateError(`Machine '${n.name}' is given twice`);
+      if (seen.has(n.name)) throw new TypeError(`Machine '${n.name}' is given twice: give it once`);
       seen.add(n.name);
     }
-    return this.#write((s, at) => {
+    return await this.#write((s, at) => {
       if (!s.classes.has(cls)) throw unknownClass(s, cls);
       const ms: Machine[] = [];
       for (const { host, name } of named) {
@@ -686,12 +696,12 @@ export class Pool implements AsyncDisposable {
    *
    * @param spec The job.
    * @returns The jobs added, in queue order.
-   * @throws {PoolStateError} For an unknown class.
-   * @throws {RangeError} For a command with an unknown `{var}`, a bad repeat or timeout.
+   * @throws {RangeError} For an unknown class, a command with an unknown `{var}`, a bad
+   *   repeat or timeout.
    */
-  submit(spec: SubmitSpec): Promise<PoolJob[]> {
+  async submit(spec: SubmitSpec): Promise<PoolJob[]> {
     this.#checkSpecLight(spec);
-    return this.#write((s, at) => {
+    return await this.#write((s, at) => {
       const jobs = this.#makeJobs(s, at, spec, [{}], false);
       return { ops: [{ o: "add", jobs }], value: jobs };
     });
@@ -703,14 +713,14 @@ export class Pool implements AsyncDisposable {
    *
    * @param spec The job and its matrix.
    * @returns The jobs added, in queue order (the first variable changing slowest).
-   * @throws {RangeError} For an empty value list or a command with an unknown `{var}`.
-   * @throws {PoolStateError} For an unknown class.
+   * @throws {RangeError} For an unknown class, an empty value list or a command with an
+   *   unknown `{var}`.
    */
-  matrix(spec: MatrixSpec): Promise<PoolJob[]> {
+  async matrix(spec: MatrixSpec): Promise<PoolJob[]> {
     this.#checkSpecLight(spec);
     checkMatrix(spec.matrix);
     const combos = expandMatrix(spec.matrix);
-    return this.#write((s, at) => {
+    return await this.#write((s, at) => {
       const jobs = this.#makeJobs(s, at, spec, combos, true);
       return { ops: [{ o: "add", jobs }], value: jobs };
     });
@@ -1096,7 +1106,7 @@ export class Pool implements AsyncDisposable {
  * ```
  */
 export async function openPool(dir: string, options: OpenPoolOptions = {}): Promise<Pool> {
-  const pool = new Pool(PoolJournal.open(dir, options));
+  const pool = makePool(PoolJournal.open(dir, options));
   await pool.refresh();
   return pool;
 }

@@ -129,10 +129,10 @@ Deno.test("pool: bad input gets errors naming the fix", async () => {
   await using pool = await twoClasses(d.path);
   await assertRejects(
     () => pool.submit({ class: "tpu", command: "x" }),
-    PoolStateError,
+    RangeError,
     "Unknown class 'tpu'",
   );
-  await assertRejects(() => pool.addMachines("tpu", ["n1"]), PoolStateError, "Unknown class");
+  await assertRejects(() => pool.addMachines("tpu", ["n1"]), RangeError, "Unknown class");
   await assertRejects(
     () => pool.submit({ class: "cpu", command: "run {n}" }),
     RangeError,
