@@ -15,5 +15,6 @@ export * from "./src/ssh/mod.ts";
 export * from "./src/action/mod.ts";
 export * from "./src/sweep/mod.ts";
 export * from "./src/jobs/mod.ts";
+export * from "./src/pool/mod.ts";
 export * from "./src/slurm/mod.ts";
 export * from "./src/engine/mod.ts";

@@ -68,6 +68,9 @@ registerVerb("log", async () => (await import("./log_verb.ts")).logVerb);
 registerVerb("hosts", async () => (await import("./hosts_verb.ts")).hostsVerb);
 registerVerb("cancel", async () => (await import("./cancel_verb.ts")).cancelVerb);
 registerVerb("jobs", async () => (await import("./jobs_verb.ts")).jobsVerb);
+registerVerb("pool", async () => (await import("./pool_verb.ts")).poolVerb);
+registerVerb("machine", async () => (await import("./machine_verb.ts")).machineVerb);
+registerVerb("job", async () => (await import("./job_verb.ts")).jobVerb);
 registerVerb(
   "connections",
   async () => (await import("./connections_verb.ts")).connectionsVerb,
