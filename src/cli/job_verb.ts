@@ -34,6 +34,7 @@ Actions:
   hold ID...               Keep waiting jobs from starting (they keep their place)
   unhold ID...             Let held jobs start again
   retry ID...              Queue ended jobs again (failed, lost, canceled, done)
+  log ID [-f]              The output of its last attempt; -f follows it (dexp job log --help)
   stat                     One row per job: matrix variables as columns, outcome, results
                            (CSV by default, --json for JSON)
 
@@ -166,6 +167,7 @@ function toCsv(columns: readonly string[], rows: readonly StatRow[]): string {
 }
 
 async function run(args: string[]): Promise<number> {
+  if (args[0] === "log") return await (await import("./_dispatch_cli.ts")).jobLogCli(args.slice(1));
   return await poolGuard("job", async () => {
     const { values: v, positionals } = parsePoolArgs("job", args, {
       repeat: { type: "string", short: "x" },

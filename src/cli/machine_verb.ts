@@ -25,6 +25,7 @@ Actions:
   rm NAME...               Remove machines: no new job starts there
   quarantine NAME...       Keep machines out until released (--reason why)
   release NAME...          Put quarantined (or setup-failed) machines back
+  setup NAME... [--force]  Run their class's setup now (dexp machine setup --help)
 
 A HOST is [user@]address[:port], as everywhere in dexp (an ssh_config alias works too); the
 machine's NAME is its address, with ':port' if given.
@@ -59,6 +60,9 @@ function row(m: Machine, now: number): string[] {
 }
 
 async function run(args: string[]): Promise<number> {
+  if (args[0] === "setup") {
+    return await (await import("./_dispatch_cli.ts")).machineSetupCli(args.slice(1));
+  }
   return await poolGuard("machine", async () => {
     const { values: v, positionals } = parsePoolArgs("machine", args, {
       class: { type: "string" },

@@ -33,6 +33,7 @@ Actions:
   class add NAME           Define a class (or change its definition)
   class ls                 List the classes
   show                     Classes, machines and jobs per state, in short
+  serve [DIR]              Run the dispatcher (dexp pool serve --help)
 
 Options of init:
       --class NAME[:SLOTS]   A class with a slot count (cpu:4) or named slots (gpu:0,1); repeatable
@@ -109,6 +110,9 @@ function classRow(c: PoolClass): string[] {
 }
 
 async function run(args: string[]): Promise<number> {
+  if (args[0] === "serve") {
+    return await (await import("./_dispatch_cli.ts")).serveCli(args.slice(1));
+  }
   return await poolGuard("pool", async () => {
     const { values: v, positionals } = parsePoolArgs("pool", args, {
       class: { type: "string", multiple: true },

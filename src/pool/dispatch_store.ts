@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { HostSpec } from "../ssh/mod.ts";
+import type { HostInput } from "../ssh/mod.ts";
 import type { JobRef } from "../jobs/mod.ts";
 
 /** A machine as the dispatcher sees it. */
@@ -15,7 +15,7 @@ export interface DispatchMachine {
   /** Its name in the pool. */
   readonly name: string;
   /** How to reach it. */
-  readonly host: HostSpec;
+  readonly host: HostInput;
   /** Its class. */
   readonly class: string;
   /** Its slot values. */
@@ -37,6 +37,10 @@ export interface DispatchMachine {
   readonly setupFingerprint: string | null;
   /** Infrastructure failures in a row (could not connect, lost job). */
   readonly faults: number;
+  /** Pool variables for the setup commands. */
+  readonly vars?: Readonly<Record<string, string>>;
+  /** Time limit of its setup in ms (default: the dispatcher's). */
+  readonly setupTimeout?: number | null;
 }
 
 /** One attempt of a job. */
@@ -81,7 +85,7 @@ export interface DispatchJob {
   readonly results: string | null;
   /** Declared output paths on the host (besides `RESULTS:` lines). */
   readonly outputs: readonly string[];
-  /** Time limit of one attempt in seconds, or null. */
+  /** Time limit of one attempt in ms, or null. */
   readonly timeout: number | null;
   /** Most attempts. */
   readonly attempts: number;

@@ -73,7 +73,14 @@ function attemptsUsed(job: DispatchJob): number {
   ).length;
 }
 
-function jobName(job: DispatchJob, attempt: number): string {
+/**
+ * The name of the detached job of a pool job's attempt: found by it after a restart.
+ *
+ * @param job The job (its id).
+ * @param attempt The attempt number, from 1.
+ * @returns The name.
+ */
+export function jobName(job: { readonly id: string }, attempt: number): string {
   const safe = job.id.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^[^A-Za-z0-9]+/, "");
   return `pool-${safe.slice(0, 40)}-${attempt}`;
 }
@@ -106,6 +113,8 @@ class Dispatcher {
   #nextSetup = 0;
   #faults = new Map<string, number>();
   #storedFaults = new Map<string, number>();
+  /** Per job, how many of its attempts this dispatcher saw end. */
+  #ended = new Map<string, number>();
 
   constructor(store: DispatchStore, options: ServeOptions) {
     this.#store = store;
@@ -127,7 +136,7 @@ class Dispatcher {
     const key = JSON.stringify(m.host);
     const c = this.#hosts.get(m.name);
     if (c && c.key === key) return c.host;
-    const host = new Host({ name: m.name, ...m.host });
+    const host = new Host(typeof m.host === "string" ? m.host : { name: m.name, ...m.host });
     this.#hosts.set(m.name, { key, host });
     return host;
   }
@@ -195,6 +204,8 @@ class Dispatcher {
         continue;
       }
       const last = j.tries.at(-1);
+      // A view read before one of our own ends was recorded still shows that attempt open.
+      if ((this.#ended.get(j.id) ?? 0) >= j.tries.length && j.state === "running") continue;
       if (j.state === "running" && last && last.end === null) {
         const m = machines.get(last.machine);
         if (!m) continue;
@@ -242,6 +253,7 @@ class Dispatcher {
           host: this.#host(m),
           class: m.class,
           commands: m.setup,
+          vars: m.vars ?? {},
         };
         let started;
         try {
@@ -264,7 +276,7 @@ class Dispatcher {
       }
       const out = await finishSetup(m.name, ref, fp, {
         logDir: `${o.dir}/setup-logs`,
-        timeout: o.setupTimeout,
+        timeout: m.setupTimeout ?? o.setupTimeout,
       });
       await this.#store.setupEnded(m.name, out.status !== "failed", fp, out.reason, out.log);
       this.#log(`setup of ${m.name}: ${out.status}${out.reason ? `: ${out.reason}` : ""}`);
@@ -308,7 +320,7 @@ class Dispatcher {
       const s = st[i];
       if (s.state === "running") {
         const t = a.job.timeout;
-        if (t !== null && now - a.start > t * 1000 && a.stop === null) {
+        if (t !== null && now - a.start > t && a.stop === null) {
           a.stop = "timeout";
           this.#spawn(`timeout of ${a.job.id}`, () => this.#stop(a));
         }
@@ -338,7 +350,11 @@ class Dispatcher {
     if (a.stop === "cancel") {
       outcome = { kind: "canceled", exitCode: r.exitCode, reason: "canceled" };
     } else if (a.stop === "timeout") {
-      outcome = { kind: "timeout", exitCode: null, reason: `timed out after ${j.timeout} s` };
+      outcome = {
+        kind: "timeout",
+        exitCode: null,
+        reason: `timed out after ${j.timeout! / 1000} s`,
+      };
     } else if (st.state === "lost" || r.failure === "lost") {
       outcome = { kind: "lost", exitCode: null, reason: r.reason ?? "lost" };
     } else if (r.ok) {
@@ -379,6 +395,7 @@ class Dispatcher {
         next = neverStarted || left ? "waiting" : "failed";
     }
     const recorded = await this.#store.attemptEnded(j.id, outcome, next, paths);
+    this.#ended.set(j.id, Math.max(this.#ended.get(j.id) ?? 0, this.#attemptNumber(a)));
     if (recorded) {
       this.#log(
         `${j.id}: ${outcome.kind}${outcome.reason ? ` (${outcome.reason})` : ""} -> ${next}`,
@@ -387,6 +404,14 @@ class Dispatcher {
     if (infra && !neverStarted) await this.#fault(a.machine, outcome.reason ?? outcome.kind);
     this.#board.free(a.machine, a.slot);
     this.#active.delete(j.id);
+  }
+
+  /** The number (from 1) of the attempt an active entry runs. */
+  #attemptNumber(a: Active): number {
+    const last = a.job.tries.at(-1);
+    return a.job.state === "running" && last && last.end === null
+      ? a.job.tries.length
+      : a.job.tries.length + 1;
   }
 
   async #fault(machine: string, reason: string): Promise<void> {

@@ -35,3 +35,40 @@ export {
   type SubmitSpec,
 } from "./pool.ts";
 export { POOL_FORMAT_VERSION } from "./_journal.ts";
+export { serve, type ServeOptions } from "./dispatcher.ts";
+export { DispatcherBusyError, type DispatcherHolder, readHolder } from "./dispatch_lock.ts";
+export { type DispatchPool, dispatchStoreOf, servePool } from "./pool_dispatch.ts";
+export type {
+  AttemptOutcome as DispatchOutcome,
+  DispatchAttempt,
+  DispatchJob,
+  DispatchMachine,
+  DispatchStore,
+  DispatchView,
+} from "./dispatch_store.ts";
+export {
+  type PlacedCommand,
+  placeOnSlot,
+  SlotBoard,
+  type SlotPlacement,
+  slotValues,
+} from "./slots.ts";
+export {
+  finishSetup,
+  runSetups,
+  setupCommands,
+  setupFingerprint,
+  type SetupMachine,
+  type SetupOptions,
+  type SetupOutcome,
+  type StartedSetup,
+  startSetup,
+} from "./setup_runner.ts";
+export {
+  copyBack,
+  CopyBackError,
+  type CopyBackOptions,
+  type CopyBackOutcome,
+  RESULTS_PREFIX,
+  resultsPaths,
+} from "./copy_back.ts";

@@ -14,6 +14,8 @@ import { PoolStateError } from "./errors.ts";
 import { checkCommand, checkMatrix, expandMatrix, type Matrix } from "./matrix.ts";
 import type { Op, PoolState } from "./_state.ts";
 import { createPoolFiles, PoolJournal } from "./_journal.ts";
+import type { ServeOptions } from "./dispatcher.ts";
+import { servePool } from "./pool_dispatch.ts";
 import type {
   Attempt,
   AttemptOutcome,
@@ -1073,6 +1075,19 @@ export class Pool implements AsyncDisposable {
       return row;
     });
     return { columns, rows };
+  }
+
+  /**
+   * Runs the pool's dispatcher in this process: machines' setups and the queue's jobs as
+   * detached jobs, until `signal` stops it (or, with `until: "idle"`, until nothing waits,
+   * runs or copies). At most one per pool directory.
+   *
+   * @param options Stop signal, poll interval, `until`, quarantine threshold (see `ServeOptions`).
+   * @returns Resolves when stopped.
+   * @throws {DispatcherBusyError} If another dispatcher serves this directory.
+   */
+  serve(options: Partial<ServeOptions> = {}): Promise<void> {
+    return servePool(this, options);
   }
 
   /** Waits for pending operations of this handle and closes it. */
