@@ -5,8 +5,10 @@
  * @module
  */
 
+import { type PoolPlace, poolPlaces } from "./pool_places.ts";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Group } from "../action/group.ts";
+import { Hosts } from "../action/mod.ts";
 import type { LineInfo } from "../process/options.ts";
 import { type ClaimStore, openStore } from "./_claims.ts";
 import { type Combination, currentOwner } from "./_sweep.ts";
@@ -365,6 +367,8 @@ async function rollForward(run: ExperimentRun): Promise<void> {
 interface ExperimentRun {
   e: Experiment;
   hosts: Group;
+  /** With `pool`: the slots, one per worker. */
+  places: PoolPlace[] | null;
   runId: string;
   runDir: string;
   combos: Combination[];
@@ -532,8 +536,24 @@ async function runOne(
   const { runId, runDir } = where;
   const log = new LogFile(join(runDir, LOG_TXT));
   out.addLog(log);
+  const places = e.pool ? await poolPlaces(e.pool, e.name) : null;
+  if (places) {
+    hosts = new Hosts([...new Set(places.map((p) => p.host))]);
+    parallel = places.length;
+  }
   const store = await openStore(join(runDir, SWEEP_DIR), combos);
-  const run: ExperimentRun = { e, hosts, runId, runDir, combos, names, store, log, ranHere: 0 };
+  const run: ExperimentRun = {
+    e,
+    hosts,
+    places,
+    runId,
+    runDir,
+    combos,
+    names,
+    store,
+    log,
+    ranHere: 0,
+  };
   const nowIso = new Date().toISOString();
   try {
     const owner = currentOwner();
@@ -793,10 +813,13 @@ async function runCombination(
     const token = crypto.randomUUID();
     // Detached jobs recorded by a runner that died: the body's ctx.detach() takes them back.
     const inherited = await readJobsFile(dir);
+    const place = run.places?.[w] ?? null;
     const ctx = new ExperimentContext({
       inherited,
       experiment: e.name,
-      hosts: run.hosts,
+      hosts: place ? new Hosts([place.host]) : run.hosts,
+      host: place?.machine ?? null,
+      slot: place?.slot ?? null,
       params,
       name,
       dir,
