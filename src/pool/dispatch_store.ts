@@ -121,6 +121,8 @@ export interface DispatchView {
 export interface DispatchStore {
   /** The pool now (re-read from disk). */
   read(): Promise<DispatchView>;
+  /** Whether the store changed since the last look (cheap); without it, read every poll. */
+  changed?(): Promise<boolean>;
   /** A machine's setup job started. */
   setupStarted(machine: string, ref: JobRef, fingerprint: string): Promise<void>;
   /** A machine's setup ended: `ready`, or `failed` with the reason (and its log). */

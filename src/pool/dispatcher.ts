@@ -36,8 +36,10 @@ export interface ServeOptions {
   readonly dir: string;
   /** Stops the dispatcher (running jobs keep running: a later dispatcher takes them back). */
   readonly signal?: AbortSignal;
-  /** Time between ticks, in ms (default 500). */
+  /** Time between two polls of the running jobs on their hosts, in ms (default 500). */
   readonly poll?: number;
+  /** Time between two cheap checks of the store for changes, in ms (default 25). */
+  readonly watch?: number;
   /** `idle`: return once nothing waits, runs, copies or sets up. Default: run until stopped. */
   readonly until?: "stopped" | "idle";
   /** Infrastructure failures in a row that quarantine a machine (default 3). */
@@ -111,6 +113,8 @@ class Dispatcher {
   #copyNext = new Map<string, number>();
   #tasks = new Set<Promise<void>>();
   #nextSetup = 0;
+  /** Something changed here (a slot freed, a copy done): read the store at the next turn. */
+  #dirty = false;
   #faults = new Map<string, number>();
   #storedFaults = new Map<string, number>();
   /** Per job, how many of its attempts this dispatcher saw end. */
@@ -144,13 +148,23 @@ class Dispatcher {
   async run(): Promise<void> {
     const signal = this.#o.signal;
     const poll = this.#o.poll ?? 500;
+    const watch = Math.min(poll, this.#o.watch ?? 25);
+    let lastPoll = -Infinity;
     try {
       while (!signal?.aborted) {
-        const view = await this.#store.read();
-        await this.#tick(view);
-        if (this.#o.until === "idle" && this.#idle(view)) break;
+        // The jobs on the hosts are polled every `poll` ms; the store is watched more often
+        // (a cheap check), so that a job queued for a free slot starts at once.
+        const due = Date.now() - lastPoll >= poll;
+        const changed = this.#dirty || (this.#store.changed ? await this.#store.changed() : due);
+        if (due || changed) {
+          this.#dirty = false;
+          const view = await this.#store.read();
+          await this.#tick(view, due);
+          if (due) lastPoll = Date.now();
+          if (this.#o.until === "idle" && this.#idle(view)) break;
+        }
         await new Promise<void>((resolve) => {
-          const t = setTimeout(done, poll);
+          const t = setTimeout(done, watch);
           function done() {
             clearTimeout(t);
             signal?.removeEventListener("abort", done);
@@ -178,7 +192,7 @@ class Dispatcher {
     );
   }
 
-  async #tick(view: DispatchView): Promise<void> {
+  async #tick(view: DispatchView, pollHosts: boolean): Promise<void> {
     const machines = new Map(view.machines.map((m) => [m.name, m]));
     // Machines: slots, setups.
     for (const m of view.machines) {
@@ -231,7 +245,7 @@ class Dispatcher {
         }
       }
     }
-    await this.#pollActive();
+    if (pollHosts) await this.#pollActive();
     await this.#schedule(view);
   }
 
@@ -282,6 +296,7 @@ class Dispatcher {
       this.#log(`setup of ${m.name}: ${out.status}${out.reason ? `: ${out.reason}` : ""}`);
     } finally {
       this.#setups.delete(m.name);
+      this.#dirty = true;
     }
   }
 
@@ -404,6 +419,7 @@ class Dispatcher {
     if (infra && !neverStarted) await this.#fault(a.machine, outcome.reason ?? outcome.kind);
     this.#board.free(a.machine, a.slot);
     this.#active.delete(j.id);
+    this.#dirty = true; // A slot is free: look at the queue at once.
   }
 
   /** The number (from 1) of the attempt an active entry runs. */
@@ -442,6 +458,7 @@ class Dispatcher {
       this.#log(`${j.id}: copy failed (${reason}), retried in ${backoff} ms`);
     } finally {
       this.#copies.delete(j.id);
+      this.#dirty = true;
     }
   }
 

@@ -139,6 +139,10 @@ export function dispatchStoreOf(pool: DispatchPool): DispatchStore {
     throw e;
   };
   return {
+    changed(): Promise<boolean> {
+      return pool.refresh();
+    },
+
     async read(): Promise<DispatchView> {
       await pool.refresh();
       const [classes, machines, jobs, vars] = await Promise.all([
