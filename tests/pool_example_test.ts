@@ -4,6 +4,8 @@ import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { Host, type HostSpec } from "../src/ssh/mod.ts";
 import { Hosts } from "../src/action/mod.ts";
 import { poolMatrix } from "../examples/pool_matrix.ts";
+import { openPool } from "../src/pool/mod.ts";
+import { attachJobs } from "../src/jobs/mod.ts";
 
 function spec(tb: Testbed, i: number): HostSpec {
   const h = tb.hosts[i];
@@ -52,6 +54,12 @@ sshTest(
         );
       }
     } finally {
+      {
+        await using pool = await openPool(`${dir.path}/pool`);
+        const refs = (await pool.jobs()).flatMap((j) => j.attempts.map((a) => a.ref))
+          .filter((r) => r !== null);
+        if (refs.length) await attachJobs(refs).forget().catch(() => {});
+      }
       for (const u of [USERS.dash, USERS.bash]) {
         await Deno.remove(`${await homeOf(u)}/dexp-pool-example`, { recursive: true }).catch(
           () => {},

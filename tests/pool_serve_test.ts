@@ -9,7 +9,7 @@ import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { resolve } from "node:path";
 import { Host, type HostSpec } from "../src/ssh/mod.ts";
 import { Hosts } from "../src/action/mod.ts";
-import { initPool, openPool } from "../src/pool/mod.ts";
+import { dispatchStoreOf, initPool, openPool } from "../src/pool/mod.ts";
 
 const MAIN = resolve(import.meta.dirname!, "../src/cli/main.ts");
 
@@ -33,6 +33,16 @@ async function dexp(...args: string[]): Promise<{ code: number; out: string; err
   }).output();
   const d = new TextDecoder();
   return { code: o.code, out: d.decode(o.stdout), err: d.decode(o.stderr) };
+}
+
+/** Removes the detached jobs of a pool's attempts from the hosts (they live in ~/.dexp/jobs). */
+async function forgetAll(pdir: string): Promise<void> {
+  await using pool = await openPool(pdir);
+  const refs = (await pool.jobs()).flatMap((j) => j.attempts.map((a) => a.ref)).filter((r) =>
+    r !== null
+  );
+  const { attachJobs } = await import("../src/jobs/mod.ts");
+  if (refs.length) await attachJobs(refs).forget().catch(() => {});
 }
 
 async function homeOf(user: string): Promise<string> {
@@ -102,18 +112,27 @@ sshTest(
       );
 
       // While it runs: a long job, canceled once running; a held job, unheld later.
-      const [long] = await pool.submit({ class: "gpu", command: `sleep 300 # ${tag}` });
+      // Both gpu slots busy with long jobs, then a job held before a slot frees.
+      const [long, long2] = await pool.submit({
+        class: "gpu",
+        command: `sleep 300 # ${tag}`,
+        repeat: 2,
+      });
+      await waitFor("the long jobs running", async () => {
+        await pool.refresh();
+        return (await pool.jobs({ ids: [long.id, long2.id] })).every((j) =>
+          j.attempts.at(-1)?.ref != null
+        );
+      });
       const [held] = await pool.submit({ class: "gpu", command: "echo held-ran" });
       await pool.hold([held.id]);
-      await waitFor("the long job running", async () => {
-        await pool.refresh();
-        return (await pool.job(long.id))!.attempts.at(-1)?.ref != null;
-      });
-      const c = await dexp("job", "cancel", String(long.id), "--pool", pdir);
+      const c = await dexp("job", "cancel", String(long.id), String(long2.id), "--pool", pdir);
       assertEquals(c.code, 0, c.err);
-      await waitFor("the long job's attempt ended", async () => {
+      await waitFor("the long jobs' attempts ended", async () => {
         await pool.refresh();
-        return (await pool.job(long.id))!.attempts.at(-1)!.end !== null;
+        return (await pool.jobs({ ids: [long.id, long2.id] })).every((j) =>
+          j.attempts.at(-1)!.end !== null
+        );
       });
       const ps = await new Deno.Command("pgrep", { args: ["-f", `sleep 300 # ${tag}`] }).output();
       assertEquals(new TextDecoder().decode(ps.stdout).trim(), "", "the canceled job is gone");
@@ -127,7 +146,12 @@ sshTest(
         );
       });
       const jobs = await pool.jobs();
-      assertEquals(jobs.map((j) => j.state), [...Array(10).fill("done"), "canceled", "done"]);
+      assertEquals(jobs.map((j) => j.state), [
+        ...Array(10).fill("done"),
+        "canceled",
+        "canceled",
+        "done",
+      ]);
       assertEquals(await Deno.readTextFile(`${home}/${work}/setup-h1`), "h1 cpu\n");
       for (const j of jobs.filter((x) => x.class === "cpu")) {
         assertEquals(
@@ -151,7 +175,105 @@ sshTest(
       if (Deno.env.get("DEXP_TEST_VERBOSE")) console.log(text);
       // dexp's signal handling ends the program with 128 + 15; the detached jobs run on.
       assert([0, 143].includes(o.code), `the dispatcher stops on SIGTERM: ${o.code} ${text}`);
+      await forgetAll(pdir).catch(() => {});
       await Deno.remove(`${home}/${work}`, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
+sshTest(
+  "pool serve over the pool's store: SIGKILLed and restarted, every job ends once; a start cut before its ref was recorded is found by name or run again",
+  async () => {
+    await using tb = await startTestbed({ hosts: 1 });
+    await using _c = { [Symbol.asyncDispose]: () => new Hosts([new Host(spec(tb, 0))]).close() };
+    await using dir = await tempDir("dexp-pool-serve-");
+    const out = await Deno.makeTempDir({ prefix: "dexp-pool-serve-out-" });
+    await Deno.chmod(out, 0o777);
+    const pdir = `${dir.path}/pool`;
+    try {
+      {
+        await using pool = await initPool(pdir, {
+          vars: { out },
+          classes: [{ name: "c", slots: 3 }],
+        });
+        await pool.addMachines("c", [spec(tb, 0)]);
+        await pool.setupStarted("h1", { fingerprint: "" });
+        await pool.setupSucceeded("h1", { fingerprint: "" });
+        for (let i = 0; i < 6; i++) {
+          await pool.submit({
+            class: "c",
+            command:
+              "echo {job} >> {out}/runs; while [ ! -e {out}/go-{job} ]; do sleep 0.1; done; echo out-{job}",
+          });
+        }
+        // Two starts cut by a crash: claimed, no reference recorded. Job 1's detached job did
+        // start on the host (under the name the dispatcher gives it); job 2's never did.
+        await pool.claim(1, { machine: "h1", slot: "0" });
+        await pool.claim(2, { machine: "h1", slot: "1" });
+        // The pool's tag (made by the dispatcher's first look) is part of the job names.
+        const tag = (await dispatchStoreOf(pool).read()).tag!;
+        const { detach } = await import("../src/jobs/mod.ts");
+        const { hosts } = await import("../src/action/mod.ts");
+        const g = await detach(
+          hosts([spec(tb, 0)]).run(
+            `echo 1 >> ${out}/runs; while [ ! -e ${out}/go-1 ]; do sleep 0.1; done; echo out-1`,
+          )
+            .quiet(),
+          { name: `pool-${tag}-1-1` },
+        );
+        void g;
+      }
+      const start = () =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", MAIN, "pool", "serve", pdir, "--poll", "100", "--idle", "-q"],
+          stdin: "null",
+          stdout: "null",
+          stderr: "piped",
+        }).spawn();
+      const first = start();
+      const firstOut = first.output();
+      await using pool = await openPool(pdir);
+      const running = async () => {
+        await pool.refresh();
+        return (await pool.jobs({ state: "running" })).filter((j) => j.attempts.at(-1)?.ref);
+      };
+      try {
+        await waitFor("three running jobs with refs", async () => (await running()).length === 3);
+      } finally {
+        first.kill("SIGKILL");
+        await firstOut;
+      }
+      const before = await running();
+      assert(before.some((j) => j.id === 1), "job 1 was found on its host by name");
+      // One of them ends while no dispatcher runs.
+      await Deno.writeTextFile(`${out}/go-${before[0].id}`, "");
+      const j0 =
+        (await import("../src/jobs/mod.ts")).attachJobs(before[0].attempts.at(-1)!.ref!).jobs[0];
+      await waitFor("it ended on its host", async () => (await j0.status()).state === "exited");
+      for (let id = 1; id <= 6; id++) await Deno.writeTextFile(`${out}/go-${id}`, "");
+      const second = await start().output();
+      assertEquals(second.code, 0, new TextDecoder().decode(second.stderr));
+      await pool.refresh();
+      const jobs = await pool.jobs();
+      assertEquals(jobs.map((j) => j.state), Array(6).fill("done"));
+      assertEquals((await Deno.readTextFile(`${out}/runs`)).trim().split("\n").sort(), [
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+      ]);
+      // Job 2's cut start counts as an infrastructure failure, then it ran; the others ran once.
+      assertEquals(jobs.map((j) => j.attempts.length), [1, 2, 1, 1, 1, 1]);
+      assert(jobs[1].attempts[0].infrastructure);
+      for (const j of jobs) {
+        const log = await dexp("job", "log", String(j.id), "--pool", pdir);
+        assertEquals(log.out, `out-${j.id}\n`);
+      }
+    } finally {
+      await forgetAll(pdir).catch(() => {});
+      await Deno.remove(out, { recursive: true }).catch(() => {});
     }
   },
 );

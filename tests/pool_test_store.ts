@@ -110,7 +110,7 @@ export class TestStore implements DispatchStore {
   }
 
   read(): Promise<DispatchView> {
-    return this.#locked((s) => ({ machines: s.machines, jobs: s.jobs }), false);
+    return this.#locked((s) => ({ machines: s.machines, jobs: s.jobs, tag: "test" }), false);
   }
 
   #job(s: TestState, id: string) {

@@ -62,6 +62,8 @@ export interface CopyBackOutcome {
 /** A copy that failed or did not match the host; retry it, the job need not run again. */
 export class CopyBackError extends Error {
   /**
+   * Makes the error.
+   *
    * @param message What went wrong.
    */
   constructor(message: string) {

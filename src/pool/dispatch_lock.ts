@@ -29,6 +29,8 @@ export class DispatcherBusyError extends Error {
   readonly holder: DispatcherHolder | null;
 
   /**
+   * Makes the error.
+   *
    * @param dir The pool directory.
    * @param holder Who holds it.
    */

@@ -115,6 +115,8 @@ export interface DispatchView {
   readonly machines: readonly DispatchMachine[];
   /** The jobs, in queue order. */
   readonly jobs: readonly DispatchJob[];
+  /** A tag of this pool (letters and digits), part of its detached jobs' names. */
+  readonly tag?: string;
 }
 
 /** The store behind a dispatcher. */

@@ -17,7 +17,15 @@
 
 import { Hosts } from "../action/mod.ts";
 import { Host } from "../ssh/mod.ts";
-import { detach, Job, JobGroup, type JobRef, type JobStatus, listJobs } from "../jobs/mod.ts";
+import {
+  attachJobs,
+  detach,
+  Job,
+  JobGroup,
+  type JobRef,
+  type JobStatus,
+  listJobs,
+} from "../jobs/mod.ts";
 import { copyBack, resultsPaths } from "./copy_back.ts";
 import { DispatchLock } from "./dispatch_lock.ts";
 import type {
@@ -76,15 +84,18 @@ function attemptsUsed(job: DispatchJob): number {
 }
 
 /**
- * The name of the detached job of a pool job's attempt: found by it after a restart.
+ * The name of the detached job of a pool job's attempt: found by it after a restart. The
+ * pool's tag keeps apart pools (and pools made again in one place) whose job ids repeat on the
+ * same host.
  *
+ * @param tag The pool's tag (letters and digits).
  * @param job The job (its id).
  * @param attempt The attempt number, from 1.
  * @returns The name.
  */
-export function jobName(job: { readonly id: string }, attempt: number): string {
+export function jobName(tag: string, job: { readonly id: string }, attempt: number): string {
   const safe = job.id.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^[^A-Za-z0-9]+/, "");
-  return `pool-${safe.slice(0, 40)}-${attempt}`;
+  return `pool-${tag.slice(0, 12)}-${safe.slice(0, 36)}-${attempt}`;
 }
 
 /**
@@ -293,6 +304,8 @@ class Dispatcher {
         timeout: m.setupTimeout ?? o.setupTimeout,
       });
       await this.#store.setupEnded(m.name, out.status !== "failed", fp, out.reason, out.log);
+      // Its log is in the pool directory now: nothing of it stays on the machine.
+      await attachJobs(ref).forget().catch(() => {});
       this.#log(`setup of ${m.name}: ${out.status}${out.reason ? `: ${out.reason}` : ""}`);
     } finally {
       this.#setups.delete(m.name);
@@ -484,7 +497,7 @@ class Dispatcher {
         stop: null,
       };
       // Recorded one by one, in queue order, before anything starts on the host.
-      const name = jobName(j, j.tries.length + 1);
+      const name = jobName(view.tag ?? "x", j, j.tries.length + 1);
       if (!(await this.#store.attemptStarting(j.id, m.name, slot, name))) {
         this.#board.free(m.name, slot);
         continue;

@@ -129,6 +129,29 @@ export function dispatchStoreOf(pool: DispatchPool): DispatchStore {
   const setupFile = (m: string) => `${side}/setup-${encodeURIComponent(m)}.json`;
   const copyFile = (id: string) => `${side}/copy-${id}.json`;
   const ensure = () => Deno.mkdir(side, { recursive: true });
+  let tagCache: string | null = null;
+  /** A random tag made once per pool directory (`DIR/dispatch/tag`, never replaced). */
+  const poolTag = async (): Promise<string> => {
+    if (tagCache) return tagCache;
+    const file = `${side}/tag`;
+    let t = (await Deno.readTextFile(file).catch(() => "")).trim();
+    if (!/^[a-z0-9]{8,12}$/.test(t)) {
+      await ensure();
+      const mine = Array.from(
+        crypto.getRandomValues(new Uint8Array(10)),
+        (b) => (b % 36).toString(36),
+      )
+        .join("");
+      const tmp = `${file}.${mine}`;
+      await Deno.writeTextFile(tmp, mine + "\n");
+      // link() fails if another process made the tag first: then theirs wins.
+      await Deno.link(tmp, file).catch(() => {});
+      await Deno.remove(tmp).catch(() => {});
+      t = (await Deno.readTextFile(file)).trim();
+    }
+    tagCache = t;
+    return t;
+  };
   const attemptOf = async (id: string): Promise<number> => {
     const j = await pool.job(Number(id));
     if (!j || !j.attempts.length) throw new PoolStateError(`Job ${id} has no attempt`);
@@ -145,6 +168,7 @@ export function dispatchStoreOf(pool: DispatchPool): DispatchStore {
 
     async read(): Promise<DispatchView> {
       await pool.refresh();
+      const tag = await poolTag();
       const [classes, machines, jobs, vars] = await Promise.all([
         pool.classes(),
         pool.machines({ removed: true }),
@@ -204,7 +228,7 @@ export function dispatchStoreOf(pool: DispatchPool): DispatchStore {
           tries: j.attempts.map((a, i): DispatchAttempt => ({
             machine: a.machine,
             slot: a.slot,
-            name: jobName({ id }, i + 1),
+            name: jobName(tag, { id }, i + 1),
             ref: a.ref,
             start: a.start,
             end: a.end ?? (a.ran !== null ? a.ran : null),
@@ -216,7 +240,7 @@ export function dispatchStoreOf(pool: DispatchPool): DispatchStore {
           copyFailures: copy?.failures ?? 0,
         });
       }
-      return { machines: dm, jobs: dj };
+      return { machines: dm, jobs: dj, tag };
     },
 
     async setupStarted(machine: string, ref: JobRef, fingerprint: string): Promise<void> {

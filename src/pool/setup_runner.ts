@@ -254,6 +254,9 @@ export function runSetups(
       };
     }
     await options.onStarted?.(m.name, started.ref, started.fingerprint);
-    return await finishSetup(m.name, started.ref, started.fingerprint, options);
+    const out = await finishSetup(m.name, started.ref, started.fingerprint, options);
+    // Its log is in `logDir` now: nothing of it stays on the machine.
+    await attachJobs(started.ref).forget().catch(() => {});
+    return out;
   }));
 }
