@@ -352,3 +352,66 @@ await serve(new TestStore(${JSON.stringify(pool.path)}), ${
     }
   },
 );
+
+sshTest(
+  "dispatch: a job past its timeout is killed on its host; machines added and removed while it runs take effect",
+  async () => {
+    await using tb = await startTestbed({ hosts: 2 });
+    await using _c = closing(tb);
+    await using pool = await tempDir("dexp-pool-");
+    await using jr = jobsRoot();
+    const out = await shared();
+    const tag = crypto.randomUUID().slice(0, 8);
+    try {
+      const store = new TestStore(pool.path);
+      await store.addMachines({ name: "m1", host: spec(tb, 0) });
+      await store.addJobs(
+        { id: "slow", timeout: 800, command: `sleep 60 # ${tag}` },
+        ...["a", "b", "c"].map((id) => ({
+          id,
+          command:
+            `while [ ! -e ${out}/go-{job} ]; do sleep 0.1; done; echo {job} {host} >> ${out}/ran-{host}`,
+        })),
+      );
+      const stop = new AbortController();
+      const served = serve(
+        store,
+        options(pool.path, jr.root, { until: "stopped", signal: stop.signal }),
+      );
+      try {
+        await waitFor(
+          "the slow job timed out",
+          async () => (await store.state()).jobs[0].state === "failed",
+        );
+        const st = await store.state();
+        assertEquals(st.jobs[0].tries[0].outcome!.kind, "timeout");
+        const ps = await new Deno.Command("pgrep", { args: ["-f", `sleep 60 # ${tag}`] }).output();
+        assertEquals(new TextDecoder().decode(ps.stdout).trim(), "", "nothing of it runs");
+        // "a" runs on m1; a second machine joins and takes "b"; m1 is removed, so "c" waits
+        // for m2 although m1's slot frees first.
+        await waitFor("a running", async () => (await store.state()).jobs[1].tries.at(-1)?.ref);
+        await store.addMachines({ name: "m2", host: spec(tb, 1) });
+        await waitFor(
+          "b running on m2",
+          async () => (await store.state()).jobs[2].tries.at(-1)?.ref,
+        );
+        await store.change((s) => {
+          s.machines[0].state = "removed";
+        });
+        await Deno.writeTextFile(`${out}/go-a`, "");
+        await waitFor("a done", async () => (await store.state()).jobs[1].state === "done");
+        await Deno.writeTextFile(`${out}/go-b`, "");
+        await Deno.writeTextFile(`${out}/go-c`, "");
+        await waitFor("c done", async () => (await store.state()).jobs[3].state === "done");
+      } finally {
+        stop.abort();
+        await served;
+      }
+      const st = await store.state();
+      assertEquals(st.jobs.map((j) => j.tries.at(-1)!.machine), ["m1", "m1", "m2", "m2"]);
+      assertEquals(await Deno.readTextFile(`${out}/ran-h1`), "a h1\n");
+    } finally {
+      await Deno.remove(out, { recursive: true }).catch(() => {});
+    }
+  },
+);
