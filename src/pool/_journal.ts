@@ -400,8 +400,13 @@ export class PoolJournal {
         } catch {
           tx = undefined;
         }
-        if (tx && typeof tx.s === "number" && Array.isArray(tx.ops)) this.state.applyTx(tx);
-        else this.state.badLines++;
+        if (tx && typeof tx.s === "number" && Array.isArray(tx.ops)) {
+          try {
+            this.state.applyTx(tx);
+          } catch {
+            this.state.badLines++; // a record this version cannot apply: counted, not fatal
+          }
+        } else this.state.badLines++;
         pos = nl + 1;
       }
       this.#offset += last + 1;
