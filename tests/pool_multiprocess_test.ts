@@ -246,3 +246,23 @@ Deno.test("dexp job: ls, hold, cancel, retry and stat through the CLI", async ()
   const json = JSON.parse((await dexp(d.path, "job", "stat", "--json")).stdout);
   assertEquals(json.map((r: { state: string }) => r.state), ["held", "held", "waiting", "waiting"]);
 });
+
+Deno.test("dexp pool|machine|job --help: examples and exit codes; listed in dexp --help", async () => {
+  for (const verb of ["pool", "machine", "job"]) {
+    const r = await dexp("", verb, "--help");
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(r.stdout, "Examples:");
+    assertStringIncludes(r.stdout, "Exit status: 0");
+    assertStringIncludes(r.stdout, "--json");
+  }
+  const all = await dexp("", "--help");
+  for (const verb of ["pool", "machine", "job"]) assertStringIncludes(all.stdout, `  ${verb} `);
+  const none = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "job", "ls"],
+    env: { DEXP_POOL: "" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(none.code, 2);
+  assertStringIncludes(new TextDecoder().decode(none.stderr), "--pool DIR or set DEXP_POOL");
+});
