@@ -141,16 +141,19 @@ export function table(grid: readonly (readonly string[])[]): string {
       if ((widths[i] ?? 0) < row[i].length) widths[i] = row[i].length;
     }
   }
-  const out: string[] = new Array(grid.length);
-  for (let r = 0; r < grid.length; r++) {
-    const row = grid[r];
-    let line = "";
-    for (let i = 0; i < row.length; i++) {
-      line += i < row.length - 1 ? row[i].padEnd(widths[i] + 2) : row[i];
+  const spaces = " ".repeat(Math.max(0, ...widths) + 2);
+  const parts: string[] = [];
+  for (const row of grid) {
+    // The last non-empty cell ends the line: no trailing spaces.
+    let end = row.length - 1;
+    while (end > 0 && row[end] === "") end--;
+    for (let i = 0; i < end; i++) {
+      parts.push(row[i], spaces.slice(0, widths[i] + 2 - row[i].length));
     }
-    out[r] = line.trimEnd();
+    parts.push(row[end], "\n");
   }
-  return out.join("\n");
+  parts.pop();
+  return parts.join("");
 }
 
 /** Writes text to stdout in one go (faster than console.log for large tables). */
@@ -163,6 +166,6 @@ export async function print(text: string): Promise<void> {
 /** One line: newlines and tabs as spaces, cut to `max` characters with an ellipsis. */
 export function cell(s: string | null | undefined, max = Infinity): string {
   if (s === null || s === undefined) return "";
-  const one = s.replaceAll(/[\r\n\t]+/g, " ");
+  const one = /[\r\n\t]/.test(s) ? s.replaceAll(/[\r\n\t]+/g, " ") : s;
   return one.length > max ? one.slice(0, max - 1) + "…" : one;
 }

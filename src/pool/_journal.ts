@@ -15,8 +15,8 @@
 // appended since: the cost of an operation does not grow with the size of the queue.
 
 import { PoolFormatError, PoolWriteError } from "./errors.ts";
-import type { Machine, PoolClass, PoolJob } from "./types.ts";
-import { type Op, PoolState, type Tx } from "./_state.ts";
+import type { Attempt, Machine, PoolClass, PoolJob } from "./types.ts";
+import { type JobSpec, type Op, PoolState, type Tx } from "./_state.ts";
 
 /** The format this dexp writes and reads up to. */
 export const POOL_FORMAT_VERSION = 1;
@@ -207,7 +207,7 @@ export class PoolJournal {
     this.dir = dir;
     this.#lock = lock;
     this.#readOnly = readOnly;
-    this.compactBytes = opts.compactBytes ?? 8 << 20;
+    this.compactBytes = opts.compactBytes ?? 4 << 20;
     let key = dir;
     try {
       key = Deno.realPathSync(dir);
@@ -268,9 +268,11 @@ export class PoolJournal {
           this.#append(JSON.stringify(tx) + "\n"); // cuts itself back if it fails
           this.state.applyTx(tx);
         }
+        // Compact when the journal outgrows half the snapshot (and the threshold): a reader
+        // then reads at most 1.5 times the state, and compactions stay amortised.
         if (
           exclusive &&
-          this.#offset - this.#headerLen > Math.max(this.compactBytes, this.#snapshotBytes)
+          this.#offset - this.#headerLen > Math.max(this.compactBytes, this.#snapshotBytes / 2)
         ) {
           try {
             this.#compact();
@@ -398,8 +400,13 @@ export class PoolJournal {
         } catch {
           tx = undefined;
         }
-        if (tx && typeof tx.s === "number" && Array.isArray(tx.ops)) this.state.applyTx(tx);
-        else this.state.badLines++;
+        if (tx && typeof tx.s === "number" && Array.isArray(tx.ops)) {
+          try {
+            this.state.applyTx(tx);
+          } catch {
+            this.state.badLines++; // a record this version cannot apply: counted, not fatal
+          }
+        } else this.state.badLines++;
         pos = nl + 1;
       }
       this.#offset += last + 1;
@@ -457,7 +464,7 @@ export class PoolJournal {
     const head = lines[0].split("\t");
     if (head[0] !== SNAPSHOT_MAGIC) throw damaged("no header");
     if (Number(head[1]) > POOL_FORMAT_VERSION) throw newer(this.dir, head[1]);
-    if (lines[4] !== "end") throw damaged("no end line");
+    if (lines[5] !== "end") throw damaged("no end line");
     const meta = JSON.parse(head.slice(2).join("\t")) as {
       covers: { epoch: number; offset: number };
       seq: number;
@@ -468,7 +475,32 @@ export class PoolJournal {
     const s = this.state;
     for (const c of JSON.parse(lines[1]) as PoolClass[]) s.classes.set(c.name, c);
     for (const m of JSON.parse(lines[2]) as Machine[]) s.machines.set(m.name, m);
-    for (const j of JSON.parse(lines[3]) as PoolJob[]) s.loadJob(j);
+    const specs = JSON.parse(lines[3]) as (JobSpec & { keys: string[] })[];
+    const specKeys = specs.map((p) => p.keys);
+    for (const r of JSON.parse(lines[4]) as Row[]) {
+      const spec = specs[r[1]];
+      const vars: Record<string, string> = {};
+      const keys = specKeys[r[1]];
+      for (let k = 0; k < keys.length; k++) vars[keys[k]] = r[8 + k] as string;
+      s.loadJob({
+        id: r[0],
+        class: spec.class,
+        command: spec.command,
+        vars,
+        results: spec.results,
+        timeout: spec.timeout,
+        retry: spec.retry,
+        rep: r[2],
+        reps: spec.reps,
+        matrix: spec.matrix,
+        state: r[3],
+        reason: r[4],
+        submitted: spec.submitted,
+        since: r[5],
+        attempts: r[7] || [],
+        countFrom: r[6],
+      });
+    }
     s.seq = meta.seq;
     s.nextId = Math.max(s.nextId, meta.nextId);
     s.vars = meta.vars ?? {};
@@ -485,21 +517,63 @@ export class PoolJournal {
       vars: s.vars,
       badLines: s.badLines,
     };
+    // Jobs of one submission share a spec: written once, each job a short row.
+    const specs: (JobSpec & { keys: string[] })[] = [];
+    const specIndex = new Map<string, number>();
+    let last: PoolJob | undefined;
+    let lastIdx = -1;
     const jobs = s.jobs.values();
-    const jobLine = function* (): Generator<string> {
+    const rows = function* (): Generator<string> {
       yield "[";
       let first = true;
       for (const j of jobs) {
-        yield (first ? "" : ",") + JSON.stringify(j);
+        let idx = lastIdx;
+        const keys = Object.keys(j.vars);
+        if (!last || !sameSpec(last, j) || !sameKeys(specs[idx].keys, keys)) {
+          const spec: JobSpec & { keys: string[] } = {
+            class: j.class,
+            command: j.command,
+            results: j.results,
+            timeout: j.timeout,
+            retry: j.retry,
+            reps: j.reps,
+            matrix: j.matrix,
+            submitted: j.submitted,
+            keys,
+          };
+          const key = JSON.stringify(spec);
+          idx = specIndex.get(key) ?? -1;
+          if (idx < 0) {
+            idx = specs.length;
+            specs.push(spec);
+            specIndex.set(key, idx);
+          }
+        }
+        last = j;
+        lastIdx = idx;
+        const row: Row = [
+          j.id,
+          idx,
+          j.rep,
+          j.state,
+          j.reason,
+          j.since,
+          j.countFrom,
+          j.attempts.length ? j.attempts : 0,
+        ];
+        for (const k of specs[idx].keys) row.push(j.vars[k]);
+        yield (first ? "" : ",") + JSON.stringify(row);
         first = false;
       }
       yield "]\n";
     };
+    const rowText = [...chunked(rows())];
     const bytes = replaceFile(this.dir, "snapshot", [
       `${SNAPSHOT_MAGIC}\t${POOL_FORMAT_VERSION}\t${JSON.stringify(meta)}\n`,
       JSON.stringify([...s.classes.values()]) + "\n",
       JSON.stringify([...s.machines.values()]) + "\n",
-      ...chunked(jobLine()),
+      JSON.stringify(specs) + "\n",
+      ...rowText,
       "end\n",
     ]);
     this.#snapshotBytes = bytes;
@@ -510,6 +584,35 @@ export class PoolJournal {
     this.#offset = this.#headerLen;
     this.compactions++;
   }
+}
+
+/**
+ * A job in the snapshot, a flat array (fast to parse): id, spec index, rep, state, reason,
+ * since, countFrom, attempts (0 for none), then the values of the spec's variables in order.
+ */
+type Row = [
+  number,
+  number,
+  number,
+  PoolJob["state"],
+  string | null,
+  number,
+  number,
+  Attempt[] | 0,
+  ...string[],
+];
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameSpec(a: PoolJob, b: PoolJob): boolean {
+  return a.class === b.class && a.command === b.command && a.results === b.results &&
+    a.timeout === b.timeout && a.retry.attempts === b.retry.attempts &&
+    a.retry.countInfrastructure === b.retry.countInfrastructure && a.reps === b.reps &&
+    a.matrix === b.matrix && a.submitted === b.submitted;
 }
 
 /** Joins small strings into chunks of about a megabyte. */

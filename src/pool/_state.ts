@@ -13,6 +13,7 @@ import type {
   MachineState,
   PoolClass,
   PoolJob,
+  RetryPolicy,
 } from "./types.ts";
 import type { JobRef } from "../jobs/mod.ts";
 
@@ -30,7 +31,7 @@ export type Op =
     setup?: MachineSetup;
     infra?: number;
   }
-  | { o: "add"; jobs: PoolJob[] }
+  | { o: "add"; spec: JobSpec; first: number; vars: Record<string, string>[] }
   | {
     o: "jstate";
     id: number;
@@ -55,6 +56,54 @@ export type Op =
     state: JobState;
     jobReason: string | null;
   };
+
+/** What the jobs of one submission share (a compact record: one per submission). */
+export interface JobSpec {
+  class: string;
+  command: string;
+  results: string | null;
+  timeout: number | null;
+  retry: RetryPolicy;
+  reps: number;
+  matrix: number | null;
+  submitted: number;
+}
+
+/**
+ * The jobs of one submission: ids from `first`, each combination `reps` times in a row.
+ *
+ * @param spec What they share.
+ * @param first The first id.
+ * @param vars The combinations (`[{}]` for a plain job).
+ * @returns The jobs, waiting.
+ */
+export function jobsOf(spec: JobSpec, first: number, vars: Record<string, string>[]): PoolJob[] {
+  const out: PoolJob[] = [];
+  let id = first;
+  for (const v of vars) {
+    for (let rep = 0; rep < spec.reps; rep++) {
+      out.push({
+        id: id++,
+        class: spec.class,
+        command: spec.command,
+        vars: v,
+        results: spec.results,
+        timeout: spec.timeout,
+        retry: spec.retry,
+        rep,
+        reps: spec.reps,
+        matrix: spec.matrix,
+        state: "waiting",
+        reason: null,
+        submitted: spec.submitted,
+        since: spec.submitted,
+        attempts: [],
+        countFrom: 0,
+      });
+    }
+  }
+  return out;
+}
 
 /** One transaction: a journal line. */
 export interface Tx {
@@ -177,7 +226,7 @@ export class PoolState {
         break;
       }
       case "add":
-        for (const j of op.jobs) this.loadJob(j);
+        for (const j of jobsOf(op.spec, op.first, op.vars)) this.loadJob(j);
         break;
       case "jstate": {
         const j = this.jobs.get(op.id);

@@ -12,7 +12,7 @@ import { Host, type HostInput } from "../ssh/mod.ts";
 import type { JobRef } from "../jobs/mod.ts";
 import { PoolStateError } from "./errors.ts";
 import { checkCommand, checkMatrix, expandMatrix, type Matrix } from "./matrix.ts";
-import type { Op, PoolState } from "./_state.ts";
+import { jobsOf, type JobSpec, type Op, type PoolState } from "./_state.ts";
 import { createPoolFiles, PoolJournal } from "./_journal.ts";
 import type { ServeOptions } from "./dispatcher.ts";
 import { servePool } from "./pool_dispatch.ts";
@@ -653,44 +653,26 @@ export class Pool implements AsyncDisposable {
     spec: SubmitSpec,
     combos: Record<string, string>[],
     isMatrix: boolean,
-  ): PoolJob[] {
+  ): { op: Op; jobs: PoolJob[] } {
     if (!s.classes.has(spec.class)) throw unknownClass(s, spec.class);
     const names = new Set<string>(Object.keys(s.vars));
     for (const c of combos) for (const k of Object.keys(c)) names.add(k);
     checkCommand(spec.command, [...names]);
-    const reps = spec.repeat ?? 1;
-    const retry: RetryPolicy = {
-      attempts: spec.retry?.attempts ?? 1,
-      countInfrastructure: spec.retry?.countInfrastructure ?? false,
-    };
-    const timeout = spec.timeout == null ? null : toMillis(spec.timeout, "timeout");
-    const results = spec.results == null ? null : resolve(spec.results);
     const first = s.nextId;
-    const jobs: PoolJob[] = [];
-    let id = first;
-    for (const vars of combos) {
-      for (let rep = 0; rep < reps; rep++) {
-        jobs.push({
-          id: id++,
-          class: spec.class,
-          command: spec.command,
-          vars,
-          results,
-          timeout,
-          retry,
-          rep,
-          reps,
-          matrix: isMatrix ? first : null,
-          state: "waiting",
-          reason: null,
-          submitted: at,
-          since: at,
-          attempts: [],
-          countFrom: 0,
-        });
-      }
-    }
-    return jobs;
+    const js: JobSpec = {
+      class: spec.class,
+      command: spec.command,
+      results: spec.results == null ? null : resolve(spec.results),
+      timeout: spec.timeout == null ? null : toMillis(spec.timeout, "timeout"),
+      retry: {
+        attempts: spec.retry?.attempts ?? 1,
+        countInfrastructure: spec.retry?.countInfrastructure ?? false,
+      },
+      reps: spec.repeat ?? 1,
+      matrix: isMatrix ? first : null,
+      submitted: at,
+    };
+    return { op: { o: "add", spec: js, first, vars: combos }, jobs: jobsOf(js, first, combos) };
   }
 
   /**
@@ -704,8 +686,8 @@ export class Pool implements AsyncDisposable {
   async submit(spec: SubmitSpec): Promise<PoolJob[]> {
     this.#checkSpecLight(spec);
     return await this.#write((s, at) => {
-      const jobs = this.#makeJobs(s, at, spec, [{}], false);
-      return { ops: [{ o: "add", jobs }], value: jobs };
+      const { op, jobs } = this.#makeJobs(s, at, spec, [{}], false);
+      return { ops: [op], value: jobs };
     });
   }
 
@@ -723,8 +705,8 @@ export class Pool implements AsyncDisposable {
     checkMatrix(spec.matrix);
     const combos = expandMatrix(spec.matrix);
     return await this.#write((s, at) => {
-      const jobs = this.#makeJobs(s, at, spec, combos, true);
-      return { ops: [{ o: "add", jobs }], value: jobs };
+      const { op, jobs } = this.#makeJobs(s, at, spec, combos, true);
+      return { ops: [op], value: jobs };
     });
   }
 

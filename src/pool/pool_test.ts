@@ -188,3 +188,30 @@ Deno.test("pool: a second handle sees every change; compaction keeps everything"
   assertEquals((await c.jobs()).map((j) => j.id), seen.map((j) => j.id));
   assert(Deno.statSync(`${d.path}/snapshot`).isFile, "compacted");
 });
+
+Deno.test("pool: stat rows have the matrix variables as columns, the outcome and results", async () => {
+  await using d = await tempDir("dexp-pool-");
+  await using pool = await twoClasses(d.path);
+  await pool.addMachines("gpu", ["g1"]);
+  const jobs = await pool.matrix({
+    class: "gpu",
+    command: "./t {lr} {bs}",
+    matrix: { lr: ["0.1", "0.01"], bs: ["32"] },
+    results: `${d.path}/res`,
+  });
+  await pool.submit({ class: "cpu", command: "plain" });
+  const j = await pool.claim(jobs[0].id, { machine: "g1", slot: "1" });
+  await pool.startCopying(j.id, 0, 0);
+  await pool.finishAttempt(j.id, 0, { outcome: "done", exitCode: 0, results: `${d.path}/res/1` });
+  const st = await pool.stat();
+  assertEquals(st.columns.slice(0, 4), ["id", "class", "lr", "bs"]);
+  assertEquals(st.rows.map((r) => [r.id, r.lr, r.bs, r.state, r.outcome, r.slot, r.exit_code]), [
+    [1, "0.1", "32", "done", "done", "1", 0],
+    [2, "0.01", "32", "waiting", null, null, null],
+    [3, null, null, "waiting", null, null, null],
+  ]);
+  assertEquals(st.rows[0].results, `${d.path}/res/1`);
+  assertEquals(st.rows[1].results, `${d.path}/res/2`);
+  assert(typeof st.rows[0].duration_ms === "number", "a duration for the job that ran");
+  assertEquals((await pool.stat({ matrix: jobs[0].id })).rows.length, 2);
+});
