@@ -124,6 +124,10 @@ class Dispatcher {
   #copyNext = new Map<string, number>();
   #tasks = new Set<Promise<void>>();
   #nextSetup = 0;
+  /** Reads of the store so far; per machine, the read during which its last setup ended. */
+  #reads = 0;
+  #setupEndedAt = new Map<string, number>();
+  #copyEndedAt = new Map<string, number>();
   /** Something changed here (a slot freed, a copy done): read the store at the next turn. */
   #dirty = false;
   #faults = new Map<string, number>();
@@ -169,8 +173,9 @@ class Dispatcher {
         const changed = this.#dirty || (this.#store.changed ? await this.#store.changed() : due);
         if (due || changed) {
           this.#dirty = false;
+          const readNo = ++this.#reads;
           const view = await this.#store.read();
-          await this.#tick(view, due);
+          await this.#tick(view, due, readNo);
           if (due) lastPoll = Date.now();
           if (this.#o.until === "idle" && this.#idle(view)) break;
         }
@@ -203,7 +208,7 @@ class Dispatcher {
     );
   }
 
-  async #tick(view: DispatchView, pollHosts: boolean): Promise<void> {
+  async #tick(view: DispatchView, pollHosts: boolean, readNo: number): Promise<void> {
     const machines = new Map(view.machines.map((m) => [m.name, m]));
     // Machines: slots, setups.
     for (const m of view.machines) {
@@ -213,7 +218,9 @@ class Dispatcher {
       }
       this.#board.setMachine(m.name, m.slots);
       this.#storedFaults.set(m.name, m.faults);
-      if ((m.state === "new" || m.state === "setup") && !this.#setups.has(m.name)) {
+      // A setup that ended while this view was read may still show in it as new or running.
+      const stale = (this.#setupEndedAt.get(m.name) ?? 0) >= readNo;
+      if ((m.state === "new" || m.state === "setup") && !this.#setups.has(m.name) && !stale) {
         this.#setups.add(m.name);
         this.#spawn(`setup of ${m.name}`, () => this.#setup(m));
       }
@@ -247,7 +254,10 @@ class Dispatcher {
         };
         this.#active.set(j.id, act);
         this.#spawn(`reattach of ${j.id}`, () => this.#reattach(act, m, last.ref, last.name));
-      } else if (j.state === "copying" && !this.#copies.has(j.id)) {
+      } else if (
+        j.state === "copying" && !this.#copies.has(j.id) &&
+        (this.#copyEndedAt.get(j.id) ?? 0) < readNo // Not a view from before our last copy.
+      ) {
         const at = this.#copyNext.get(j.id) ?? 0;
         const m = last ? machines.get(last.machine) : undefined;
         if (Date.now() >= at && m) {
@@ -309,6 +319,7 @@ class Dispatcher {
       this.#log(`setup of ${m.name}: ${out.status}${out.reason ? `: ${out.reason}` : ""}`);
     } finally {
       this.#setups.delete(m.name);
+      this.#setupEndedAt.set(m.name, this.#reads);
       this.#dirty = true;
     }
   }
@@ -471,6 +482,7 @@ class Dispatcher {
       this.#log(`${j.id}: copy failed (${reason}), retried in ${backoff} ms`);
     } finally {
       this.#copies.delete(j.id);
+      this.#copyEndedAt.set(j.id, this.#reads);
       this.#dirty = true;
     }
   }
