@@ -152,6 +152,13 @@ export function checkCommand(command: string, vars: readonly string[]): void {
   }
   const known = new Set([...JOB_PLACEHOLDERS, ...vars]);
   for (const name of placeholdersOf(command)) {
+    if (!known.has(name) && command.includes("${" + name + "}")) {
+      throw new RangeError(
+        `Unknown placeholder '{${name}}' in command "${command}": for the shell variable write '\${{${name}}}' (or '$${name}'); placeholders are ${
+          [...known].map((k) => `{${k}}`).join(", ")
+        }`,
+      );
+    }
     if (!known.has(name)) {
       throw new RangeError(
         `Unknown placeholder '{${name}}' in command "${command}": use one of ${

@@ -48,4 +48,7 @@ Deno.test("matrix: commands may use built-ins and known variables, '{{' is liter
   const e = assertThrows(() => checkCommand("run {K} {J}", ["K"]), RangeError, "'{J}'");
   assertEquals(e.message.includes("matrix variable 'J=...'"), true);
   assertThrows(() => checkCommand("  ", []), TypeError, "non-empty");
+  // A shell variable in braces is a placeholder too: the message says how to write it.
+  assertThrows(() => checkCommand("echo ${HOME}", []), RangeError, "'${{HOME}}' (or '$HOME')");
+  checkCommand("echo ${{HOME}} $HOME", []);
 });
