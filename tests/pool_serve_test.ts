@@ -277,3 +277,61 @@ sshTest(
     }
   },
 );
+
+sshTest(
+  "pool serve: a restarted dispatcher never adopts another pool's job of the same id on the host",
+  async () => {
+    await using tb = await startTestbed({ hosts: 1 });
+    await using _c = { [Symbol.asyncDispose]: () => new Hosts([new Host(spec(tb, 0))]).close() };
+    await using dir = await tempDir("dexp-pool-serve-");
+    const out = await Deno.makeTempDir({ prefix: "dexp-pool-serve-out-" });
+    await Deno.chmod(out, 0o777);
+    const make = async (name: string) => {
+      const pool = await initPool(`${dir.path}/${name}`, {
+        vars: { out, p: name },
+        classes: [{ name: "c", slots: 1 }],
+      });
+      await pool.addMachines("c", [spec(tb, 0)]);
+      await pool.submit({
+        class: "c",
+        command: "echo {p}{job} >> {out}/runs; while [ ! -e {out}/go-{p} ]; do sleep 0.1; done",
+      });
+      return pool;
+    };
+    await using a = await make("A");
+    await using b = await make("B");
+    try {
+      // Pool A's job 1 runs on the host (its dispatcher stopped, the job runs on).
+      const stopA = new AbortController();
+      const servedA = a.serve({ signal: stopA.signal, poll: 100 });
+      await waitFor("A's job 1 running", async () => {
+        await a.refresh();
+        return (await a.job(1))!.attempts.at(-1)?.ref != null;
+      });
+      stopA.abort();
+      await servedA;
+      // Pool B's job 1 was claimed by a dispatcher that died before starting it.
+      await b.setupStarted("h1", { fingerprint: "" });
+      await b.setupSucceeded("h1", { fingerprint: "" });
+      await b.claim(1, { machine: "h1", slot: "0" });
+      await Deno.writeTextFile(`${out}/go-B`, "");
+      await b.serve({ until: "idle", poll: 100 });
+      const jb = (await b.job(1))!;
+      assertEquals(jb.state, "done");
+      assertEquals(jb.attempts.length, 2, "the cut start, then a run of its own");
+      assertEquals((await Deno.readTextFile(`${out}/runs`)).trim().split("\n").sort(), [
+        "A1",
+        "B1",
+      ]);
+      await a.refresh();
+      assertEquals((await a.job(1))!.state, "running", "A's job is still A's");
+      await Deno.writeTextFile(`${out}/go-A`, "");
+      await a.serve({ until: "idle", poll: 100 });
+      assertEquals((await a.job(1))!.state, "done");
+    } finally {
+      await forgetAll(`${dir.path}/A`).catch(() => {});
+      await forgetAll(`${dir.path}/B`).catch(() => {});
+      await Deno.remove(out, { recursive: true }).catch(() => {});
+    }
+  },
+);
