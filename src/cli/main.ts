@@ -103,6 +103,21 @@ registerVerb(
   async () => (await import("./jobs_verb.ts")).jobsVerb,
 );
 registerVerb(
+  "pool",
+  "Make a pool directory (machines in classes, a job queue), define classes; serve it",
+  async () => (await import("./pool_verb.ts")).poolVerb,
+);
+registerVerb(
+  "machine",
+  "Add, list, set up, remove, quarantine and release the machines of a pool",
+  async () => (await import("./machine_verb.ts")).machineVerb,
+);
+registerVerb(
+  "job",
+  "Queue jobs and matrices on a pool; list, log, hold, cancel, retry them; results as CSV",
+  async () => (await import("./job_verb.ts")).jobVerb,
+);
+registerVerb(
   "connections",
   "List or close the ssh connections kept open by programs with 'persist'",
   async () => (await import("./connections_verb.ts")).connectionsVerb,

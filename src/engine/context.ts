@@ -103,6 +103,9 @@ export type Row = Record<string, JsonValue>;
 export interface ContextInit<H extends Group> {
   experiment: string;
   hosts: H;
+  /** With a pool: the machine and slot the combination runs on. */
+  host?: string | null;
+  slot?: string | null;
   params: Combination;
   name: string;
   dir: string;
@@ -184,8 +187,12 @@ type Handle = RunningGroup | RunningProcess;
 export class ExperimentContext<H extends Group = Group> {
   /** The experiment's name. */
   readonly experiment: string;
-  /** The hosts of the experiment. */
+  /** The hosts of the experiment (with a pool: the machine of this combination's slot). */
   readonly hosts: H;
+  /** With `experiment(..., { pool })`: the pool machine this combination runs on, else null. */
+  readonly host: string | null;
+  /** With `experiment(..., { pool })`: the slot value (`{slot}`) it holds, else null. */
+  readonly slot: string | null;
   /** The parameters of this combination. */
   readonly params: Combination;
   /** The combination's filesystem-safe name, e.g. `a=1_b=2`. */
@@ -226,6 +233,8 @@ export class ExperimentContext<H extends Group = Group> {
   constructor(init: ContextInit<H>) {
     this.experiment = init.experiment;
     this.hosts = init.hosts;
+    this.host = init.host ?? null;
+    this.slot = init.slot ?? null;
     this.params = init.params;
     this.name = init.name;
     this.dir = init.dir;

@@ -63,6 +63,7 @@ export {
   RUN_JSON,
   SWEEP_DIR,
 } from "./rundir.ts";
+export { type ExperimentPool, type PoolPlace } from "./pool_places.ts";
 export { listRuns, type RunInfo, type RunLiveness, runLiveness } from "./status.ts";
 export {
   experimentFiles,

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { ExperimentPool } from "./pool_places.ts";
 import { type Group, local } from "../action/mod.ts";
 import {
   type Branch,
@@ -68,6 +69,11 @@ export interface ExperimentOptions<H extends Group = Group> {
   tags?: readonly string[];
   /** One line shown by `dexp run --dry-run`. */
   description?: string;
+  /**
+   * Run the combinations on the slots of a pool's ready machines of a class (one at a time
+   * per slot); `ctx.host` and `ctx.slot` tell where. Replaces `hosts`.
+   */
+  pool?: ExperimentPool;
 }
 
 /** A registered experiment (made by {@linkcode experiment}). */
@@ -86,6 +92,8 @@ export interface Experiment<H extends Group = Group> {
   readonly tags: readonly string[];
   /** A description, or "". */
   readonly description: string;
+  /** The pool whose slots run the combinations, or null. */
+  readonly pool: ExperimentPool | null;
   /** The body. */
   readonly fn: ExperimentFn<H>;
 }
@@ -214,9 +222,22 @@ export function defineExperiment<
     timeoutMs,
     tags: Object.freeze([...tags]),
     description: options.description ?? "",
+    pool: checkPool(name, options.pool),
     // The combinations come from `params`, so they have the type inferred from it.
     fn: fn as unknown as ExperimentFn<H>,
   });
+}
+
+function checkPool(name: string, pool: ExperimentPool | undefined): ExperimentPool | null {
+  if (pool === undefined) return null;
+  if (typeof pool?.dir !== "string" || typeof pool?.class !== "string") {
+    throw new TypeError(
+      `'pool' of experiment '${name}' must be { dir: "POOL_DIR", class: "CLASS" }: received ${
+        JSON.stringify(pool)
+      }`,
+    );
+  }
+  return Object.freeze({ dir: pool.dir, class: pool.class });
 }
 
 /**

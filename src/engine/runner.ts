@@ -5,8 +5,9 @@
  * @module
  */
 
+import { type PoolPlace, poolPlaces } from "./pool_places.ts";
 import { basename, dirname, join, resolve } from "node:path";
-import type { Group } from "../action/mod.ts";
+import { type Group, Hosts } from "../action/mod.ts";
 import { DEXP_VERSION, type Duration, type LineInfo, toMillis } from "../process/mod.ts";
 import { type ClaimStore, openStore } from "./_claims.ts";
 import { type Combination, currentOwner } from "./_sweep.ts";
@@ -372,6 +373,8 @@ async function rollForward(run: ExperimentRun): Promise<void> {
 interface ExperimentRun {
   e: Experiment;
   hosts: Group;
+  /** With `pool`: the slots, one per worker. */
+  places: PoolPlace[] | null;
   runId: string;
   runDir: string;
   combos: Combination[];
@@ -539,10 +542,26 @@ async function runOne(
   const { runId, runDir } = where;
   const log = new LogFile(join(runDir, LOG_TXT));
   out.addLog(log);
+  const places = e.pool ? await poolPlaces(e.pool, e.name) : null;
+  if (places) {
+    hosts = new Hosts([...new Set(places.map((p) => p.host))]);
+    parallel = places.length;
+  }
   // A Slurm worker task names its job in its claims: requeued, it takes them back at once.
   const job = continueTo && slurmTaskDir() === continueTo.runDir ? slurmTaskJob() : undefined;
   const store = await openStore(join(runDir, SWEEP_DIR), combos, { job });
-  const run: ExperimentRun = { e, hosts, runId, runDir, combos, names, store, log, ranHere: 0 };
+  const run: ExperimentRun = {
+    e,
+    hosts,
+    places,
+    runId,
+    runDir,
+    combos,
+    names,
+    store,
+    log,
+    ranHere: 0,
+  };
   const nowIso = new Date().toISOString();
   try {
     const owner = currentOwner();
@@ -803,10 +822,13 @@ async function runCombination(
     const token = crypto.randomUUID();
     // Detached jobs recorded by a runner that died: the body's ctx.detach() takes them back.
     const inherited = await readJobsFile(dir);
+    const place = run.places?.[w] ?? null;
     const ctx = new ExperimentContext({
       inherited,
       experiment: e.name,
-      hosts: run.hosts,
+      hosts: place ? new Hosts([place.host]) : run.hosts,
+      host: place?.machine ?? null,
+      slot: place?.slot ?? null,
       params,
       name,
       dir,
