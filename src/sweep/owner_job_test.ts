@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./_assert_test.ts";
+import { assert, assertEquals } from "../../tests/assert.ts";
 import { currentOwner, liveness, ownerKey, parseOwnerKey } from "./owner.ts";
 import { ParamSweeper } from "./param_sweeper.ts";
 
