@@ -7,7 +7,7 @@ import { assert, assertEquals, assertRejects, tempDir } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { Host, type HostSpec } from "../src/ssh/mod.ts";
 import { Hosts } from "../src/action/mod.ts";
-import { initPool } from "../src/pool/mod.ts";
+import { DispatcherBusyError, DispatchLock, initPool } from "../src/pool/mod.ts";
 import { defineExperiment, runExperiments } from "../src/engine/mod.ts";
 
 function spec(tb: Testbed, i: number): HostSpec {
@@ -47,11 +47,20 @@ sshTest(
         }
       }
       const seen: string[] = [];
+      let busy = "";
       const e = defineExperiment(
         "onpool",
         { pool: { dir: pdir, class: "cpu" }, params: { n: [1, 2, 3, 4, 5, 6, 7, 8] } },
         async (ctx, p) => {
           seen.push(`${p.n} ${ctx.host} ${ctx.slot}`);
+          // While the run uses the slots, no dispatcher can serve the pool.
+          if (p.n === 1) {
+            const e = await DispatchLock.acquire(pdir).then(
+              async (l) => (await l.release(), null),
+              (e) => e,
+            );
+            busy = e instanceof DispatcherBusyError ? e.message : String(e);
+          }
           const r = await ctx.hosts.run(
             `echo "S ${ctx.host} ${ctx.slot} $(date +%s%N)" >> ${out}/log-$(hostname)-${ctx.host}; sleep 0.2; echo "E ${ctx.host} ${ctx.slot} $(date +%s%N)" >> ${out}/log-$(hostname)-${ctx.host}; echo $SSH_CONNECTION`,
           );
@@ -66,6 +75,7 @@ sshTest(
       const s = await runExperiments([e], { results: `${dir.path}/results`, display: "none" });
       assertEquals(s.experiments[0].succeeded, 8);
       assertEquals(seen.length, 8);
+      assert(/served by a dexp run: pid \d+/.test(busy), busy);
       const places = new Set(seen.map((x) => x.split(" ").slice(1).join(" ")));
       for (const p of places) assert(["h1 s0", "h1 s1", "h2 s0", "h2 s1"].includes(p), p);
       // Never two combinations on one slot at once: intervals per slot do not overlap.
@@ -102,6 +112,22 @@ sshTest(
         RangeError,
         "no class 'gpu'",
       );
+      // A dispatcher serving the pool: a run on its slots is refused, nothing runs.
+      {
+        await using _dispatcher = await DispatchLock.acquire(pdir);
+        let ran = false;
+        await assertRejects(
+          () =>
+            runExperiments([
+              defineExperiment("busy", { pool: { dir: pdir, class: "cpu" } }, () => {
+                ran = true;
+              }),
+            ], { results: `${dir.path}/results`, display: "none" }),
+          RangeError,
+          "(a dispatcher) serves",
+        );
+        assertEquals(ran, false);
+      }
     } finally {
       await Deno.remove(out, { recursive: true }).catch(() => {});
     }

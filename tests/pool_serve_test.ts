@@ -87,6 +87,13 @@ sshTest(
         results: results.path,
       });
       await pool.submit({ class: "gpu", command: "echo gpu=$CUDA_VISIBLE_DEVICES slot={slot}" });
+      // A declared output (no RESULTS: line), with placeholders, copied back after the job.
+      await pool.submit({
+        class: "gpu",
+        command: "mkdir -p {work} && echo out-{job}-{slot} > {work}/o{job}.txt",
+        outputs: ["{work}/o{job}.txt"],
+        results: results.path,
+      });
     }
     const server = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", MAIN, "pool", "serve", pdir, "--poll", "100"],
@@ -147,7 +154,7 @@ sshTest(
       });
       const jobs = await pool.jobs();
       assertEquals(jobs.map((j) => j.state), [
-        ...Array(10).fill("done"),
+        ...Array(11).fill("done"),
         "canceled",
         "canceled",
         "done",
@@ -160,6 +167,7 @@ sshTest(
         );
         assertEquals(j.attempts.length, 1);
       }
+      assertMatch(await Deno.readTextFile(`${results.path}/11/o11.txt`), /^out-11-g[01]\n$/);
       const stat = await dexp("job", "stat", "--csv", "--pool", pdir);
       assertEquals(stat.code, 0, stat.err);
       assertMatch(stat.out, /K/);

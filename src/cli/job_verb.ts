@@ -45,7 +45,10 @@ variables; '{{' and '}}' are literal braces. An ID is a number, a range (3-7) or
 Options:
       --pool DIR          The pool directory (default: $DEXP_POOL)
   -x, --repeat N          add, matrix add: queue N copies of each job
-      --results DIR       add, matrix add: copy each job's results to DIR/<job>/
+      --results DIR       add, matrix add: copy each job's results to DIR/<job>/: the paths of
+                          its 'RESULTS: PATH' lines and of every --output
+      --output PATH       add, matrix add: a path on the host the job writes (placeholders
+                          as in CMD), copied back after it ends; repeat for more
       --timeout D         add, matrix add: time limit of one attempt (e.g. 30m)
       --attempts N        add, matrix add: attempts at most (default 1)
       --count-infra       add, matrix add: infrastructure failures (lost, could not connect)
@@ -61,6 +64,7 @@ Options:
 Examples:
   export DEXP_POOL=./lab
   dexp job add cpu 'make -C ~/exp test' -x 3 --results ./results
+  dexp job add cpu './bench > out-{job}.csv' --output 'out-{job}.csv' --results ./results
   dexp job matrix add gpu './train --lr {lr} --bs {bs} --gpu {slot}' lr=0.1,0.01 bs=32,64
   dexp job ls --state waiting,running
   dexp job hold 4-9 && dexp job cancel 5
@@ -103,6 +107,7 @@ function specOf(v: Parsed["values"], cls: string, command: string): SubmitSpec {
     command,
     repeat: positiveInt(v.repeat, "repeat", 1),
     results: (v.results as string | undefined) ?? null,
+    outputs: (v.output as string[] | undefined) ?? [],
     timeout: (v.timeout as string | undefined) ?? null,
     retry: {
       attempts: positiveInt(v.attempts, "attempts", 1),
@@ -172,6 +177,7 @@ async function run(args: string[]): Promise<number> {
     const { values: v, positionals } = parsePoolArgs("job", args, {
       repeat: { type: "string", short: "x" },
       results: { type: "string" },
+      output: { type: "string", multiple: true },
       timeout: { type: "string" },
       attempts: { type: "string" },
       "count-infra": { type: "boolean" },

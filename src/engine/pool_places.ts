@@ -3,14 +3,15 @@
  * the pool's ready machines of that class, one worker per slot; `ctx.hosts` is the slot's
  * machine, `ctx.host` and `ctx.slot` say where a combination runs.
  *
- * The run takes the slots for itself: it does not claim them through the pool's queue, so a
- * dispatcher serving the same pool at the same time may use them too.
+ * The run takes the slots for itself, not through the pool's queue: while it runs it holds the
+ * pool's dispatcher lock, so that no dispatcher serves the pool meanwhile (a slot never holds
+ * two jobs), and it refuses to start while a dispatcher serves it.
  *
  * @module
  */
 
 import { Host } from "../ssh/mod.ts";
-import { openPool, slotValues } from "../pool/mod.ts";
+import { DispatcherBusyError, DispatchLock, openPool, slotValues } from "../pool/mod.ts";
 
 /** Which pool an experiment runs on. */
 export interface ExperimentPool {
@@ -57,4 +58,30 @@ export async function poolPlaces(p: ExperimentPool, experiment: string): Promise
     const host = new Host(m.host);
     return slots.map((slot) => ({ host, machine: m.name, slot }));
   });
+}
+
+/**
+ * Takes the pool's slots for a run: its dispatcher lock, so that no dispatcher serves the
+ * pool while the run uses its slots.
+ *
+ * @param p The pool and class.
+ * @param experiment The experiment's name, for errors.
+ * @returns The held lock: release it when the run ends (`await using`).
+ * @throws {RangeError} If a dispatcher (or another run) serves the pool.
+ */
+export async function holdPoolSlots(p: ExperimentPool, experiment: string): Promise<DispatchLock> {
+  try {
+    return await DispatchLock.acquire(p.dir, "dexp run");
+  } catch (e) {
+    if (!(e instanceof DispatcherBusyError)) throw e;
+    throw new RangeError(
+      `Experiment '${experiment}' runs on the slots of pool "${p.dir}", which ${
+        e.holder
+          ? `pid ${e.holder.pid} on host "${e.holder.host}" (${
+            e.holder.role ?? "a dispatcher"
+          }) serves`
+          : "a dispatcher serves"
+      }: stop it first, or run the experiment's commands as pool jobs ('dexp job add')`,
+    );
+  }
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type PoolPlace, poolPlaces } from "./pool_places.ts";
+import { holdPoolSlots, type PoolPlace, poolPlaces } from "./pool_places.ts";
 import { basename, dirname, join, resolve } from "node:path";
 import { type Group, Hosts } from "../action/mod.ts";
 import { DEXP_VERSION, type Duration, type LineInfo, toMillis } from "../process/mod.ts";
@@ -542,6 +542,8 @@ async function runOne(
   const { runId, runDir } = where;
   const log = new LogFile(join(runDir, LOG_TXT));
   out.addLog(log);
+  // The run uses the pool's slots itself: no dispatcher may serve the pool meanwhile.
+  await using _slots = e.pool ? await holdPoolSlots(e.pool, e.name) : null;
   const places = e.pool ? await poolPlaces(e.pool, e.name) : null;
   if (places) {
     hosts = new Hosts([...new Set(places.map((p) => p.host))]);

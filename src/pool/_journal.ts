@@ -488,6 +488,7 @@ export class PoolJournal {
         command: spec.command,
         vars,
         results: spec.results,
+        outputs: spec.outputs ?? [],
         timeout: spec.timeout,
         retry: spec.retry,
         rep: r[2],
@@ -534,6 +535,7 @@ export class PoolJournal {
             class: j.class,
             command: j.command,
             results: j.results,
+            ...(j.outputs.length > 0 ? { outputs: [...j.outputs] } : {}),
             timeout: j.timeout,
             retry: j.retry,
             reps: j.reps,
@@ -610,6 +612,7 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
 
 function sameSpec(a: PoolJob, b: PoolJob): boolean {
   return a.class === b.class && a.command === b.command && a.results === b.results &&
+    a.outputs.length === b.outputs.length && a.outputs.every((o, i) => o === b.outputs[i]) &&
     a.timeout === b.timeout && a.retry.attempts === b.retry.attempts &&
     a.retry.countInfrastructure === b.retry.countInfrastructure && a.reps === b.reps &&
     a.matrix === b.matrix && a.submitted === b.submitted;

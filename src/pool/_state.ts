@@ -62,6 +62,8 @@ export interface JobSpec {
   class: string;
   command: string;
   results: string | null;
+  /** Declared outputs; absent when there are none (and in journals written before them). */
+  outputs?: string[];
   timeout: number | null;
   retry: RetryPolicy;
   reps: number;
@@ -88,6 +90,7 @@ export function jobsOf(spec: JobSpec, first: number, vars: Record<string, string
         command: spec.command,
         vars: v,
         results: spec.results,
+        outputs: spec.outputs ?? [],
         timeout: spec.timeout,
         retry: spec.retry,
         rep,

@@ -21,9 +21,14 @@ export interface DispatcherHolder {
   readonly start: number;
   /** When it took the lock (ISO time). */
   readonly since: string;
+  /** What holds it: absent for a dispatcher, `"dexp run"` for a run that uses the slots. */
+  readonly role?: string;
 }
 
-/** Thrown when another dispatcher serves the pool directory. *
+/**
+ * Thrown when another dispatcher (or a `dexp run` of an experiment on the pool) serves the
+ * pool directory.
+ *
  * @example
  * ```ts ignore
  * import { DispatcherBusyError, openPool } from "@dexp/dexp";
@@ -49,7 +54,9 @@ export class DispatcherBusyError extends Error {
   constructor(dir: string, holder: DispatcherHolder | null) {
     super(
       holder
-        ? `Pool "${dir}" is already served by a dispatcher: pid ${holder.pid} on host "${holder.host}", since ${holder.since}; stop it first (kill ${holder.pid})`
+        ? `Pool "${dir}" is already served by ${
+          holder.role ? `a ${holder.role}` : "a dispatcher"
+        }: pid ${holder.pid} on host "${holder.host}", since ${holder.since}; stop it first (kill ${holder.pid})`
         : `Pool "${dir}" is already served by a dispatcher (its holder file is unreadable); stop it first`,
     );
     this.name = "DispatcherBusyError";
@@ -112,10 +119,12 @@ export class DispatchLock implements AsyncDisposable {
    * Takes the pool's dispatcher lock, or fails at once if a live dispatcher holds it.
    *
    * @param dir The pool directory (must exist).
+   * @param role What takes it, when not a dispatcher (e.g. `"dexp run"`), for the message
+   *   that another dispatcher gets.
    * @returns The held lock.
    * @throws {DispatcherBusyError} If another dispatcher holds it.
    */
-  static async acquire(dir: string): Promise<DispatchLock> {
+  static async acquire(dir: string, role?: string): Promise<DispatchLock> {
     const file = await Deno.open(`${dir}/dispatcher.lock`, {
       read: true,
       write: true,
@@ -137,6 +146,7 @@ export class DispatchLock implements AsyncDisposable {
       pid: Deno.pid,
       start: processStartTime(Deno.pid) ?? -1,
       since: new Date().toISOString(),
+      ...(role ? { role } : {}),
     };
     try {
       await writeTextAtomic(`${dir}/dispatcher.json`, JSON.stringify(holder) + "\n");

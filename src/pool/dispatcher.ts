@@ -16,6 +16,7 @@
  */
 
 import { Hosts } from "../action/mod.ts";
+import { fillPlaceholders } from "../process/mod.ts";
 import { Host } from "../ssh/mod.ts";
 import {
   attachJobs,
@@ -403,7 +404,15 @@ class Dispatcher {
     } else {
       outcome = { kind: "exit", exitCode: r.exitCode, reason: `exit code ${r.exitCode}` };
     }
-    const paths = outcome.kind === "ok" ? [...resultsPaths(r.stdout), ...j.outputs] : [];
+    const vars = {
+      ...j.vars,
+      host: this.#hosts.get(a.machine)?.host.name ?? a.machine,
+      class: j.class,
+      job: j.id,
+      slot: a.slot,
+    };
+    const outputs = j.outputs.map((o) => fillPlaceholders(o, vars));
+    const paths = outcome.kind === "ok" ? [...resultsPaths(r.stdout), ...outputs] : [];
     await this.#end(a, outcome, false, paths);
   }
 

@@ -36,7 +36,12 @@ export {
 } from "./pool.ts";
 export { POOL_FORMAT_VERSION } from "./_journal.ts";
 export { serve, type ServeOptions } from "./dispatcher.ts";
-export { DispatcherBusyError, type DispatcherHolder, readHolder } from "./dispatch_lock.ts";
+export {
+  DispatcherBusyError,
+  type DispatcherHolder,
+  DispatchLock,
+  readHolder,
+} from "./dispatch_lock.ts";
 export { type DispatchPool, dispatchStoreOf, servePool } from "./pool_dispatch.ts";
 export type {
   AttemptOutcome as DispatchOutcome,

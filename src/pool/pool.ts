@@ -52,6 +52,12 @@ export interface SubmitSpec {
   command: string;
   /** The results folder (made absolute from the current directory), or null. */
   results?: string | null;
+  /**
+   * Paths on the host that the job writes (with the command's placeholders, e.g.
+   * `out/{job}.csv`), copied back into `<results>/<job>/` after it ends, besides the paths of
+   * its `RESULTS:` lines. Needs `results`.
+   */
+  outputs?: readonly string[];
   /** Time limit of one attempt. */
   timeout?: Duration | null;
   /** Retry policy (default: 1 attempt, infrastructure failures not counted). */
@@ -683,10 +689,23 @@ export class Pool implements AsyncDisposable {
     const names = new Set<string>(Object.keys(s.vars));
     for (const c of combos) for (const k of Object.keys(c)) names.add(k);
     checkCommand(spec.command, [...names]);
+    const outputs = [...(spec.outputs ?? [])];
+    for (const o of outputs) {
+      if (typeof o !== "string" || o.trim() === "") {
+        throw new TypeError("A declared output must be a non-empty path: received an empty one");
+      }
+      checkCommand(o, [...names]);
+    }
+    if (outputs.length > 0 && spec.results == null) {
+      throw new TypeError(
+        `Declared outputs need a results folder to be copied into: give 'results' (--results DIR)`,
+      );
+    }
     const first = s.nextId;
     const js: JobSpec = {
       class: spec.class,
       command: spec.command,
+      ...(outputs.length > 0 ? { outputs } : {}),
       results: spec.results == null ? null : resolve(spec.results),
       timeout: spec.timeout == null ? null : toMillis(spec.timeout, "timeout"),
       retry: {

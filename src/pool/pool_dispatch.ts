@@ -219,7 +219,7 @@ export function dispatchStoreOf(pool: DispatchPool): DispatchStore {
           command: j.command,
           vars: { ...vars, ...j.vars },
           results: j.results,
-          outputs: [],
+          outputs: j.outputs,
           timeout: j.timeout,
           // The pool applies the retry policy (from its countFrom) when an attempt ends.
           attempts: j.retry.attempts,

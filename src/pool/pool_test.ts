@@ -215,3 +215,52 @@ Deno.test("pool: stat rows have the matrix variables as columns, the outcome and
   assert(typeof st.rows[0].duration_ms === "number", "a duration for the job that ran");
   assertEquals((await pool.stat({ matrix: jobs[0].id })).rows.length, 2);
 });
+
+Deno.test("pool: declared outputs are kept per job, need a results folder, and use known placeholders only", async () => {
+  await using d = await tempDir("dexp-pool-");
+  {
+    await using pool = await twoClasses(d.path);
+    await assertRejects(
+      () => pool.submit({ class: "cpu", command: "true", outputs: ["out-{job}.csv"] }),
+      TypeError,
+      "results folder",
+    );
+    await assertRejects(
+      () => pool.submit({ class: "cpu", command: "true", outputs: ["{nope}"], results: d.path }),
+      RangeError,
+      "nope",
+    );
+    await assertRejects(
+      () => pool.submit({ class: "cpu", command: "true", outputs: [" "], results: d.path }),
+      TypeError,
+      "non-empty path",
+    );
+    assertEquals(await pool.jobs(), [], "a refused submission records nothing");
+    const [plain] = await pool.submit({ class: "cpu", command: "true" });
+    assertEquals(plain.outputs, []);
+    await pool.matrix({
+      class: "cpu",
+      command: "./run {k}",
+      matrix: { k: ["a", "b"] },
+      outputs: ["out-{k}-{job}.csv", "{slot}/log"],
+      results: d.path,
+    });
+  }
+  const expected = [
+    [],
+    ["out-{k}-{job}.csv", "{slot}/log"],
+    ["out-{k}-{job}.csv", "{slot}/log"],
+  ];
+  {
+    await using again = await openPool(d.path);
+    assertEquals((await again.jobs()).map((j) => j.outputs), expected);
+  }
+  // Through a snapshot too (a compaction on the next write).
+  {
+    await using compacting = await openPool(d.path, { compactBytes: 1 });
+    await compacting.submit({ class: "cpu", command: "true" });
+  }
+  await Deno.stat(`${d.path}/snapshot`);
+  await using last = await openPool(d.path);
+  assertEquals((await last.jobs()).map((j) => j.outputs), [...expected, []]);
+});

@@ -102,7 +102,9 @@ export type JobState =
   | "canceled"
   | "lost";
 
-/** The states a job leaves only when told (retry). *
+/**
+ * The states a job leaves only when told (retry).
+ *
  * @example
  * ```ts
  * import { FINAL_JOB_STATES } from "@dexp/dexp";
@@ -162,6 +164,11 @@ export interface PoolJob {
   readonly vars: Readonly<Record<string, string>>;
   /** The results folder (`<results>/<job>/` receives its files), or null. */
   readonly results: string | null;
+  /**
+   * Declared output paths on the host (with the command's placeholders), copied back into
+   * `<results>/<job>/` after the job ends, besides the paths of its `RESULTS:` lines.
+   */
+  readonly outputs: readonly string[];
   /** Time limit of one attempt in ms, or null. */
   readonly timeout: number | null;
   /** The retry policy. */
