@@ -68,6 +68,28 @@ export class RestartRequest extends Error {
  * Thrown (or rejected with) when a stopped attempt tries to go on: awaiting a command it
  * started, starting a new one, adding rows, writing files or logging. An attempt stops when
  * it times out, the run is interrupted, it asks for a restart, or its body returns.
+ *
+ * @example
+ * ```ts
+ * import { AttemptStoppedError, defineExperiment, runExperiments } from "@dexp/dexp";
+ * import { ok, strictEqual } from "node:assert";
+ *
+ * const results = await Deno.makeTempDir();
+ * let seen: unknown;
+ * const slow = defineExperiment("slow", { params: { n: [1] }, timeout: "300ms" }, async (ctx) => {
+ *   try {
+ *     await ctx.spawn("sleep 30"); // killed when the attempt times out
+ *   } catch (e) {
+ *     seen = e; // the body cannot go on as if the command had ended
+ *     throw e;
+ *   }
+ * });
+ * const summary = await runExperiments([slow], { results, display: "none" });
+ * strictEqual(summary.ok, false);
+ * ok(seen instanceof AttemptStoppedError);
+ * strictEqual(seen.reason, "timed out after 300 ms");
+ * await Deno.remove(results, { recursive: true });
+ * ```
  */
 export class AttemptStoppedError extends Error {
   /** The combination's name. */

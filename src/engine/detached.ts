@@ -122,6 +122,28 @@ export interface RecordedJobs {
  * @param folder The folder.
  * @returns The combinations that hold jobs, or null if the folder is neither a run nor an
  *   experiment folder.
+ *
+ * @example
+ * ```ts
+ * import { defineExperiment, recordedJobs, runExperiments } from "@dexp/dexp";
+ * import { deepStrictEqual } from "node:assert";
+ * import { join } from "node:path";
+ *
+ * const results = await Deno.makeTempDir();
+ * const root = await Deno.makeTempDir(); // where the jobs keep their files
+ * let seen: unknown;
+ * const e = defineExperiment("long", { params: { n: [1] } }, async (ctx) => {
+ *   const jobs = await ctx.detach("sleep 0.2; echo trained", { name: "train", root });
+ *   // Recorded before ctx.detach() returned: a runner killed now finds them on --resume.
+ *   const recorded = await recordedJobs(join(results, "long"));
+ *   seen = recorded?.map((r) => [r.combination, r.entries.map((x) => x.name)]);
+ *   await jobs.wait();
+ * });
+ * await runExperiments([e], { results, display: "none" });
+ * deepStrictEqual(seen, [["n=1", ["train"]]]);
+ * await Deno.remove(results, { recursive: true });
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function recordedJobs(folder: string): Promise<RecordedJobs[] | null> {
   let runDir: string;

@@ -268,6 +268,18 @@ export class ConnectError extends ProcessError {
 /**
  * The connection to the host went away while the command ran (sshd killed, host frozen or
  * rebooted): its outcome there is unknown.
+ *
+ * @example
+ * ```ts ignore
+ * import { ConnectionLostError, hosts } from "@dexp/dexp";
+ * await using nodes = hosts("n1");
+ * try {
+ *   await nodes.run("./train --epochs 100"); // n1 reboots meanwhile
+ * } catch (e) {
+ *   if (!(e instanceof ConnectionLostError)) throw e;
+ *   console.log(e.result.failure); // "connection-lost": whether train still runs is unknown
+ * }
+ * ```
  */
 export class ConnectionLostError extends ProcessError {
   /**

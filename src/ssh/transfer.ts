@@ -115,6 +115,16 @@ export function checkTransferSources(
 
 /**
  * A host seen as the place a transfer runs from: its launch is a local scp or rsync.
+ * `put()` and `get()` of a group make these; a backend does not need to.
+ *
+ * @example
+ * ```ts ignore
+ * import { hosts } from "@dexp/dexp";
+ * await using nodes = hosts("n1", "n2");
+ * const copy = nodes.put(["input.csv"], "/tmp/"); // GroupCommand<TransferTarget>
+ * console.log(copy.targets.map((t) => t.label)); // one scp (or rsync) per host
+ * await copy;
+ * ```
  */
 export class TransferTarget implements Target {
   /** The host. */

@@ -30,6 +30,22 @@ import { FAILED, INPROGRESS, type Rec, SKIPPED, type SweepState, TODO } from "./
 /**
  * A sweep directory cannot be read: written by a newer dexp, or damaged beyond what dexp
  * repairs by itself (a torn last journal line is repaired silently and never raises this).
+ *
+ * @example
+ * ```ts
+ * import { ParamSweeper, sweep, SweepFormatError } from "@dexp/dexp";
+ * import { rejects } from "node:assert";
+ * import { join } from "node:path";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await (await ParamSweeper.open(dir, sweep({ n: [1, 2] }))).close();
+ * // As if a newer dexp had written the journal: refused, never misread.
+ * const journal = join(dir, "journal");
+ * const [magic, , ...rest] = (await Deno.readTextFile(journal)).split("\t");
+ * await Deno.writeTextFile(journal, [magic, "99", ...rest].join("\t"));
+ * await rejects(ParamSweeper.open(dir, sweep({ n: [1, 2] })), SweepFormatError);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export class SweepFormatError extends Error {
   /**
@@ -69,6 +85,18 @@ export class SweepHistoryError extends SweepFormatError {
  * Something could not be written to a sweep directory (disk full, read-only file system, no
  * permission). Nothing of the operation that failed was recorded: the claims and the state
  * are as before it, and the same operation can be tried again once the cause is fixed.
+ *
+ * @example
+ * ```ts ignore
+ * import { ParamSweeper, sweep, SweepWriteError } from "@dexp/dexp";
+ * await using sweeper = await ParamSweeper.open("/mnt/full-disk/sweep", sweep({ n: [1, 2] }));
+ * try {
+ *   await sweeper.claim();
+ * } catch (e) {
+ *   if (!(e instanceof SweepWriteError)) throw e;
+ *   console.log(e.code); // "ENOSPC": nothing was recorded; free space and claim again
+ * }
+ * ```
  */
 export class SweepWriteError extends Error {
   /** The error code of the system, e.g. `"ENOSPC"` or `"EROFS"`, if known. */
