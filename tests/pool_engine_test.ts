@@ -127,6 +127,7 @@ sshTest(
           "(a dispatcher) serves",
         );
         assertEquals(ran, false);
+        await assertRejects(() => Deno.stat(`${dir.path}/results/busy`), Deno.errors.NotFound);
       }
     } finally {
       await Deno.remove(out, { recursive: true }).catch(() => {});

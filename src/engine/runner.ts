@@ -536,15 +536,16 @@ async function runOne(
   signal: AbortSignal,
 ): Promise<ExperimentSummary> {
   const { combos, names } = combosOf(e);
+  // On a pool: its class and ready machines are checked, and its slots taken (no dispatcher
+  // may serve the pool meanwhile), before a run folder is made.
+  const places = e.pool ? await poolPlaces(e.pool, e.name) : null;
+  await using _slots = e.pool ? await holdPoolSlots(e.pool, e.name) : null;
   const where = continueTo
     ? { ...continueTo, existed: true }
     : await chooseRunDir(results, e.name, options.resume ?? false);
   const { runId, runDir } = where;
   const log = new LogFile(join(runDir, LOG_TXT));
   out.addLog(log);
-  // The run uses the pool's slots itself: no dispatcher may serve the pool meanwhile.
-  await using _slots = e.pool ? await holdPoolSlots(e.pool, e.name) : null;
-  const places = e.pool ? await poolPlaces(e.pool, e.name) : null;
   if (places) {
     hosts = new Hosts([...new Set(places.map((p) => p.host))]);
     parallel = places.length;
