@@ -1,7 +1,8 @@
 /**
  * The pool's setup runner against real sshd hosts: commands run in order on the machine, a
  * failure names the command and keeps the log, the fingerprint on the machine makes a second
- * run a no-op until the commands change, and a setup past its timeout is killed.
+ * run a no-op until the commands change, machines start staggered, and a setup past its
+ * timeout is killed.
  */
 import { assert, assertEquals, assertMatch, tempDir } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
@@ -142,3 +143,43 @@ async function exists(p: string): Promise<boolean> {
 function closing(h: Host): AsyncDisposable {
   return { [Symbol.asyncDispose]: () => new Hosts([h]).close() };
 }
+
+sshTest(
+  "setup: machines start staggered (each one stagger later than the one before)",
+  async () => {
+    await using tb = await startTestbed({ hosts: 2 });
+    await using logs = await tempDir("dexp-pool-setup-stagger-");
+    const tag = crypto.randomUUID().slice(0, 8);
+    const key = `s-${tag}`;
+    const machines: SetupMachine[] = [0, 1].map((i) => ({
+      name: `m${i}`,
+      host: host(tb, i),
+      class: "cpu",
+      commands: ["true"],
+      vars: {},
+    }));
+    const stagger = 1500;
+    const startedAt: Record<string, number> = {};
+    try {
+      const t0 = performance.now();
+      const out = await runSetups(machines, {
+        logDir: logs.path,
+        key,
+        stagger,
+        onStarted: (m) => {
+          startedAt[m] = performance.now() - t0;
+        },
+      });
+      assertEquals(out.map((o) => o.status), ["ok", "ok"]);
+      // A lower bound by construction: the second machine's setup is not even sent before one
+      // stagger has passed (a few ms of slack for timer rounding), however fast the first is.
+      assert(startedAt.m1 >= stagger - 5, `m1 started after ${startedAt.m1} ms`);
+      assert(startedAt.m0 < startedAt.m1, JSON.stringify(startedAt));
+    } finally {
+      await new Hosts([host(tb, 0), host(tb, 1)]).close();
+      for (const u of [USERS.dash, USERS.bash]) {
+        await Deno.remove(`${await homeOf(u)}/.dexp/setup/${key}`).catch(() => {});
+      }
+    }
+  },
+);
