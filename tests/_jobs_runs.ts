@@ -177,15 +177,15 @@ export async function runDirOf(s: Setup): Promise<string> {
   throw new Error("no run folder");
 }
 
-/** The only job folder under the test's root, and its supervisor's pid (= session id). */
-export async function theJob(s: Setup): Promise<{ id: string; sid: number }> {
+/** The only job folder under the test's root, its session id and its supervisor's pid. */
+export async function theJob(s: Setup): Promise<{ id: string; sid: number; sup: number }> {
   const ids: string[] = [];
   for await (const e of Deno.readDir(s.abs)) {
     if (e.isDirectory && !e.name.startsWith(".")) ids.push(e.name);
   }
   assertEquals(ids.length, 1, `job folders: ${ids}`);
   const pid = (await Deno.readTextFile(`${s.abs}/${ids[0]}/pid`)).trim().split(" ").map(Number);
-  return { id: ids[0], sid: pid[2] };
+  return { id: ids[0], sid: pid[0], sup: pid[2] };
 }
 
 export async function cleanup(s: Setup): Promise<void> {

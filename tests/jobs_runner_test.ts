@@ -44,6 +44,7 @@ for (const user of [USERS.dash, USERS.bash]) {
         { tb, user },
       );
       let sid = 0;
+      let sup = 0;
       try {
         const first = spawn(s, []);
         try {
@@ -61,10 +62,10 @@ for (const user of [USERS.dash, USERS.bash]) {
         const recorded = JSON.parse(await Deno.readTextFile(join(combo, "jobs.json")));
         assertEquals(recorded.entries.length, 1);
         const job = await theJob(s);
-        sid = job.sid;
+        ({ sid, sup } = job);
         assertEquals(recorded.entries[0].jobs[0].ref.id, job.id);
         // The job outlived the runner (checked on the host).
-        assert((await sessionProcs(sid)).includes(sid), "the supervisor is gone");
+        assert((await sessionProcs(sid)).includes(sup), "the supervisor is gone");
         // dexp jobs on the results folder (experiment folder = latest run) finds it running.
         const ls = await dexp(["jobs", "ls", join(s.results, "dj"), "--json"]);
         assertEquals(ls.code, 0, ls.err);
@@ -87,7 +88,7 @@ for (const user of [USERS.dash, USERS.bash]) {
           );
           // The take-back of the dead attempt ran and spared the job: same session, one run.
           assertEquals(await theJob(s), job);
-          assert((await sessionProcs(sid)).includes(sid), "the take-back killed the job");
+          assert((await sessionProcs(sid)).includes(sup), "the take-back killed the job");
           assertEquals(await lines(s.counter), ["run"]);
           await Deno.writeTextFile(s.go, "");
           out = await second.output();
@@ -133,13 +134,14 @@ sshTest("Ctrl-C of dexp run kills the combination's detached job on the host", a
     { tb, user: USERS.dash },
   );
   let sid = 0;
+  let sup = 0;
   try {
     const run = spawn(s, []);
     let out: Deno.CommandOutput | undefined;
     try {
       await whileRunning(run, "the detach", async () => (await lines(s.marks)).length === 1);
-      sid = (await theJob(s)).sid;
-      assert((await sessionProcs(sid)).includes(sid), "the job is not running");
+      ({ sid, sup } = await theJob(s));
+      assert((await sessionProcs(sid)).includes(sup), "the job is not running");
       run.kill("SIGINT");
       out = await run.output();
     } finally {
@@ -208,6 +210,7 @@ Deno.test("a detached job lost while no runner watched fails the resumed attempt
 Deno.test("a resumed body whose ctx.detach() call differs ends the dead runner's job and starts its own", async () => {
   const s = await setup((s) => `echo old >> ${s.counter}; while :; do sleep 0.1; done`);
   let sid = 0;
+  let sup = 0;
   try {
     const first = spawn(s, []);
     try {
@@ -215,8 +218,8 @@ Deno.test("a resumed body whose ctx.detach() call differs ends the dead runner's
     } finally {
       await reap(first);
     }
-    sid = (await theJob(s)).sid;
-    assert((await sessionProcs(sid)).includes(sid), "the job is not running");
+    ({ sid, sup } = await theJob(s));
+    assert((await sessionProcs(sid)).includes(sup), "the job is not running");
     await writeExperiment(s, `echo new >> ${s.counter}; echo fresh`);
     const out = await spawn(s, ["--resume"]).output();
     const text = dec.decode(out.stdout) + dec.decode(out.stderr);

@@ -73,7 +73,7 @@ for (const shell of ["dash", "bash"] as const) {
   const user = USERS[shell];
 
   sshTest(
-    `[${shell}] the supervisor leads its own session, keeps a heartbeat, runs the login shell`,
+    `[${shell}] the job has a session of its own, a heartbeat, and runs in the login shell`,
     async () => {
       await using tb = await startTestbed({ hosts: 1 });
       await using n = nodes(tb, user);
@@ -86,18 +86,27 @@ for (const shell of ["dash", "bash"] as const) {
         );
         const job = g.jobs[0];
         // detach() returned: the start is confirmed, its record is on the host, and the
-        // supervisor runs with the recorded start time, as the leader of a session of its own.
+        // supervisor runs with the recorded start time, in the session that sshd made for the
+        // start command (its leader, the login shell, has ended or is ending), not in sshd's.
         const [pid, start, sup, supStart] = await pidFile(abs, job);
-        sid = sup;
-        assertEquals(pid, sup);
+        sid = pid;
+        assert(pid !== sup && start > 0, `pid file: ${[pid, start, sup, supStart]}`);
         assertEquals((await readStat(sup))?.starttime, supStart);
-        assertEquals(start, supStart);
-        assertEquals(await sessionOf(sup), sup, "the supervisor is not a session leader");
+        assertEquals(await sessionOf(sup), pid, "the supervisor is not in the job's session");
+        await waitFor(
+          "the end of the session's leader",
+          async () => await isGone(pid, start) || undefined,
+        );
         const procs = await waitFor("the command", async () => {
-          const p = await sessionProcs(sup);
+          const p = await sessionProcs(pid);
           return p.length >= 2 ? p : undefined;
         });
-        assert(procs.includes(sup), `session ${sup}: ${procs}`);
+        assert(procs.includes(sup), `session ${pid}: ${procs}`);
+        // The sshd daemon is in no job session: the job's session is its own.
+        for (const d of tb.daemons) {
+          const daemon = Number((await Deno.readTextFile(d.pidFile)).trim());
+          assert(await sessionOf(daemon) !== pid, "the job shares sshd's session");
+        }
         // The command ran in the user's login shell, in its job folder.
         const out = await waitFor("the output", async () => {
           const t = await text(job);
@@ -126,18 +135,9 @@ for (const shell of ["dash", "bash"] as const) {
           assertEquals(`${e.name} ${mode.toString(8)}`, `${e.name} 600`);
           names.push(e.name);
         }
-        assertEquals(names.sort(), [
-          "cmdline",
-          "command",
-          "heartbeat",
-          "meta",
-          "pid",
-          "stderr",
-          "stdout",
-          "supervise",
-        ]);
+        assertEquals(names.sort(), ["cmdline", "heartbeat", "meta", "pid", "stderr", "stdout"]);
         assertEquals((await job.kill("SIGTERM", { grace: 200 })).state, "killed");
-        assertEquals(await sessionProcs(sup), []);
+        assertEquals(await sessionProcs(pid), []);
         await job.forget();
         await assertRejects(() => Deno.lstat(`${abs}/${job.id}`), Deno.errors.NotFound);
       } finally {
@@ -177,8 +177,8 @@ for (const shell of ["dash", "bash"] as const) {
         assertEquals(got.join(""), "89abc");
         const end = await job.output({ from: 13 });
         assertEquals([end.data.length, end.done], [0, true]);
-        // The exit status, written by rename: no temporary file left.
-        assertEquals((await Deno.readTextFile(`${abs}/${job.id}/exit`)).trim(), "0");
+        // The exit status, one complete line; no temporary file left.
+        assertEquals(await Deno.readTextFile(`${abs}/${job.id}/exit`), "0\n");
         const names = [...Deno.readDirSync(`${abs}/${job.id}`)].map((e) => e.name);
         assert(!names.some((x) => x.startsWith(".")), `left in the folder: ${names}`);
         await job.forget();
@@ -195,17 +195,44 @@ for (const shell of ["dash", "bash"] as const) {
     await using n = nodes(tb, user);
     const { root, abs } = await jobsRoot(user);
     let sid = 0;
+    let sup = 0;
     try {
       const g = await detach(n.run("sleep 1000"), { root });
       const job = g.jobs[0];
-      [, , sid] = await pidFile(abs, job);
+      [sid, , sup] = await pidFile(abs, job);
       assertEquals((await job.status()).state, "running");
       await Deno.remove(`${abs}/${job.id}`, { recursive: true });
       const st = await job.status();
       assertEquals(st.state === "lost" && st.reason, "folder removed");
       const r = await job.result();
       assertEquals([r.failure, r.exitCode], ["lost", null]);
-      assert(!(await isGone(sid)), "the job runs on: dexp lost track of it, it did not end it");
+      assert(!(await isGone(sup)), "the job runs on: dexp lost track of it, it did not end it");
+    } finally {
+      if (sid) await killSession(sid).catch(() => {});
+      await Deno.remove(abs, { recursive: true }).catch(() => {});
+    }
+  });
+
+  sshTest(`[${shell}] an exit record is taken only when whole`, async () => {
+    await using tb = await startTestbed({ hosts: 1 });
+    await using n = nodes(tb, user);
+    const { root, abs } = await jobsRoot(user);
+    let sid = 0;
+    try {
+      const g = await detach(n.run("sleep 1000"), { root });
+      const job = g.jobs[0];
+      [sid] = await pidFile(abs, job);
+      const exit = `${abs}/${job.id}/exit`;
+      // As a reader could find it while the supervisor writes it: created, then filled.
+      for (const partial of ["", "13"]) {
+        await Deno.writeTextFile(exit, partial);
+        const st = await job.status();
+        assertEquals(st.state, "running", `exit file ${JSON.stringify(partial)}`);
+        assertEquals((await job.output()).done, false, `exit file ${JSON.stringify(partial)}`);
+      }
+      await Deno.writeTextFile(exit, "13\n");
+      const st = await job.status();
+      assertEquals(st.state === "exited" && st.code, 13);
     } finally {
       if (sid) await killSession(sid).catch(() => {});
       await Deno.remove(abs, { recursive: true }).catch(() => {});

@@ -130,16 +130,16 @@ await new Promise(() => {});`,
         assertEquals(group.length, 2);
         // From outside: each job's process still runs, with the recorded start time.
         for (const job of group) {
-          const [pid, start] = await pidFile(abs, job);
-          assert(!(await isGone(pid, start)), `job ${job.id} must still run after the SIGKILL`);
+          const [, , sup, supStart] = await pidFile(abs, job);
+          assert(!(await isGone(sup, supStart)), `job ${job.id} must still run after the SIGKILL`);
         }
         assertEquals((await group.status()).map((s) => s.state), ["running", "running"]);
 
         // The job ends while no controller runs; its code is there later.
         await Deno.writeTextFile(gate, "");
         for (const job of group) {
-          const [pid, start] = await pidFile(abs, job);
-          await waitFor("the job to end", async () => (await isGone(pid, start)) || undefined);
+          const [, , sup, supStart] = await pidFile(abs, job);
+          await waitFor("the job to end", async () => (await isGone(sup, supStart)) || undefined);
           await waitFor("the exit file", async () => {
             try {
               return await Deno.stat(`${abs}/${job.id}/exit`);
@@ -209,13 +209,13 @@ await new Promise(() => {});`,
       const g = await detach(n.run("sleep 1000"), { root });
       const job = g.jobs[0];
       assertEquals((await job.status()).state, "running");
-      const [pid, , sup] = await pidFile(abs, job);
-      Deno.kill(sup, "SIGKILL");
-      Deno.kill(pid, "SIGKILL");
-      await waitFor(
-        "the processes to go",
-        async () => (await isGone(sup)) && (await isGone(pid)) || undefined,
-      );
+      const [sid, , sup] = await pidFile(abs, job);
+      await waitFor("the processes to go", async () => {
+        const left = await sessionProcs(sid);
+        for (const p of left) Deno.kill(p, "SIGKILL");
+        return left.length === 0 || undefined;
+      });
+      assert(await isGone(sup));
       const st = await job.status();
       assertEquals(st.state === "lost" && st.reason, "supervisor gone");
       const r = await job.result();
@@ -240,12 +240,12 @@ await new Promise(() => {});`,
       const job = g.jobs[0];
       assertEquals((await job.status()).state, "running");
       // The "reboot": the processes are gone and the boot id is new.
-      const [pid, , sup] = await pidFile(abs, job);
+      const [sid] = await pidFile(abs, job);
       await tb.stopDaemon(0);
       await tb.startDaemon(0);
       await waitFor(
         "the processes to go",
-        async () => (await isGone(sup)) && (await isGone(pid)) || undefined,
+        async () => (await sessionProcs(sid)).length === 0 || undefined,
       );
       await Deno.writeTextFile(bootIdFile, "22222222-2222-2222-2222-222222222222\n");
       const st = await job.status();
@@ -262,24 +262,31 @@ await new Promise(() => {});`,
     await using n = nodes(tb, user);
     const { root, abs } = await jobsRoot(user);
     try {
-      const g = await detach(n.run("sleep 1000"), { root });
+      // A heartbeat that sleeps all along: the session's processes stay the same.
+      const g = await detach(n.run("sleep 1000"), { root, heartbeat: 3600 });
       const job = g.jobs[0];
       const file = `${abs}/${job.id}/pid`;
       const original = await Deno.readTextFile(file);
       const [pid, start, sup, supStart] = original.trim().split(" ").map(Number);
-      assertEquals((await readStat(pid))?.starttime, start);
       assertEquals((await readStat(sup))?.starttime, supStart);
-      // As if both processes had died and their pids been given to new processes.
-      await Deno.writeTextFile(file, `${pid} ${start + 1} ${sup} ${supStart + 1}\n`);
+      const procs = await sessionProcs(pid);
+      assert(procs.length >= 2 && procs.includes(sup), `session ${pid}: ${procs}`);
+      // As if the job had ended and the supervisor's pid been given to a new process.
+      await Deno.writeTextFile(file, `${pid} ${start} ${sup} ${supStart + 1}\n`);
       const st = await job.status();
       assertEquals(st.state, "lost");
       // kill() must not touch a process whose start time is not the job's.
       await job.kill("SIGKILL", { grace: 0, settle: 0 });
-      assert(!(await isGone(pid, start)), "kill() signalled a process that is not the job");
+      assertEquals(
+        await sessionProcs(pid),
+        procs,
+        "kill() signalled processes that are not the job",
+      );
       await Deno.writeTextFile(file, original);
       assertEquals((await job.status()).state, "running");
       await job.kill("SIGTERM", { grace: 200 });
-      assert(await isGone(pid, start));
+      assert(await isGone(sup, supStart));
+      assertEquals(await sessionProcs(pid), []);
       await job.forget();
     } finally {
       await cleanup(abs);

@@ -29,7 +29,7 @@ import {
   DEFAULT_JOBS_ROOT,
   newJobId,
 } from "./names.ts";
-import { FAILED, STARTED, startScript } from "./supervisor.ts";
+import { FAILED, START_FAILURES, STARTED, startScript } from "./supervisor.ts";
 
 /** Options of {@linkcode detach}. */
 export interface DetachOptions {
@@ -53,6 +53,7 @@ function commandScript(
   cwd: string | undefined,
   id: string,
 ): string {
+  // One line of settings, then the command on lines of its own (it may end in a comment).
   const lines = [`DEXP_JOB_ID=${quote(id)}`, "export DEXP_JOB_ID"];
   if (cwd !== undefined) lines.push(`cd -- ${quote(cwd)} || exit 1`);
   for (const [k, v] of Object.entries(env)) {
@@ -61,8 +62,7 @@ function commandScript(
     }
     lines.push(`${k}=${quote(v)}`, `export ${k}`);
   }
-  lines.push(typeof command === "string" ? command : quoteArgv(command));
-  return lines.join("\n");
+  return `${lines.join(";")}\n${typeof command === "string" ? command : quoteArgv(command)}`;
 }
 
 /**
@@ -146,9 +146,10 @@ export async function detach<T extends Target>(
       starts.push(r);
       return;
     }
-    const why = r.stdout.split("\n").find((l) => l.startsWith(FAILED + " "))?.slice(
+    const code = r.stdout.split("\n").find((l) => l.startsWith(FAILED + " "))?.slice(
       FAILED.length + 1,
     );
+    const why = code === undefined ? undefined : START_FAILURES[code] ?? code;
     if (!why && r.failure !== "connect") {
       unconfirmed.push(new Job({ v: 1, host: hostsOf[i], id: ids[i], root }, targets[i]));
     }
