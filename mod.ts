@@ -208,9 +208,8 @@ export {
   SweepWriteError,
 } from "./src/sweep/mod.ts";
 
-// Detached jobs.
+// Detached jobs (attachJobs, which also knows Slurm nodes, is exported with Slurm below).
 export {
-  attachJobs,
   detach,
   type DetachOptions,
   type FollowOptions,
@@ -271,6 +270,7 @@ export {
 
 // Slurm.
 export {
+  attachJobs,
   cancelJobs,
   querySlurmJobs,
   slurmAllocate,

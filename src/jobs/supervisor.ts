@@ -103,6 +103,13 @@ export interface StartSpec {
   readonly created: number;
   /** Run the command in the login shell (`$SHELL`, ssh hosts) or in `/bin/sh` (local). */
   readonly loginShell: boolean;
+  /**
+   * Keep the supervisor in the FOREGROUND of the start command for the job's whole life
+   * (`setsid -w`: a session of its own, waited for), for transports whose remote processes
+   * end with the command that started them (a Slurm job step). Default false: the supervisor
+   * goes to the background (`setsid -f`) and the start command ends once it confirmed.
+   */
+  readonly foreground?: boolean;
 }
 
 /**
@@ -133,7 +140,7 @@ m=${quote(`v=1\nid=${s.id}\nname=${s.name}\n`)}"boot=$b
 bootfile=$bf
 shell=$s"${quote(`\nheartbeat=${s.heartbeat}\ncreated=${s.created}\n`)}
 export m
-exec setsid -f "$s" "$d/supervise" "$d" 2>/dev/null </dev/null
+exec setsid ${s.foreground ? "-w" : "-f"} "$s" "$d/supervise" "$d" 2>/dev/null </dev/null
 `;
 }
 
