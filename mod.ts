@@ -227,6 +227,7 @@ export {
   type LostReason,
   type OutputChunk,
   type OutputOptions,
+  type SlurmJobHost,
   type WaitOptions,
 } from "./src/jobs/mod.ts";
 

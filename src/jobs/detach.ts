@@ -71,6 +71,14 @@ function commandScript(
  * session, output to files, exit status recorded atomically. The jobs outlive this program;
  * keep `group.refs` (JSON) to take them back with {@linkcode attachJobs}.
  *
+ * Targets: ssh hosts, local slots, and the nodes of a Slurm allocation (`alloc.run(cmd)`, a
+ * target that implements `JobHost`). On an allocation node the job runs over srun,
+ * without ssh: its supervisor stays in the foreground of a job step whose local `srun` client
+ * runs in a session of its own (log in `~/.cache/dexp/slurm-jobs/`). The allocation owns the
+ * step: when it is released or ends, the job ends too (state `lost`, reason `owner ended`);
+ * and if this machine goes down, its srun client dies and the job with it. A job that must
+ * outlive this machine needs ssh hosts (`await alloc.ssh()`).
+ *
  * If a target cannot start its job, the jobs that did start are killed and removed, and the
  * call rejects with a {@linkcode GroupError} that has every target's start result; under
  * `noThrow()` it resolves instead, with the failures in `group.failed`.
