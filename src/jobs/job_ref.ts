@@ -150,7 +150,11 @@ export function targetOfRef(ref: JobRef, cache: Map<string, Target> = new Map())
  */
 export function hostKey(host: JobRef["host"]): string {
   if ("local" in host) return "local";
-  if ("slurm" in host) return `slurm:${host.slurm.jobId}:${host.slurm.node}`;
+  if ("slurm" in host) {
+    const { jobId, node, env } = host.slurm;
+    const sorted = Object.entries(env).sort(([a], [b]) => a < b ? -1 : 1);
+    return `slurm:${JSON.stringify([jobId, node, sorted])}`;
+  }
   const sorted = Object.fromEntries(
     Object.entries(host).filter(([k]) => k !== "tags").sort(([a], [b]) => a < b ? -1 : 1),
   );
