@@ -29,6 +29,8 @@ async function clientOf(ref: JobRef): Promise<{ pid: number; start: number }> {
   return { pid: Number(m[1]), start: Number(m[2]) };
 }
 
+const cliMain = new URL("../src/cli/main.ts", import.meta.url).pathname;
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
@@ -123,6 +125,21 @@ await new Promise(() => {});`,
       assertEquals(r.results.map((x) => [x.exitCode, x.failure]), [[7, "exit"], [7, "exit"]]);
       assertEquals(r.results.map((x) => x.target), ["n1", "n2"]);
       await assertRejects(() => group.wait({ interval: 100 }), GroupError, "exited with code 7");
+      // The CLI takes a Slurm reference back too (another process, no allocation object).
+      const refFile = `${dir.path}/ref.json`;
+      await Deno.writeTextFile(refFile, JSON.stringify(refs[1]));
+      const cli = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `--config=${config}`, cliMain, "jobs", "log", refFile],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      assertEquals(
+        [cli.code, dec.decode(cli.stdout)],
+        [0, "begin n2\nend n2\n"],
+        dec.decode(cli.stderr),
+      );
       await group.forget();
       for (const ref of refs) {
         assertEquals(await exists(`${root}/${ref.id}`), false, "forget() removes the job folder");
