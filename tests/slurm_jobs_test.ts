@@ -7,7 +7,15 @@
  * @module
  */
 
-import { attachJobs, detach, GroupError, type Job, type JobRef, slurmAllocate } from "../mod.ts";
+import {
+  attachJobs,
+  detach,
+  GroupError,
+  type Job,
+  type JobRef,
+  listJobs,
+  slurmAllocate,
+} from "../mod.ts";
 import { assert, assertEquals, assertMatch, assertRejects, tempDir, waitFor } from "./assert.ts";
 import { isGone } from "./harness/_proc.ts";
 import { type SlurmCluster, slurmTest, startSlurmCluster } from "./harness/slurm.ts";
@@ -175,6 +183,10 @@ slurmTest(
     assert(before.length >= 5, `expected the supervisor, the shell and its children: ${before}`);
     const client = await clientOf(job.ref);
     assert(!(await isGone(client.pid, client.start)), "the srun client holds the job's step");
+    // Listing the node's jobs finds it (a short step of its own), under the same host.
+    const listed = await listJobs(alloc, { root });
+    assertEquals(listed.map((l) => [l.job.id, l.status.state]), [[job.id, "running"]]);
+    assertEquals(listed[0].job.ref.host, job.ref.host);
     const st = await job.kill("SIGTERM", { grace: 300 });
     assertEquals(st.state, "killed");
     assertEquals(await sessionProcs(sid), [], "nothing of the job may run after kill()");
