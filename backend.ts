@@ -49,3 +49,4 @@ export {
 } from "./src/process/mod.ts";
 export { type Direction, type Endpoint, TransferTarget } from "./src/ssh/mod.ts";
 export { type SlurmDirection, SlurmTransferTarget } from "./src/slurm/mod.ts";
+export { type JobHost } from "./src/jobs/mod.ts";

@@ -208,9 +208,8 @@ export {
   SweepWriteError,
 } from "./src/sweep/mod.ts";
 
-// Detached jobs.
+// Detached jobs (attachJobs, which also knows Slurm nodes, is exported with Slurm below).
 export {
-  attachJobs,
   detach,
   type DetachOptions,
   type FollowOptions,
@@ -228,6 +227,7 @@ export {
   type LostReason,
   type OutputChunk,
   type OutputOptions,
+  type SlurmJobHost,
   type WaitOptions,
 } from "./src/jobs/mod.ts";
 
@@ -271,6 +271,7 @@ export {
 
 // Slurm.
 export {
+  attachJobs,
   cancelJobs,
   querySlurmJobs,
   slurmAllocate,

@@ -2,7 +2,7 @@
 // `dexp machine setup NAME...`, `dexp job log ID [-f]`. Same exit codes as the other pool
 // verbs (see _pool_cli.ts); `dexp pool serve` exits 1 when another dispatcher holds the pool.
 
-import { attachJobs } from "../jobs/mod.ts";
+import { attachJobs } from "../slurm/mod.ts";
 import {
   DispatcherBusyError,
   finishSetup,

@@ -7,7 +7,8 @@
 import { type Hosts, hostsFromFile } from "../action/mod.ts";
 import { recordedJobs, toText } from "../engine/mod.ts";
 import { closeConnections, Host } from "../ssh/mod.ts";
-import { attachJobs, type Job, JobGroup, type JobStatus, listJobs } from "../jobs/mod.ts";
+import { type Job, JobGroup, type JobStatus, listJobs } from "../jobs/mod.ts";
+import { attachJobs } from "../slurm/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./verb.ts";
 

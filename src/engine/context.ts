@@ -18,8 +18,8 @@ import {
   type RunningProcess,
   type Target,
 } from "../process/mod.ts";
+import { attachJobs } from "../slurm/mod.ts";
 import {
-  attachJobs,
   detach,
   type DetachOptions,
   Job,

@@ -2,6 +2,7 @@
 
 import { GroupCommand } from "../action/mod.ts";
 import type { ProcessResult, Target } from "../process/mod.ts";
+import { isJobHost } from "./job_host.ts";
 import { hostKey, hostOfTarget, type JobRef } from "./job_ref.ts";
 import { decideStatus, type JobStatus, parseReports } from "./job_status.ts";
 import { type JobPlace, statusScript } from "./supervisor.ts";
@@ -52,8 +53,19 @@ export async function statuses(jobs: readonly Placed[]): Promise<JobStatus[]> {
     groups.map((g) => statusScript(g.jobs)),
   );
   const out = new Map<Placed, JobStatus>();
+  // A job host whose jobs can no longer run (a released Slurm allocation): its jobs are lost.
+  const ended = await Promise.all(
+    groups.map((g, i) =>
+      !results[i].ok && isJobHost(g.target) ? g.target.jobsEnded().catch(() => null) : null
+    ),
+  );
   groups.forEach((g, i) => {
     const r = results[i];
+    const why = ended[i];
+    if (!r.ok && why !== null) {
+      for (const j of g.jobs) out.set(j, { state: "lost", reason: "owner ended", detail: why });
+      return;
+    }
     if (!r.ok) {
       for (const j of g.jobs) out.set(j, { state: "unknown", detail: failureText(r) });
       return;

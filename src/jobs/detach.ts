@@ -21,6 +21,7 @@ import { Host } from "../ssh/mod.ts";
 import { runScripts } from "./_batch.ts";
 import { forgetJobs, Job } from "./job.ts";
 import { JobGroup } from "./job_group.ts";
+import { isJobHost } from "./job_host.ts";
 import { hostOfTarget, type JobRef } from "./job_ref.ts";
 import {
   checkJobName,
@@ -69,6 +70,14 @@ function commandScript(
  * Starts a group command as detached jobs: on each target, under a supervisor in its own
  * session, output to files, exit status recorded atomically. The jobs outlive this program;
  * keep `group.refs` (JSON) to take them back with {@linkcode attachJobs}.
+ *
+ * Targets: ssh hosts, local slots, and the nodes of a Slurm allocation (`alloc.run(cmd)`, a
+ * target that implements `JobHost`). On an allocation node the job runs over srun,
+ * without ssh: its supervisor stays in the foreground of a job step whose local `srun` client
+ * runs in a session of its own (log in `~/.cache/dexp/slurm-jobs/`). The allocation owns the
+ * step: when it is released or ends, the job ends too (state `lost`, reason `owner ended`);
+ * and if this machine goes down, its srun client dies and the job with it. A job that must
+ * outlive this machine needs ssh hosts (`await alloc.ssh()`).
  *
  * If a target cannot start its job, the jobs that did start are killed and removed, and the
  * call rejects with a {@linkcode GroupError} that has every target's start result; under
@@ -129,9 +138,10 @@ export async function detach<T extends Target>(
       display: typeof c === "string" ? c : quoteArgv(c),
       loginShell: t instanceof Host,
       created: at.getTime(),
+      foreground: isJobHost(t),
     });
   });
-  const results = await runScripts(targets, scripts, 1024 * 1024, command.group.concurrency);
+  const results = await startAll(targets, scripts, ids, command.group.concurrency);
   const jobs: Job[] = [];
   const starts: ProcessResult[] = [];
   const failed: ProcessResult[] = [];
@@ -172,6 +182,30 @@ export async function detach<T extends Target>(
     throw new GroupError(new GroupResult(starts));
   }
   return new JobGroup(jobs, failed);
+}
+
+/**
+ * Runs the start scripts: through the group API, or by the target itself for a
+ * {@linkcode JobHost} (whose start must outlive this program).
+ */
+async function startAll(
+  targets: readonly Target[],
+  scripts: readonly string[],
+  ids: readonly string[],
+  concurrency: number,
+): Promise<ProcessResult[]> {
+  const plain = targets.flatMap((t, i) => isJobHost(t) ? [] : [i]);
+  const own = targets.flatMap((t, i) => isJobHost(t) ? [i] : []);
+  const out: ProcessResult[] = new Array(targets.length);
+  await Promise.all([
+    runScripts(plain.map((i) => targets[i]), plain.map((i) => scripts[i]), 1024 * 1024, concurrency)
+      .then((rs) => rs.forEach((r, k) => out[plain[k]] = r)),
+    ...own.map(async (i) => {
+      const t = targets[i];
+      if (isJobHost(t)) out[i] = await t.startDetached(scripts[i], ids[i]);
+    }),
+  ]);
+  return out;
 }
 
 function fieldsOf(r: ProcessResult): ConstructorParameters<typeof ProcessResult>[0] {

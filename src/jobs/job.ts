@@ -16,6 +16,7 @@ import {
   type Target,
 } from "../process/mod.ts";
 import { byHost, failureText, runScripts, sleep, statuses } from "./_batch.ts";
+import { isJobHost } from "./job_host.ts";
 import { checkJobRef, type JobRef, targetOfRef } from "./job_ref.ts";
 import type { JobStatus } from "./job_status.ts";
 import { checkJobId, checkRemotePath } from "./names.ts";
@@ -229,12 +230,13 @@ export class Job extends Settled<ProcessResult, WaitOptions> {
     const [r] = await runScripts([this.target], [
       resultScript(this, positive(limit, "captureLimit")),
     ]);
-    if (!r.ok) {
+    if (!r.ok && st.state !== "lost") {
       throw new Error(
         `Cannot read the result of job ${this.id} on ${this.target.label}: ${failureText(r)}`,
       );
     }
-    const lines = r.stdout.split("\n");
+    // A lost job whose host cannot be asked (its Slurm allocation ended): no output to read.
+    const lines = r.ok ? r.stdout.split("\n") : ["gone"];
     const get = (prefix: string) => {
       const l = lines.find((x) => x.startsWith(prefix + " "));
       return l === undefined ? null : l.slice(prefix.length + 1);
@@ -427,20 +429,40 @@ export async function killJobs(
     groups.map((g) => g.target),
     groups.map((g) => killScript(g.jobs, sig, grace)),
   );
-  results.forEach((r, i) => {
-    if (!r.ok) {
+  for (const [i, r] of results.entries()) {
+    if (!r.ok && !(await endedHost(groups[i].target))) {
       throw new Error(
         `Cannot kill jobs on ${groups[i].target.label}: ${failureText(r)}`,
       );
     }
-  });
+  }
   const deadline = Date.now() + settle;
   let st = await statuses(jobs);
   while (st.some((s) => s.state === "running") && Date.now() < deadline) {
     await sleep(100);
     st = await statuses(jobs);
   }
+  await endLocal(groups, false);
   return st;
+}
+
+/** Whether the target is a job host whose jobs can no longer run (nothing to reach there). */
+async function endedHost(target: Target): Promise<boolean> {
+  return isJobHost(target) && (await target.jobsEnded().catch(() => null)) !== null;
+}
+
+/** Lets job hosts end (and with `remove`, remove) what they keep here for ended jobs. */
+async function endLocal(groups: { target: Target; jobs: Job[] }[], remove: boolean): Promise<void> {
+  await Promise.all(groups.map(async (g) => {
+    const t = g.target;
+    if (isJobHost(t)) {
+      const st = await statuses(g.jobs);
+      // Only for jobs that ended: a running job's start must go on holding it.
+      const ids = g.jobs.filter((_, i) => st[i].state !== "running" && st[i].state !== "unknown")
+        .map((j) => j.id);
+      if (ids.length) await t.endDetached(ids, remove);
+    }
+  }));
 }
 
 /**
@@ -472,9 +494,10 @@ export async function forgetJobs(jobs: readonly Job[]): Promise<void> {
     groups.map((g) => g.target),
     groups.map((g) => forgetScript(g.jobs)),
   );
-  results.forEach((r, i) => {
-    if (!r.ok) {
+  for (const [i, r] of results.entries()) {
+    if (!r.ok && !(await endedHost(groups[i].target))) {
       throw new Error(`Cannot forget jobs on ${groups[i].target.label}: ${failureText(r)}`);
     }
-  });
+  }
+  await endLocal(groups, true);
 }

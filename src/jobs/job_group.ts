@@ -10,7 +10,7 @@ import { GroupError, GroupResult } from "../action/mod.ts";
 import type { ProcessResult, Target } from "../process/mod.ts";
 import { byHost, failureText, runScripts, sleep, statuses } from "./_batch.ts";
 import { forgetJobs, Job, killJobs, type KillOptions, type WaitOptions } from "./job.ts";
-import { checkJobRef, hostOfTarget, type JobRef, targetOfRef } from "./job_ref.ts";
+import { checkJobRef, hostKey, hostOfTarget, type JobRef, targetOfRef } from "./job_ref.ts";
 import { decideStatus, type JobStatus, parseReports } from "./job_status.ts";
 import { checkJobName, checkRemotePath, DEFAULT_JOBS_ROOT } from "./names.ts";
 import { listScript } from "./supervisor.ts";
@@ -128,12 +128,25 @@ export class JobGroup extends Settled<GroupResult, WaitOptions> implements Itera
   }
 }
 
+/** Options of {@linkcode attachJobs}. */
+export interface AttachOptions {
+  /**
+   * Makes the target of a reference the jobs layer cannot make itself (a node of a Slurm
+   * allocation), or returns undefined to let it make hosts and local targets. Called once
+   * per distinct host. The main module's `attachJobs` passes the Slurm layer's.
+   */
+  readonly target?: (ref: JobRef) => Target | undefined;
+}
+
 /**
  * Takes jobs back from their references (from `job.ref`, `group.refs`, or their JSON text),
  * e.g. in another process after the one that started them died. Jobs on the same host share
- * one target, so one connection.
+ * one target, so one connection. The `attachJobs` of the main module (`@dexp/dexp`) also
+ * takes back jobs on the nodes of a Slurm allocation; this one (of the jobs layer) needs
+ * `options.target` for those.
  *
  * @param refs One reference, a list, or JSON text of either.
+ * @param options `target`: makes targets the jobs layer does not know.
  * @returns The jobs.
  * @throws {TypeError} If a reference is malformed.
  *
@@ -144,7 +157,10 @@ export class JobGroup extends Settled<GroupResult, WaitOptions> implements Itera
  * console.log(await jobs.status());
  * ```
  */
-export function attachJobs(refs: JobRef | readonly JobRef[] | string): JobGroup {
+export function attachJobs(
+  refs: JobRef | readonly JobRef[] | string,
+  options: AttachOptions = {},
+): JobGroup {
   let value: unknown = refs;
   if (typeof refs === "string") {
     try {
@@ -157,7 +173,13 @@ export function attachJobs(refs: JobRef | readonly JobRef[] | string): JobGroup 
   const cache = new Map<string, Target>();
   return new JobGroup(list.map((r) => {
     const ref = checkJobRef(r);
-    return new Job(ref, targetOfRef(ref, cache));
+    const key = hostKey(ref.host);
+    let t = options.target !== undefined ? cache.get(key) : undefined;
+    if (t === undefined && options.target !== undefined) {
+      t = options.target(ref);
+      if (t !== undefined) cache.set(key, t);
+    }
+    return new Job(ref, t ?? targetOfRef(ref, cache));
   }));
 }
 

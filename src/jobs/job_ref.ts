@@ -7,14 +7,18 @@
 
 import { LOCAL, type Target } from "../process/mod.ts";
 import { Host, type HostSpec } from "../ssh/mod.ts";
+import { isJobHost, type SlurmJobHost } from "./job_host.ts";
 import { checkJobId, checkRemotePath } from "./names.ts";
 
 /** A serialisable reference to a detached job. */
 export interface JobRef {
   /** Format version. */
   readonly v: 1;
-  /** The host (a {@linkcode HostSpec}, connection parameters included), or a local label. */
-  readonly host: HostSpec | { readonly local: string };
+  /**
+   * The host (a {@linkcode HostSpec}, connection parameters included), a local label, or a
+   * node of a Slurm allocation (`{ slurm: { jobId, node, ... } }`).
+   */
+  readonly host: HostSpec | { readonly local: string } | SlurmJobHost;
   /** The job id (its folder name). */
   readonly id: string;
   /** The folder that holds the job folders on that host (`~/...` or absolute). */
@@ -32,13 +36,15 @@ class LocalJobTarget implements Target {
 }
 
 /**
- * The host part of a reference for a target: a host's spec, or `{ local: label }`.
+ * The host part of a reference for a target: a host's spec, `{ local: label }`, or what a
+ * {@linkcode JobHost} says of itself (a Slurm allocation's node).
  *
- * @param target A {@linkcode Host} or a local target.
+ * @param target A {@linkcode Host}, a local target or a job host.
  * @returns The spec.
  * @throws {TypeError} For other targets (transfers).
  */
 export function hostOfTarget(target: Target): JobRef["host"] {
+  if (isJobHost(target)) return target.jobHost;
   if (target instanceof Host) {
     const address = target.address.includes(":") ? `[${target.address}]` : target.address;
     const spec: HostSpec = { address, name: target.name, ...target.params };
@@ -47,9 +53,9 @@ export function hostOfTarget(target: Target): JobRef["host"] {
   }
   if (target === LOCAL || /^local(\[\d+\])?$/.test(target.label)) return { local: target.label };
   throw new TypeError(
-    `Detached jobs run on hosts and local targets: ${
+    `Detached jobs run on hosts, local targets and the nodes of a Slurm allocation: ${
       JSON.stringify(target.label)
-    } is neither (the nodes of a Slurm allocation are hosts through 'await alloc.ssh()')`,
+    } is none of them`,
   );
 }
 
@@ -72,12 +78,41 @@ export function checkJobRef(value: unknown): JobRef {
   checkRemotePath(r.root, "'root'");
   const h = r.host as Record<string, unknown> | undefined;
   if (typeof h !== "object" || h === null) throw bad("'host' must be an object");
-  if (typeof h.local === "string") {
+  if ("slurm" in h) {
+    checkSlurmHost(h.slurm, bad);
+  } else if (typeof h.local === "string") {
     if (!/^local(\[\d+\])?$/.test(h.local)) throw bad("'host.local' must be a local label");
   } else if (typeof h.address !== "string") {
     throw bad("'host' needs an 'address' or 'local'");
   }
   return value as JobRef;
+}
+
+function checkSlurmHost(s: unknown, bad: (why: string) => TypeError): void {
+  if (typeof s !== "object" || s === null) throw bad("'host.slurm' must be an object");
+  const o = s as Record<string, unknown>;
+  if (typeof o.jobId !== "string" || !/^\d+$/.test(o.jobId)) {
+    throw bad("'host.slurm.jobId' must be a Slurm job id (digits)");
+  }
+  if (typeof o.node !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(o.node)) {
+    throw bad("'host.slurm.node' must be a node name");
+  }
+  if (o.cpus !== null && !(Number.isInteger(o.cpus) && (o.cpus as number) > 0)) {
+    throw bad("'host.slurm.cpus' must be null or a positive integer");
+  }
+  const env = o.env;
+  if (
+    typeof env !== "object" || env === null ||
+    Object.entries(env).some(([k, v]) =>
+      !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || typeof v !== "string"
+    )
+  ) {
+    throw bad("'host.slurm.env' must map variable names to strings");
+  }
+  if (typeof o.clients !== "string" || !o.clients.startsWith("/")) {
+    throw bad("'host.slurm.clients' must be an absolute folder");
+  }
+  checkRemotePath(o.clients, "'host.slurm.clients'");
 }
 
 /**
@@ -87,9 +122,15 @@ export function checkJobRef(value: unknown): JobRef {
  * @param ref The reference.
  * @param cache Targets made so far, by spec.
  * @returns The target.
- * @throws {TypeError} If the host spec is malformed.
+ * @throws {TypeError} If the host spec is malformed, or names a Slurm node (the jobs layer
+ *   cannot make one: attach it with the `attachJobs` of the main module).
  */
 export function targetOfRef(ref: JobRef, cache: Map<string, Target> = new Map()): Target {
+  if ("slurm" in ref.host) {
+    throw new TypeError(
+      `Job ${ref.id} runs on the node ${ref.host.slurm.node} of the Slurm allocation ${ref.host.slurm.jobId}: take it back with attachJobs() of "@dexp/dexp" (the main module), which knows Slurm`,
+    );
+  }
   const key = "local" in ref.host ? `local:${ref.host.local}` : hostKey(ref.host);
   let t = cache.get(key);
   if (t === undefined) {
@@ -109,6 +150,11 @@ export function targetOfRef(ref: JobRef, cache: Map<string, Target> = new Map())
  */
 export function hostKey(host: JobRef["host"]): string {
   if ("local" in host) return "local";
+  if ("slurm" in host) {
+    const { jobId, node, env } = host.slurm;
+    const sorted = Object.entries(env).sort(([a], [b]) => a < b ? -1 : 1);
+    return `slurm:${JSON.stringify([jobId, node, sorted])}`;
+  }
   const sorted = Object.fromEntries(
     Object.entries(host).filter(([k]) => k !== "tags").sort(([a], [b]) => a < b ? -1 : 1),
   );

@@ -4,8 +4,11 @@
  * @module
  */
 
-/** Why a job is lost: its outcome can no longer be known. */
-export type LostReason = "host rebooted" | "supervisor gone" | "folder removed";
+/**
+ * Why a job is lost: its outcome can no longer be known. `owner ended`: what owned the job's
+ * host ended, and the job with it (the Slurm allocation of a node was released or ended).
+ */
+export type LostReason = "host rebooted" | "supervisor gone" | "folder removed" | "owner ended";
 
 /** The state of a detached job. */
 export type JobStatus =

@@ -20,8 +20,17 @@ export {
   type OutputOptions,
   type WaitOptions,
 } from "./job.ts";
-export { attachJobs, JobGroup, type JobListing, listJobs, type ListOptions } from "./job_group.ts";
+export {
+  attachJobs,
+  type AttachOptions,
+  JobGroup,
+  type JobListing,
+  listJobs,
+  type ListOptions,
+} from "./job_group.ts";
 export { checkJobRef, type JobRef } from "./job_ref.ts";
+export { isJobHost, type JobHost, type SlurmJobHost } from "./job_host.ts";
+export { FAILED as JOB_FAILED_LINE, STARTED as JOB_STARTED_LINE } from "./supervisor.ts";
 export { type JobStatus, type LostReason, signalOfStatus } from "./job_status.ts";
 export {
   checkJobId,

@@ -85,9 +85,11 @@ function compact(statements: readonly string[]): string {
  *
  * @param heartbeat Seconds between heartbeats.
  * @param meta The statement that writes the meta data.
- * @returns The subshell, for the start script.
+ * @param foreground Run in the start command's shell itself (the session leader), which then
+ *   lives as long as the job, instead of in a background subshell.
+ * @returns The subshell (or group), for the start script.
  */
-function supervisorScript(heartbeat: number, meta: string): string {
+function supervisorScript(heartbeat: number, meta: string, foreground: boolean): string {
   // The heartbeat: a subshell that rewrites the uptime every interval while the command runs,
   // started only if the command did not end already (a zombie in /proc).
   const beat = compact([
@@ -103,29 +105,28 @@ function supervisorScript(heartbeat: number, meta: string): string {
     "done ) &",
     "h=$!",
   ]);
-  return `(${
-    compact([
-      "read -r l </proc/self/stat",
-      "sp=${l%% (*}",
-      'l=${l##*") "}',
-      "set -- $l",
-      "shift 19",
-      'p="$sid $sst $sp $1"',
-      `echo "$p" >"$d/pid"&&${meta}||{ rm -rf -- "$d";echo ${FAILED} pid;exit 126;}`,
-      '(DEXP_JOB_DIR=$d;export DEXP_JOB_DIR;unset l d p sp b bf r sid sst;set --;eval "unset x;$x") </dev/null >"$d/stdout" 2>"$d/stderr" &',
-      "c=$!",
-      `echo "${STARTED} $p"`,
-      "exec >/dev/null",
-      "h=",
-      "{ read -r l </proc/$c/stat;} 2>/dev/null",
-      `case \${l##*") "} in Z*) ;; *) ${beat};; esac`,
-      'wait "$c"',
-      // One write of a newline-terminated status (see the module doc).
-      'echo $? >"$d/exit"',
-      '[ -n "$h" ]&&{ read -r l </proc/$h/stat;} 2>/dev/null&&l=${l##*") "}&&set -- $l&&[ "$2" = "$sp" ]&&kill "$h"',
-      "exit 0",
-    ])
-  }) </dev/null 2>/dev/null &`;
+  const body = compact([
+    "read -r l </proc/self/stat",
+    "sp=${l%% (*}",
+    'l=${l##*") "}',
+    "set -- $l",
+    "shift 19",
+    'p="$sid $sst $sp $1"',
+    `echo "$p" >"$d/pid"&&${meta}||{ rm -rf -- "$d";echo ${FAILED} pid;exit 126;}`,
+    '(DEXP_JOB_DIR=$d;export DEXP_JOB_DIR;unset l d p sp b bf r sid sst;set --;eval "unset x;$x") </dev/null >"$d/stdout" 2>"$d/stderr" &',
+    "c=$!",
+    `echo "${STARTED} $p"`,
+    "exec >/dev/null",
+    "h=",
+    "{ read -r l </proc/$c/stat;} 2>/dev/null",
+    `case \${l##*") "} in Z*) ;; *) ${beat};; esac`,
+    'wait "$c"',
+    // One write of a newline-terminated status (see the module doc).
+    'echo $? >"$d/exit"',
+    '[ -n "$h" ]&&{ read -r l </proc/$h/stat;} 2>/dev/null&&l=${l##*") "}&&set -- $l&&[ "$2" = "$sp" ]&&kill "$h"',
+    "exit 0",
+  ]);
+  return foreground ? `{ ${body};} </dev/null 2>/dev/null` : `(${body}) </dev/null 2>/dev/null &`;
 }
 
 /** What a start needs. */
@@ -151,6 +152,15 @@ export interface StartSpec {
    * (false): it runs under `setsid`, in `/bin/sh`.
    */
   readonly loginShell: boolean;
+  /**
+   * Keep the supervisor in the FOREGROUND of the start command for the job's whole life, for
+   * transports whose remote processes end with the command that started them (a Slurm job
+   * step): the script runs under `setsid -w` (a session of its own, waited for) and the
+   * supervisor is that session's leader itself, not a background subshell. Default false: the
+   * supervisor goes to the background and the start command ends once it confirmed. Only
+   * without `loginShell`.
+   */
+  readonly foreground?: boolean;
 }
 
 /**
@@ -204,9 +214,14 @@ export function startScript(s: StartSpec): string {
       `printf 'v=2\\nid=%s\\nname=%s\\nboot=%s\\nbootfile=%s\\nshell=%s\\nheartbeat=%s\\ncreated=%s\\n' ${
         quote(s.id)
       } ${quote(s.name)} "$b" "$bf" ${shell} ${s.heartbeat} ${s.created} >"$d/meta"`,
+      s.foreground === true,
     ),
   ]);
-  return s.loginShell ? script : `exec setsid -f /bin/sh -c ${quote(script)} </dev/null\n`;
+  if (s.loginShell) {
+    if (s.foreground) throw new TypeError("A foreground supervisor needs a start under setsid");
+    return script;
+  }
+  return `exec setsid ${s.foreground ? "-w" : "-f"} /bin/sh -c ${quote(script)} </dev/null\n`;
 }
 
 /** A job on one host, as the scripts see it. */

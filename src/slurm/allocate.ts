@@ -13,6 +13,7 @@ import type { ConnectionParams } from "../ssh/mod.ts";
 import { listPartitions, runClient, slurmMessage } from "./_run.ts";
 import { SlurmError } from "./errors.ts";
 import { type AllocationState, SlurmNode } from "./node.ts";
+import { waitEnded } from "./_srun_client.ts";
 import { slurmOutcome } from "./state.ts";
 import { checkSlurmSources, type SlurmDirection, SlurmTransferTarget } from "./transfer.ts";
 
@@ -242,8 +243,10 @@ export class SlurmAllocation extends Group<SlurmNode> implements AsyncDisposable
 
   /**
    * Stops the commands still running on the allocation (as `kill()` does), cancels it
-   * (`scancel`) and waits until Slurm no longer lists it as pending, running or completing.
-   * Safe to call more than once.
+   * (`scancel`) and waits until Slurm no longer lists it as pending, running or completing,
+   * and until the local `srun` clients of its detached jobs have ended: the allocation owns
+   * its steps, so its detached jobs end with it (their state is then `lost`, reason
+   * `owner ended`). Safe to call more than once.
    *
    * @throws {SlurmError} When scancel fails.
    */
@@ -278,6 +281,9 @@ async function releaseJob(jobId: string, alloc: AllocationState): Promise<void> 
     );
   }
   await waitGone(jobId, alloc.env);
+  // The steps of its detached jobs ended with it: so do their local srun clients.
+  await Promise.all([...alloc.started ?? []].map((c) => waitEnded(c, 30_000)));
+  alloc.started?.clear();
 }
 
 /** Waits until squeue no longer lists the job as pending, running or completing. */

@@ -13,6 +13,7 @@ export {
   slurmTime,
 } from "./allocate.ts";
 export { SlurmError, type SlurmErrorKind } from "./errors.ts";
+export { attachJobs } from "./attach.ts";
 export { SlurmNode } from "./node.ts";
 export { type SlurmDirection, SlurmTransferTarget } from "./transfer.ts";
 export { type SlurmJobState, type SlurmOutcome, slurmOutcome } from "./state.ts";

@@ -10,11 +10,15 @@ import {
   type Launch,
   LaunchError,
   type LaunchSpec,
+  ProcessResult,
   quote,
   quoteArgv,
-  type Target,
 } from "../process/mod.ts";
+import { JOB_FAILED_LINE, JOB_STARTED_LINE, type JobHost, type SlurmJobHost } from "../jobs/mod.ts";
 import { MarkerFilter, newMarker } from "./_marker.ts";
+import { runClient } from "./_run.ts";
+import { type ClientId, defaultClientsDir, endClient, startClient } from "./_srun_client.ts";
+import { slurmOutcome } from "./state.ts";
 
 /** Most time a `scancel` of a step may take before it is given up. */
 const SCANCEL_DEADLINE = 10_000;
@@ -31,12 +35,27 @@ export interface AllocationState {
   readonly env: Readonly<Record<string, string>>;
   /** Why commands can no longer start (released, ended), or null while they can. */
   closed: string | null;
+  /**
+   * The folder (on this machine) of the logs of the `srun` clients that hold detached jobs
+   * (default `~/.cache/dexp/slurm-jobs`).
+   */
+  clients?: string;
+  /** The srun clients of detached jobs started by this program (release waits for them). */
+  started?: Set<ClientId>;
 }
 
 /**
  * A node of a Slurm allocation. Commands on it run as job steps of the allocation
  * (`srun --overlap`, so steps share the allocation's CPUs); `kill()` and timeouts signal the
  * step with `scancel --signal`, then cancel it.
+ *
+ * Detached jobs (`detach(alloc.run(cmd))`) run on it without ssh: each job's supervisor runs
+ * in the foreground of a step of its own, held by a local `srun` client that runs in its own
+ * session (output to a private log in `~/.cache/dexp/slurm-jobs/`), so the job outlives this
+ * program. The allocation owns its steps: when it is released or ends, its detached jobs end
+ * with it (their state is then `lost`, reason `owner ended`). A job also ends when its srun
+ * client dies, e.g. when this machine goes down: for jobs that must survive the machine that
+ * started them, use `alloc.ssh()`.
  *
  * @example
  * ```ts ignore
@@ -49,7 +68,7 @@ export interface AllocationState {
  * strictEqual(await node.run("echo $SLURM_JOB_ID").text(), nodes.jobId);
  * ```
  */
-export class SlurmNode implements Target {
+export class SlurmNode implements JobHost {
   /** The node's name, as Slurm calls it. */
   readonly label: string;
   /** The node's name, as Slurm calls it. */
@@ -76,6 +95,136 @@ export class SlurmNode implements Target {
   /** The allocation's job id. */
   get jobId(): string {
     return this.#alloc.jobId;
+  }
+
+  /** The host part of the references of detached jobs on this node. */
+  get jobHost(): SlurmJobHost {
+    const a = this.#alloc;
+    return {
+      slurm: {
+        jobId: a.jobId,
+        node: this.name,
+        cpus: this.cpus,
+        env: { ...a.env },
+        clients: a.clients ??= defaultClientsDir(),
+      },
+    };
+  }
+
+  /**
+   * Starts a detached job's start script as a step whose `srun` client outlives this
+   * program; returns once the supervisor confirmed, or srun ended without it (then the
+   * client's log is removed, and the result says what srun said).
+   *
+   * @param script The start script (supervisor in the foreground).
+   * @param id The job id.
+   * @returns The start's result.
+   */
+  async startDetached(script: string, id: string): Promise<ProcessResult> {
+    const a = this.#alloc;
+    const begin = new Date();
+    const result = (f: {
+      exitCode: number | null;
+      stdout: string;
+      failure: FailureKind | null;
+      reason?: string;
+    }) =>
+      new ProcessResult({
+        target: this.label,
+        command: `<start of detached job ${id}>`,
+        exitCode: f.exitCode,
+        signal: null,
+        stdout: f.stdout,
+        stderr: "",
+        stdoutBytes: f.stdout.length,
+        stderrBytes: 0,
+        start: begin,
+        end: new Date(),
+        timedOut: false,
+        killed: false,
+        failure: f.failure,
+        reason: f.reason ?? null,
+      });
+    if (a.closed !== null) {
+      return result({
+        exitCode: null,
+        stdout: "",
+        failure: "connect",
+        reason: `Cannot start on ${this.name}: the Slurm allocation ${a.jobId} ${a.closed}`,
+      });
+    }
+    const dir = this.jobHost.slurm.clients;
+    let s;
+    try {
+      s = await startClient(dir, id, this.srunArgs(script), a.env, [
+        JOB_STARTED_LINE,
+        JOB_FAILED_LINE,
+      ]);
+    } catch (e) {
+      return result({ exitCode: null, stdout: "", failure: "spawn", reason: (e as Error).message });
+    }
+    const lines = s.output.split("\n");
+    const started = lines.some((l) => l.startsWith(JOB_STARTED_LINE + " "));
+    if (started && s.running && s.client !== null) {
+      (a.started ??= new Set()).add(s.client);
+      return result({ exitCode: 0, stdout: s.output, failure: null });
+    }
+    // Not started: wait for the client to end, then leave no log behind.
+    await endClient(dir, id, true, 10_000);
+    if (lines.some((l) => l.startsWith(JOB_FAILED_LINE + " "))) {
+      return result({ exitCode: 1, stdout: s.output, failure: "exit" });
+    }
+    const c = classifyStep(a, this.name, false, 1, s.output);
+    return result({
+      exitCode: null,
+      stdout: s.output,
+      failure: "connect",
+      reason: c?.reason ??
+        `srun ended before the detached job confirmed its start on ${this.name}: ${
+          s.output.trim() || "(no output)"
+        }`,
+    });
+  }
+
+  /**
+   * Waits until the srun clients of these ended jobs have ended; with `remove`, removes
+   * their logs.
+   *
+   * @param ids The job ids.
+   * @param remove Remove the logs.
+   */
+  async endDetached(ids: readonly string[], remove: boolean): Promise<void> {
+    const dir = this.jobHost.slurm.clients;
+    await Promise.all(ids.map((id) => endClient(dir, id, remove)));
+  }
+
+  /**
+   * Why no job can run on this node any more: the allocation was released, or Slurm says it
+   * has ended; null while it runs or when Slurm cannot be asked.
+   *
+   * @returns The reason, or null.
+   */
+  async jobsEnded(): Promise<string | null> {
+    const a = this.#alloc;
+    if (a.closed !== null) return `the Slurm allocation ${a.jobId} ${a.closed}`;
+    let r;
+    try {
+      r = await runClient("squeue", ["-h", "-j", a.jobId, "-t", "all", "-o", "%T|%r"], a.env);
+    } catch {
+      return null;
+    }
+    if (r.code !== 0) {
+      return /Invalid job id/i.test(r.stderr)
+        ? `the Slurm allocation ${a.jobId} has ended (Slurm no longer knows it)`
+        : null;
+    }
+    const line = r.stdout.trim().split("\n")[0] ?? "";
+    if (line === "") return `the Slurm allocation ${a.jobId} has ended (Slurm no longer lists it)`;
+    const [state, reason] = line.split("|");
+    const o = slurmOutcome(state, reason, a.jobId);
+    return o.final || state === "COMPLETING"
+      ? `the Slurm allocation ${a.jobId} has ended: ${o.state}${o.reason ? ` (${o.reason})` : ""}`
+      : null;
   }
 
   /**
