@@ -101,6 +101,12 @@ export interface TestbedOptions {
   /** Extra lines appended to every generated `sshd_config` (e.g. `"AcceptEnv FOO"`). */
   extraSshdConfig?: string[];
   /**
+   * Give every host a home of its own, as real hosts have: sshd sets `HOME` to
+   * `DIR/homes/HOST` (a sticky, world-writable folder) for every session on that host's
+   * address. The login shell still starts in the user's real home. Default false.
+   */
+  homePerHost?: boolean;
+  /**
    * Directory that holds the testbeds' directories. Default `$DEXP_TESTBED_BASE`, else
    * `/tmp/dexp-testbed`. The test users must be able to traverse it.
    */
@@ -334,6 +340,13 @@ function sshdConfig(
     ...(kex === null ? [] : [`KexAlgorithms ${kex}`]),
     `LogLevel ${options.logLevel ?? "VERBOSE"}`,
     ...(options.extraSshdConfig ?? []),
+    // Match blocks last: everything after a Match line belongs to it.
+    ...(options.homePerHost
+      ? d.hosts.flatMap((h) => [
+        `Match LocalAddress ${layout.addresses[h]}`,
+        `  SetEnv HOME=${dir}/homes/h${h + 1}`,
+      ])
+      : []),
     "",
   ].join("\n");
 }
@@ -736,6 +749,13 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
   await Deno.mkdir(dir);
   // The test users read authorized_keys through this directory.
   await Deno.chmod(dir, 0o755);
+  if (options.homePerHost) {
+    for (let h = 1; h <= nHosts; h++) {
+      await Deno.mkdir(`${dir}/homes/h${h}`, { recursive: true });
+      await Deno.chmod(`${dir}/homes/h${h}`, 0o1777);
+    }
+    await Deno.chmod(`${dir}/homes`, 0o755);
+  }
   const running: Running[] = [];
   try {
     // One ed25519 key for every daemon, one for both users; no passphrase.
