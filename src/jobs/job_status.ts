@@ -251,7 +251,7 @@ export function decideStatus(r: JobReport): JobStatus {
     state: "lost",
     reason: "supervisor gone",
     detail: `the supervisor (pid ${sup}) ended without writing an exit status${
-      still ? `; the command still runs as pid ${pid}` : ""
+      still ? `; the leader of its session, pid ${pid}, still runs` : ""
     }`,
   };
 }

@@ -56,13 +56,14 @@ const PROC_FN = `dexp_proc() {
 /**
  * Joins shell statements into as few lines as the grammar allows: the start script travels on
  * one line of the ssh channel, where every newline costs 12 bytes of quoting and the remote
- * shell reads every byte with its own system call. A statement that ends in `&`, `{`, `|`,
- * `do` or `then` is followed by a space, every other by `;`.
+ * shell reads every byte with its own system call. A statement that ends in `&`, `{`, `|` or
+ * the word `do`, `then` or `else` is followed by a space, every other by `;` (so a value such
+ * as a path `/a/do` is not taken for a keyword).
  */
 function compact(statements: readonly string[]): string {
   let out = "";
   for (const st of statements) {
-    if (out !== "") out += /(&|\{|\||\bdo|\bthen|\belse)$/.test(out) ? " " : ";";
+    if (out !== "") out += /(&|\{|\||(^|[\s;])(do|then|else))$/.test(out) ? " " : ";";
     out += st;
   }
   return out;
