@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { assertEquals, waitFor } from "./assert.ts";
 import type { Testbed } from "./harness/sshd.ts";
-import { isGone } from "./harness/_proc.ts";
+export { sessionProcs } from "./harness/_proc.ts";
 
 export const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
 export const CONFIG = new URL("../deno.json", import.meta.url).pathname;
@@ -36,15 +36,6 @@ export async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** The live processes of a session on the host, from outside with pgrep. */
-export async function sessionProcs(sid: number): Promise<number[]> {
-  const o = await new Deno.Command("pgrep", { args: ["-s", String(sid)] }).output();
-  const pids = dec.decode(o.stdout).split("\n").filter((l) => l).map(Number);
-  const live: number[] = [];
-  for (const p of pids) if (!(await isGone(p))) live.push(p);
-  return live;
 }
 
 export interface Setup {

@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals, assertRejects, waitFor } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
-import { isGone, readStat } from "./harness/_proc.ts";
+import { isGone, readStat, sessionOf, sessionProcs } from "./harness/_proc.ts";
 import { detach, GroupError, type Hosts, hosts, type Job, sh } from "../mod.ts";
 
 const dec = new TextDecoder();
@@ -29,24 +29,6 @@ async function homeOf(user: string): Promise<string> {
 async function jobsRoot(user: string): Promise<{ root: string; abs: string }> {
   const name = `.dexp-test-jobs-${crypto.randomUUID().slice(0, 8)}`;
   return { root: `~/${name}`, abs: `${await homeOf(user)}/${name}` };
-}
-
-/** Field 6 of /proc/PID/stat: the session id. */
-async function sessionOf(pid: number): Promise<number | null> {
-  try {
-    const t = await Deno.readTextFile(`/proc/${pid}/stat`);
-    return Number(t.slice(t.lastIndexOf(")") + 2).split(" ")[3]);
-  } catch {
-    return null;
-  }
-}
-
-/** The live processes of a session, from outside with ps. */
-async function sessionProcs(sid: number): Promise<number[]> {
-  const o = await new Deno.Command("ps", { args: ["-o", "pid=,stat=", "-s", String(sid)] })
-    .output();
-  return dec.decode(o.stdout).split("\n").map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length === 2 && !f[1].startsWith("Z")).map((f) => Number(f[0]));
 }
 
 async function killSession(sid: number): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertMatch, assertRejects, waitFor } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
-import { isGone, readStat } from "./harness/_proc.ts";
+import { isGone, readStat, sessionProcs } from "./harness/_proc.ts";
 import {
   attachJobs,
   detach,
@@ -46,15 +46,7 @@ async function scratch(): Promise<string> {
   return d;
 }
 
-/** The live (not zombie) processes of a session, from outside with ps. */
-async function sessionProcs(sid: number): Promise<number[]> {
-  const o = await new Deno.Command("ps", { args: ["-o", "pid=,stat=", "-s", String(sid)] })
-    .output();
-  return new TextDecoder().decode(o.stdout).split("\n").map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length === 2 && !f[1].startsWith("Z")).map((f) => Number(f[0]));
-}
-
-/** The recorded `PID START SUPPID SUPSTART` of a job, read on the host. */
+/** The recorded `SID SIDSTART SUPPID SUPSTART` of a job, read on the host. */
 async function pidFile(abs: string, job: Job): Promise<number[]> {
   return (await Deno.readTextFile(`${abs}/${job.id}/pid`)).trim().split(" ").map(Number);
 }

@@ -17,7 +17,7 @@ import {
   slurmAllocate,
 } from "../mod.ts";
 import { assert, assertEquals, assertMatch, assertRejects, tempDir, waitFor } from "./assert.ts";
-import { isGone } from "./harness/_proc.ts";
+import { isGone, sessionOf, sessionProcs } from "./harness/_proc.ts";
 import { type SlurmCluster, slurmTest, startSlurmCluster } from "./harness/slurm.ts";
 
 /** The recorded `PID START SUPPID SUPSTART` of a job (the nodes are this machine). */
@@ -47,20 +47,6 @@ async function exists(path: string): Promise<boolean> {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
-}
-
-/** The live (not zombie) processes of a session, from outside with ps. */
-async function sessionProcs(sid: number): Promise<number[]> {
-  const o = await new Deno.Command("ps", { args: ["-o", "pid=,stat=", "-s", String(sid)] })
-    .output();
-  return new TextDecoder().decode(o.stdout).split("\n").map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length === 2 && !f[1].startsWith("Z")).map((f) => Number(f[0]));
-}
-
-/** Field 6 of /proc/PID/stat: the session id. */
-async function sessionOf(pid: number): Promise<number> {
-  const text = await Deno.readTextFile(`/proc/${pid}/stat`);
-  return Number(text.slice(text.lastIndexOf(")") + 2).split(" ")[3]);
 }
 
 async function activeJobs(sc: SlurmCluster): Promise<string[]> {

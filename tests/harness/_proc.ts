@@ -15,6 +15,8 @@ export interface ProcStat {
   ppid: number;
   /** The one-letter state: R, S, D, T, Z, X ... */
   state: string;
+  /** The session id (field 6). */
+  session: number;
   /** Start time in clock ticks after boot: with `pid`, identifies a process across reuse. */
   starttime: number;
 }
@@ -46,6 +48,7 @@ function parseStat(text: string): ProcStat | null {
     pid,
     state: fields[0],
     ppid: Number(fields[1]),
+    session: Number(fields[3]),
     starttime: Number(fields[19]),
   };
 }
@@ -75,6 +78,28 @@ export async function listProcs(): Promise<ProcStat[]> {
   }
   const stats = await Promise.all(pids.map(readStat));
   return stats.filter((s): s is ProcStat => s !== null);
+}
+
+/**
+ * The session of a process.
+ *
+ * @param pid The process id.
+ * @returns Its session id (field 6 of `/proc/PID/stat`), or `null` when there is no such process.
+ */
+export async function sessionOf(pid: number): Promise<number | null> {
+  return (await readStat(pid))?.session ?? null;
+}
+
+/**
+ * The live (not zombie) processes of a session, read from `/proc`.
+ *
+ * @param sid The session id.
+ * @returns Their pids, in ascending order.
+ */
+export async function sessionProcs(sid: number): Promise<number[]> {
+  return (await listProcs())
+    .filter((p) => p.session === sid && p.state !== "Z" && p.state !== "X")
+    .map((p) => p.pid).sort((a, b) => a - b);
 }
 
 /**
