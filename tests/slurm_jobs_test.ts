@@ -20,7 +20,7 @@ import { assert, assertEquals, assertMatch, assertRejects, tempDir, waitFor } fr
 import { isGone, sessionOf, sessionProcs } from "./harness/_proc.ts";
 import { type SlurmCluster, slurmTest, startSlurmCluster } from "./harness/slurm.ts";
 
-/** The recorded `PID START SUPPID SUPSTART` of a job (the nodes are this machine). */
+/** The recorded `SID SIDSTART SUPPID SUPSTART` of a job (the nodes are this machine). */
 async function pidFile(root: string, job: { id: string }): Promise<number[]> {
   return (await Deno.readTextFile(`${root}/${job.id}/pid`)).trim().split(" ").map(Number);
 }

@@ -112,7 +112,7 @@ export interface JobReport {
   readonly meta: Readonly<Record<string, string>>;
   /** The boot id now. */
   readonly bootNow: string;
-  /** `PID START SUPPID SUPSTART`, if written. */
+  /** `SID SIDSTART SUPPID SUPSTART` (the session and the supervisor), if written. */
   readonly pid: readonly number[] | null;
   /** The job process now: `[state, start]`, or null if there is none with that pid. */
   readonly cproc: readonly [string, number] | null;
