@@ -2,7 +2,9 @@
 // in DIR until none is left, printing "done I" after each completion that was recorded
 // and "stale I" after one that was refused.
 //
-//   deno run -A tests/sweep_worker.ts DIR N [--compact BYTES] [--work-ms MS] [--batch K]
+//   deno run -A tests/sweep_worker.ts DIR N [--compact BYTES] [--work-ms MS] [--batch K] [--hold]
+//
+// With --hold it claims one combination, prints "holding I" and then waits to be killed.
 import { parseArgs } from "node:util";
 import { ParamSweeper, range, sweep } from "../src/sweep/mod.ts";
 
@@ -15,6 +17,7 @@ if (import.meta.main) {
       compact: { type: "string", default: String(1 << 30) },
       "work-ms": { type: "string", default: "0" },
       batch: { type: "string", default: "1" },
+      hold: { type: "boolean", default: false },
     },
   });
   const [dir, n] = positionals;
@@ -26,7 +29,12 @@ if (import.meta.main) {
   const sweeper = await ParamSweeper.open(dir, sweep({ i: range(Number(n)) }), {
     compactBytes: Number(values.compact),
   });
-  for (;;) {
+  if (values.hold) {
+    const c = await sweeper.next();
+    out(`holding ${c?.i}`);
+    setInterval(() => {}, 1 << 30); // until killed
+  }
+  for (; !values.hold;) {
     const claimed = batch === 1
       ? [await sweeper.next()].filter((c) => c !== null)
       : await sweeper.nextMany(batch);
@@ -36,6 +44,8 @@ if (import.meta.main) {
       out(`${(await sweeper.done(c)) ? "done" : "stale"} ${c.i}`);
     }
   }
-  await sweeper.close();
-  out("exit");
+  if (!values.hold) {
+    await sweeper.close();
+    out("exit");
+  }
 }
