@@ -1,8 +1,8 @@
 // Argument parsing shared by the engine verbs: node:util parseArgs, with errors as usage errors.
 
-import { pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { resolveRunDir, RunFolderError } from "../engine/mod.ts";
+import { toFileUrl as fileUrlOf } from "../process/mod.ts";
 
 /** A usage error: printed with the verb's name, exit status 2. */
 export class UsageError extends Error {
@@ -46,7 +46,7 @@ export async function guard(verb: string, body: () => Promise<number>): Promise<
 
 // A file URL for an absolute path.
 export function toFileUrl(path: string): string {
-  return pathToFileURL(path).href;
+  return fileUrlOf(path).href;
 }
 
 // A run folder given as itself or as its experiment folder (the engine's rule), a usage

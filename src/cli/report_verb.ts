@@ -4,10 +4,10 @@
  * @module
  */
 
-import { join } from "node:path";
 import { toText, writeReport } from "../engine/mod.ts";
 import { guard, latestRun, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./verb.ts";
+import { join } from "../process/mod.ts";
 
 const HELP = `Usage: dexp report [options] RUN_DIR
 

@@ -4,9 +4,6 @@
  * @module
  */
 
-import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-
 import {
   ExperimentLoadError,
   loadExperiments,
@@ -15,7 +12,7 @@ import {
   SLURM_RUN_DIR_ENV,
   type SlurmRunOptions,
 } from "../engine/mod.ts";
-import { handleSignals, killEverything } from "../process/mod.ts";
+import { fromFileUrl, handleSignals, killEverything, resolve } from "../process/mod.ts";
 import { SlurmError } from "../slurm/mod.ts";
 import { guard, parse, UsageError } from "./_common_verb.ts";
 import type { Verb } from "./verb.ts";
@@ -219,7 +216,7 @@ function slurmOptions(
   const throttle = positive(v["array-throttle"], "--array-throttle");
   const sbatch = typeof v.sbatch === "string" ? v.sbatch.split(/\s+/).filter((a) => a) : [];
   const main = new URL("./main.ts", import.meta.url);
-  const cli = main.protocol === "file:" ? fileURLToPath(main) : main.href;
+  const cli = main.protocol === "file:" ? fromFileUrl(main) : main.href;
   const files = positionals.map((p) => resolve(p));
   const filters = ((v.filter as string[] | undefined) ?? []).flatMap((f) => ["--filter", f]);
   const conf = Deno.env.get("SLURM_CONF");

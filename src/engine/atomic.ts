@@ -4,9 +4,8 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
-
 let counter = 0;
+import { dirname, join } from "../process/mod.ts";
 
 /** Options of {@linkcode writeFileAtomic}. */
 export interface AtomicWriteOptions {

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { join } from "node:path";
 import { oneLine, textTable } from "../action/mod.ts";
 import type { Combination, JsonValue } from "./_sweep.ts";
 import { readJsonMaybe, writeFileAtomic } from "./atomic.ts";
@@ -13,6 +12,7 @@ import type { Row } from "./context.ts";
 import type { CombinationRecord, RunJson } from "./runner.ts";
 import { comboFolderName, RESULT_JSON, ROWS_JSONL, RUN_JSON } from "./rundir.ts";
 import { runLiveness } from "./status.ts";
+import { join } from "../process/mod.ts";
 
 const NUM = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 

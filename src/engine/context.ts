@@ -5,7 +5,6 @@
  * @module
  */
 
-import { isAbsolute, join, normalize } from "node:path";
 import {
   type Group,
   GroupCommand,
@@ -14,6 +13,9 @@ import {
 } from "../action/mod.ts";
 import {
   Command,
+  isAbsolute,
+  join,
+  normalize,
   type OutputSinkFactory,
   type RunningProcess,
   type Target,

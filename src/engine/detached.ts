@@ -11,9 +11,9 @@
  */
 
 import { resolveRunDir, RunFolderError } from "./run_folder.ts";
-import { join } from "node:path";
 import { checkJobRef, type JobRef } from "../jobs/mod.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
+import { join } from "../process/mod.ts";
 
 /** The file, in the combination's folder. */
 export const JOBS_JSON = "jobs.json";

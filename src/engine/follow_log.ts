@@ -5,8 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
-import { type Duration, toMillis } from "../process/mod.ts";
+import { type Duration, join, toMillis } from "../process/mod.ts";
 import type { RunJson } from "./runner.ts";
 import { LOG_TXT, RESULT_JSON, RUN_JSON } from "./rundir.ts";
 import { runLiveness } from "./status.ts";

@@ -5,9 +5,8 @@
  * @module
  */
 
-import { extname, join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { type Experiment, registeredExperiments } from "./registry.ts";
+import { extname, join, resolve, toFileUrl } from "../process/mod.ts";
 
 /**
  * Experiment files could not be loaded: a path is missing, a file does not type-check or
@@ -138,7 +137,7 @@ export async function loadExperiments(
   const before = new Set(registeredExperiments());
   for (const f of files) {
     try {
-      await import(pathToFileURL(f).href);
+      await import(toFileUrl(f).href);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       throw new ExperimentLoadError(`Experiment file '${f}' failed to load: ${msg}`);

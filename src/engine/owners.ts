@@ -8,9 +8,8 @@
  * @module
  */
 
-import { join } from "node:path";
 import { type Group, local } from "../action/mod.ts";
-import { quote } from "../process/mod.ts";
+import { join, quote } from "../process/mod.ts";
 
 /** The file, in the combination's folder. */
 export const OWNERS_FILE = ".owners.jsonl";

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { join } from "node:path";
 import { listRunIds, RUN_JSON } from "./rundir.ts";
+import { join } from "../process/mod.ts";
 
 /** A path is neither a run folder nor an experiment folder with runs. *
  * @example

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { join } from "node:path";
 import { type Combination, combinationName } from "./_sweep.ts";
+import { join } from "../process/mod.ts";
 
 /** Name of the per-run description file. */
 export const RUN_JSON = "run.json";

@@ -6,9 +6,17 @@
  */
 
 import { holdPoolSlots, type PoolPlace, poolPlaces } from "./pool_places.ts";
-import { basename, dirname, join, resolve } from "node:path";
 import { type Group, Hosts } from "../action/mod.ts";
-import { DEXP_VERSION, type Duration, type LineInfo, toMillis } from "../process/mod.ts";
+import {
+  basename,
+  DEXP_VERSION,
+  dirname,
+  type Duration,
+  join,
+  type LineInfo,
+  resolve,
+  toMillis,
+} from "../process/mod.ts";
 import { type ClaimStore, openStore } from "./_claims.ts";
 import { type Combination, currentOwner } from "./_sweep.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";

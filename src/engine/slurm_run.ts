@@ -7,8 +7,6 @@
  * @module
  */
 
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   cancelJobs,
   type SlurmArrayOptions,
@@ -17,6 +15,7 @@ import {
   submitArray,
 } from "../slurm/mod.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
+import { fromFileUrl, join } from "../process/mod.ts";
 
 /** The file, in the run folder, that records the run's Slurm arrays. */
 export const SLURM_JSON = "slurm.json";
@@ -62,9 +61,7 @@ export interface SlurmRunJson {
 }
 
 function defaultCommand(runDir: string): string[] {
-  const main = Deno.mainModule.startsWith("file:")
-    ? fileURLToPath(Deno.mainModule)
-    : Deno.mainModule;
+  const main = Deno.mainModule.startsWith("file:") ? fromFileUrl(Deno.mainModule) : Deno.mainModule;
   return [
     "env",
     `${SLURM_RUN_DIR_ENV}=${runDir}`,

@@ -4,7 +4,6 @@
  * @module
  */
 
-import { join } from "node:path";
 import {
   type ClaimInfo,
   type Combination,
@@ -16,6 +15,7 @@ import {
 import { readJsonMaybe } from "./atomic.ts";
 import type { CombinationRecord, RunJson } from "./runner.ts";
 import { listRunIds, RESULT_JSON, RUN_JSON, SWEEP_DIR } from "./rundir.ts";
+import { join } from "../process/mod.ts";
 
 /** What {@linkcode runLiveness} finds out about a run recorded as running. */
 export interface RunLiveness {

@@ -6,7 +6,6 @@
  */
 
 import { type Duration, Settled, toMillis } from "../process/mod.ts";
-import { Buffer } from "node:buffer";
 import {
   DEFAULT_CAPTURE_LIMIT,
   DEFAULT_KILL_GRACE,
@@ -129,6 +128,19 @@ function nonNegative(n: number, what: string): number {
 
 const decoder = new TextDecoder();
 
+/** Bytes the host sent as base64 (`base64` output: line breaks are skipped). */
+function base64(text: string, job: { id: string; target: { label: string } }): Uint8Array {
+  try {
+    return Uint8Array.fromBase64(text);
+  } catch (e) {
+    throw new Error(
+      `Job ${job.id} on ${job.target.label} sent output that is not base64 (${
+        (e as Error).message
+      }): its host's reply was cut or mangled; read it again`,
+    );
+  }
+}
+
 /**
  * A detached job on one host. Cheap to make: nothing runs until a method is called.
  *
@@ -241,8 +253,7 @@ export class Job extends Settled<ProcessResult, WaitOptions> {
       const l = lines.find((x) => x.startsWith(prefix + " "));
       return l === undefined ? null : l.slice(prefix.length + 1);
     };
-    const b64 = (s: string | null) =>
-      s ? new Uint8Array(Buffer.from(s, "base64")) : new Uint8Array();
+    const b64 = (s: string | null) => s ? base64(s, this) : new Uint8Array();
     const stream = (name: string) => {
       const size = Number(get(`size ${name}`) ?? 0);
       const all = get(`all ${name}`);
@@ -338,7 +349,7 @@ export class Job extends Settled<ProcessResult, WaitOptions> {
     }
     const ended = lines[0] === "state done";
     const size = Number((lines[1] ?? "").replace(/^size /, "")) || 0;
-    const data = new Uint8Array(Buffer.from(lines[2] ?? "", "base64"));
+    const data = base64(lines[2] ?? "", this);
     const next = from + data.length;
     return { chunk: { data, next, size, done: ended && next >= size }, text: r.stdout.length };
   }

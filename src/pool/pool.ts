@@ -6,8 +6,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
-import { type Duration, toMillis } from "../process/mod.ts";
+import { type Duration, resolve, toMillis } from "../process/mod.ts";
 import { Host, type HostInput } from "../ssh/mod.ts";
 import type { JobRef } from "../jobs/mod.ts";
 import { PoolStateError } from "./errors.ts";

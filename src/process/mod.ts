@@ -62,3 +62,14 @@ export { track, untrack } from "./reaper.ts";
 export { readProcStat } from "./proc_stat.ts";
 export { callSiteOf, withCallSite } from "./call_site.ts";
 export { isAlive } from "./tree.ts";
+export {
+  basename,
+  dirname,
+  extname,
+  fromFileUrl,
+  isAbsolute,
+  join,
+  normalize,
+  resolve,
+  toFileUrl,
+} from "./path.ts";

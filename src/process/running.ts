@@ -6,7 +6,6 @@
 
 import { type Duration, formatDuration, toMillis } from "./duration.ts";
 import { Running } from "./awaitable.ts";
-import { dirname } from "node:path";
 import { BoundedCapture } from "./capture.ts";
 import { errorFor, ExpectError } from "./errors.ts";
 import { LineSplitter } from "./lines.ts";
@@ -24,6 +23,7 @@ import { type Stoppable, track, untrack } from "./reaper.ts";
 import { killMembers, signalTree, type TreeMember } from "./tree.ts";
 import { type FailureKind, ProcessResult } from "./result.ts";
 import { type Launch, LaunchError, type StreamFilter, type Target } from "./target.ts";
+import { dirname } from "./path.ts";
 
 /** What `expect()` found. */
 export interface ExpectMatch {

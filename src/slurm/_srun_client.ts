@@ -5,8 +5,7 @@
 // gone). The log's first line is the client's `DEXP-SRUN PID START` (its identity); srun's own
 // output follows, which holds the supervisor's confirm line.
 
-import { join } from "node:path";
-import { readProcStat } from "../process/mod.ts";
+import { join, readProcStat } from "../process/mod.ts";
 
 /** Marks the first line of a client log: the client's pid and start time. */
 const CLIENT = "DEXP-SRUN";

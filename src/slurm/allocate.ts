@@ -6,8 +6,7 @@
  * @module
  */
 
-import { type Duration, onExit, quote, stopTracked, toMillis } from "../process/mod.ts";
-import { resolve } from "node:path";
+import { type Duration, onExit, quote, resolve, stopTracked, toMillis } from "../process/mod.ts";
 import { Group, GroupCommand, type Hosts, hosts } from "../action/mod.ts";
 import type { ConnectionParams } from "../ssh/mod.ts";
 import { listPartitions, runClient, slurmMessage } from "./_run.ts";

@@ -5,13 +5,15 @@
  * @module
  */
 
-import { basename, dirname, resolve } from "node:path";
 import {
+  basename,
+  dirname,
   fillPlaceholders,
   type Launch,
   LaunchError,
   type LaunchSpec,
   quote,
+  resolve,
   type Target,
 } from "../process/mod.ts";
 import type { SlurmNode } from "./node.ts";

@@ -4,8 +4,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
-import { type Duration, quote, toMillis } from "../process/mod.ts";
+import { type Duration, quote, resolve, toMillis } from "../process/mod.ts";
 import { checkProfile, type Kex, kexOptions } from "./profile.ts";
 
 /** How to reach hosts; set per group with `.with()` or per host. */

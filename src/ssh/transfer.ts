@@ -15,13 +15,13 @@
  * @module
  */
 
-import { resolve } from "node:path";
 import {
   fillPlaceholders,
   type Launch,
   LaunchError,
   type LaunchSpec,
   quote,
+  resolve,
   type Target,
 } from "../process/mod.ts";
 import { connectReason } from "./connect_reason.ts";
