@@ -120,11 +120,14 @@ sshTest("DEXP_KEX=fast and a host file's defaults select the fast profile", asyn
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-  const list = parseHostList("defaults:\n  kex: fast\n  persist: 10m\nhosts:\n  - n1\n", "h.yaml");
+  const list = await parseHostList(
+    "defaults:\n  kex: fast\n  persist: 10m\nhosts:\n  - n1\n",
+    "h.yaml",
+  );
   assertEquals(list.defaults, { kex: "fast", persist: "10m" });
   let err = "";
   try {
-    parseHostList("defaults:\n  kex: turbo\nhosts:\n  - n1\n", "h.yaml");
+    await parseHostList("defaults:\n  kex: turbo\nhosts:\n  - n1\n", "h.yaml");
   } catch (e) {
     err = (e as Error).message;
   }

@@ -4,8 +4,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
-import { fillPlaceholders } from "../process/mod.ts";
+import { fillPlaceholders, resolve } from "../process/mod.ts";
 import {
   checkParams,
   checkTransferSources,
@@ -275,7 +274,7 @@ export function hosts(...inputs: (HostInput | readonly HostInput[])[]): Hosts {
  * ```
  */
 export async function hostsFromFile(path: string): Promise<Hosts> {
-  const list = parseHostList(await Deno.readTextFile(path), path);
+  const list = await parseHostList(await Deno.readTextFile(path), path);
   const h = hosts(...list.hosts);
   return Object.keys(list.defaults).length ? h.with(list.defaults) : h;
 }

@@ -4,10 +4,6 @@
  * @module
  */
 
-// A full specifier, not a bare "yaml" from deno.json's import map: that map applies only in
-// this repository, and a script or installed `dexp` elsewhere could not resolve it.
-// deno-lint-ignore no-import-prefix
-import { parse as parseYaml } from "npm:yaml@^2.8.1";
 import type { HostInput, HostSpec } from "./host.ts";
 import { checkParams, type ConnectionParams } from "./params.ts";
 
@@ -29,6 +25,9 @@ export interface HostList {
  * YAML: a list of hosts, or `{ defaults: {...}, hosts: [...] }`, each host a string or an
  * object with `address`, `name`, `user`, `port`, `keyfile`, `tags`, ...
  *
+ * The YAML parser (the `yaml` npm package) is loaded only when a YAML list is read: it costs
+ * about 25 ms, which a program with no YAML host file should not pay at its start.
+ *
  * @param text The file's content.
  * @param source The file name, for messages and to tell YAML (`.yaml`, `.yml`) from text.
  * @returns The hosts and defaults.
@@ -38,14 +37,14 @@ export interface HostList {
  * ```ts
  * import { parseHostList } from "@dexp/dexp";
  * import { deepStrictEqual } from "node:assert";
- * const list = parseHostList("n1 gpu\nbob@n2:2222 rack=b3\n", "hosts.txt");
+ * const list = await parseHostList("n1 gpu\nbob@n2:2222 rack=b3\n", "hosts.txt");
  * deepStrictEqual(list.hosts.length, 2);
  * ```
  */
-export function parseHostList(text: string, source = "host list"): HostList {
+export async function parseHostList(text: string, source = "host list"): Promise<HostList> {
   const yaml = /\.ya?ml$/i.test(source) || /^\s*(hosts|defaults)\s*:/m.test(text) ||
     /^\s*-\s/m.test(text);
-  return yaml ? parseYamlList(text, source) : parsePlain(text, source);
+  return yaml ? await parseYamlList(text, source) : parsePlain(text, source);
 }
 
 function parsePlain(text: string, source: string): HostList {
@@ -66,10 +65,15 @@ function parsePlain(text: string, source: string): HostList {
   return { hosts, defaults: {} };
 }
 
-function parseYamlList(text: string, source: string): HostList {
+async function parseYamlList(text: string, source: string): Promise<HostList> {
+  // A full specifier, not a bare "yaml" from deno.json's import map: that map applies only in
+  // this repository, and a script or installed `dexp` elsewhere could not resolve it. A string
+  // literal, so that `deno compile` includes the package.
+  // deno-lint-ignore no-import-prefix
+  const { parse } = await import("npm:yaml@^2.8.1");
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = parse(text);
   } catch (e) {
     throw new TypeError(`${source} is not valid YAML: ${(e as Error).message}`);
   }

@@ -73,19 +73,25 @@ Deno.test("safe defaults: BatchMode, accept-new host keys, a connect timeout; 'n
   );
 });
 
-Deno.test("host lists: plain lines with tags, YAML with defaults, clear errors", () => {
-  const plain = parseHostList("# lab\nn1 gpu rack=b3\n\nbob@n2:2222  # spare\n", "hosts.txt");
+Deno.test("host lists: plain lines with tags, YAML with defaults, clear errors", async () => {
+  const plain = await parseHostList("# lab\nn1 gpu rack=b3\n\nbob@n2:2222  # spare\n", "hosts.txt");
   assertEquals(plain.hosts, [{ address: "n1", tags: { gpu: true, rack: "b3" } }, "bob@n2:2222"]);
-  const yaml = parseHostList(
+  const yaml = await parseHostList(
     "defaults:\n  user: bob\nhosts:\n  - n1\n  - { address: n2, port: 22 }\n",
     "h.yaml",
   );
   assertEquals(yaml.defaults, { user: "bob" });
   assertEquals(yaml.hosts, ["n1", { address: "n2", port: 22 }]);
-  assertMatch(throws(() => parseHostList("hosts: 3\n", "h.yaml")), /expected a list of hosts/);
-  assertMatch(throws(() => parseHostList("- { port: 2 }\n", "h.yaml")), /host 1 must be/);
-  assertMatch(
-    throws(() => parseHostList("nodes: []\n", "h.yaml")),
-    /unknown top-level key 'nodes'/,
-  );
+  const fails = async (text: string) => {
+    try {
+      await parseHostList(text, "h.yaml");
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return "no error";
+  };
+  assertMatch(await fails("hosts: 3\n"), /expected a list of hosts/);
+  assertMatch(await fails("- { port: 2 }\n"), /host 1 must be/);
+  assertMatch(await fails("nodes: []\n"), /unknown top-level key 'nodes'/);
+  assertMatch(await fails("hosts: [a, b\n"), /h.yaml is not valid YAML/);
 });
