@@ -1,8 +1,9 @@
 /**
  * Fan-out against the peers, whole-process times, all tools in the same run on the same
  * testbed (loopback sshd with OpenSSH's default key exchange): `true` on N cold hosts with a
- * raw `ssh` loop, pdsh, pssh (parallel-ssh), clush, dexp, dexp with `kex: "fast"`, and a
- * second dexp program that finds the connections the first one persisted. Median of R runs.
+ * raw `ssh` loop, a bare Deno program that starts the same `ssh` processes (no dexp: the floor
+ * of any Deno program), pdsh, pssh (parallel-ssh), clush, dexp, dexp with `kex: "fast"`, and
+ * a second dexp program that finds the connections the first one persisted. Median of R runs.
  * The dexp program reports its peak RSS (VmHWM), shown in the last column.
  *
  *   deno run -A bench/fanout.ts [SIZES] [--reps=5] [--large-reps=1] [--fast-from=256]
@@ -133,12 +134,32 @@ console.log("VmHWM", Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\\
   return argv;
 }
 
+/**
+ * A Deno program with no library: the same `ssh -F CONFIG HOST true` as the raw loop, one
+ * `Deno.Command` per host, all at once. What Deno's start and its process spawning cost.
+ */
+async function denoFloor(dir: string): Promise<string> {
+  const file = `${dir}/deno_floor.ts`;
+  await Deno.writeTextFile(
+    file,
+    `const [cfg, ...names] = Deno.args;
+const runs = names.map((h) =>
+  new Deno.Command("ssh", { args: ["-F", cfg, h, "true"], stdin: "null", stdout: "piped", stderr: "piped" })
+    .output()
+);
+for (const r of await Promise.all(runs)) if (r.code !== 0) Deno.exit(1);
+`,
+  );
+  return file;
+}
+
 const tb = await startTestbed({ hosts: Math.max(...sizes), kexAlgorithms: null });
 const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "dexp-bench-" });
 await Deno.chmod(dir, 0o700);
 const persistDir = `${dir}/persist`;
 await Deno.mkdir(persistDir, { mode: 0o700 });
 const configs = { false: await config(tb, dir, false), true: await config(tb, dir, true) };
+const floor = await denoFloor(dir);
 const rows: string[] = [];
 const notes = new Set<string>();
 try {
@@ -154,6 +175,8 @@ try {
           "-c",
           `for h in ${names.join(" ")}; do ssh -F ${cfg} "$h" true & done; wait`,
         ]),
+      "Deno floor (no dexp)": () =>
+        timed([Deno.execPath(), "run", "-A", "--no-check", floor, cfg, ...names]),
     };
     if (has("pdsh")) {
       cells.pdsh = () =>
@@ -193,16 +216,27 @@ try {
     await timed(dexpPersist, env);
     const results: string[] = [];
     let rss = 0;
-    for (const [name, fn] of Object.entries(cells)) {
-      const times: number[] = [];
-      for (let i = 0; i < reps; i++) {
-        times.push(await fn());
+    // Rounds: every tool once per round, in the same order, so that a slow spell of the
+    // machine hits all of them; the ratios below are taken within a round.
+    const times: Record<string, number[]> = {};
+    for (let i = 0; i < reps; i++) {
+      for (const [name, fn] of Object.entries(cells)) {
+        (times[name] ??= []).push(await fn());
         if (name === "dexp") rss = Math.max(rss, lastRss);
       }
-      const m = median(times);
-      results.push(`${Math.round(m).toLocaleString("en")}`);
-      console.error(`N=${n} ${name}: median ${Math.round(m)} ms of ${times.map(Math.round)}`);
     }
+    for (const name of Object.keys(cells)) {
+      const m = median(times[name]);
+      results.push(`${Math.round(m).toLocaleString("en")}`);
+      console.error(`N=${n} ${name}: median ${Math.round(m)} ms of ${times[name].map(Math.round)}`);
+    }
+    const ratio = (a: string, b: string) =>
+      median(times[a].map((t, i) => t / times[b][i])).toFixed(3);
+    console.error(
+      `N=${n} per-round ratios: dexp/raw ${ratio("dexp", "raw ssh loop")}, ` +
+        `floor/raw ${ratio("Deno floor (no dexp)", "raw ssh loop")}, ` +
+        `dexp/floor ${ratio("dexp", "Deno floor (no dexp)")}`,
+    );
     const mark = [fastAll && n >= fastFrom && fastFrom > 1 ? "*" : "", reps !== runs ? "+" : ""]
       .join("");
     if (fastAll && fastFrom > 1) notes.add(`* every tool with curve25519 first`);
