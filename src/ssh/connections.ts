@@ -23,6 +23,7 @@ import {
   untrack,
 } from "../process/mod.ts";
 import { connectReason } from "./connect_reason.ts";
+import { makeControlDir } from "./control_dir.ts";
 import { muxAlive, muxTerminate } from "./mux.ts";
 import { ConnectWindow, type ConnectWindowStats, type LoginOutcome } from "./connect_window.ts";
 import {
@@ -85,40 +86,9 @@ const MAX_RETRIES = 8;
 /** Most time a `-O check` or `-O exit` call to a local master may take, in ms. */
 const CONTROL_DEADLINE = 10_000;
 
-/**
- * The program's control folder: short and private (socket paths must fit in 108 bytes), in
- * memory where there is a place for it: `$XDG_RUNTIME_DIR`, else `/dev/shm` (Linux), else
- * `/tmp`. Its files (a socket and an ssh log per host) need no disk; on a disk file system
- * each is an inode to make and free, which costs the ssh processes 1 ms of CPU or more when
- * many files were removed a moment before (as by the previous program's folder).
- */
 function controlDir(): string {
-  if (!dir) {
-    let runtime: string | undefined;
-    try {
-      runtime = Deno.env.get("XDG_RUNTIME_DIR");
-    } catch {
-      // No permission to read the environment: /dev/shm or /tmp then.
-    }
-    // A long runtime folder would leave no room for the socket names.
-    const bases = Deno.build.os === "linux" || Deno.build.os === "darwin"
-      ? [
-        ...(runtime?.startsWith("/") && runtime.length <= 64 ? [runtime] : []),
-        ...(Deno.build.os === "linux" ? ["/dev/shm"] : []),
-        "/tmp",
-      ]
-      : [undefined];
-    for (const [i, base] of bases.entries()) {
-      try {
-        dir = Deno.makeTempDirSync({ dir: base, prefix: "dexp-" });
-        break;
-      } catch (e) {
-        if (i === bases.length - 1) throw e;
-      }
-    }
-    Deno.chmodSync(dir!, 0o700);
-  }
-  return dir!;
+  dir ??= makeControlDir();
+  return dir;
 }
 
 let unhook: (() => void) | undefined;
