@@ -11,7 +11,7 @@
  */
 
 import { Hosts } from "../action/mod.ts";
-import { quote } from "../process/mod.ts";
+import { basename, quote } from "../process/mod.ts";
 import type { Host } from "../ssh/mod.ts";
 
 /** The line prefix a job prints to name a results path. */
@@ -89,11 +89,6 @@ function shellPath(p: string): string {
   return quote(p.startsWith("/") ? p : `./${p}`);
 }
 
-function baseName(p: string): string {
-  const t = p.replace(/\/+$/, "");
-  return t.slice(t.lastIndexOf("/") + 1);
-}
-
 async function localCount(path: string): Promise<{ files: number; bytes: number }> {
   let st: Deno.FileInfo;
   try {
@@ -128,7 +123,7 @@ export async function copyBack(host: Host, options: CopyBackOptions): Promise<Co
   const paths = [...new Set(options.paths)];
   const names = new Map<string, string>();
   for (const p of paths) {
-    const n = baseName(p);
+    const n = basename(p);
     if (!n || n === "." || n === ".." || n === "~") {
       throw new CopyBackError(`Results path ${JSON.stringify(p)} names no file or folder`);
     }
@@ -189,7 +184,7 @@ export async function copyBack(host: Host, options: CopyBackOptions): Promise<Co
     let files = 0;
     let bytes = 0;
     for (let i = 0; i < paths.length; i++) {
-      const got = await localCount(`${tmp}/${baseName(paths[i])}`);
+      const got = await localCount(`${tmp}/${basename(paths[i])}`);
       const want = expected[i];
       if (got.files !== want.files || got.bytes !== want.bytes) {
         throw new CopyBackError(

@@ -1,4 +1,4 @@
-import { assertEquals, assertMatch } from "../../tests/assert.ts";
+import { assertEquals, assertMatch, assertRejects } from "../../tests/assert.ts";
 import { Host, parseHostString } from "./host.ts";
 import { parseHostList } from "./host_file.ts";
 import { checkParams, commonOptions } from "./params.ts";
@@ -82,16 +82,10 @@ Deno.test("host lists: plain lines with tags, YAML with defaults, clear errors",
   );
   assertEquals(yaml.defaults, { user: "bob" });
   assertEquals(yaml.hosts, ["n1", { address: "n2", port: 22 }]);
-  const fails = async (text: string) => {
-    try {
-      await parseHostList(text, "h.yaml");
-    } catch (e) {
-      return (e as Error).message;
-    }
-    return "no error";
-  };
-  assertMatch(await fails("hosts: 3\n"), /expected a list of hosts/);
-  assertMatch(await fails("- { port: 2 }\n"), /host 1 must be/);
-  assertMatch(await fails("nodes: []\n"), /unknown top-level key 'nodes'/);
-  assertMatch(await fails("hosts: [a, b\n"), /h.yaml is not valid YAML/);
+  const fails = (text: string, includes: string) =>
+    assertRejects(() => parseHostList(text, "h.yaml"), TypeError, includes);
+  await fails("hosts: 3\n", "expected a list of hosts");
+  await fails("- { port: 2 }\n", "host 1 must be");
+  await fails("nodes: []\n", "unknown top-level key 'nodes'");
+  await fails("hosts: [a, b\n", "h.yaml is not valid YAML");
 });

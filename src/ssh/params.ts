@@ -5,6 +5,7 @@
  */
 
 import { type Duration, quote, resolve, toMillis } from "../process/mod.ts";
+import { makeControlDir } from "./control_dir.ts";
 import { checkProfile, type Kex, kexOptions } from "./profile.ts";
 
 /** How to reach hosts; set per group with `.with()` or per host. */
@@ -250,9 +251,8 @@ function layeredConfig(userFile: string, defaults: [string, string][]): string {
   const known = configs.get(text);
   if (known) return known;
   if (!configDir) {
-    const base = Deno.build.os === "linux" || Deno.build.os === "darwin" ? "/tmp" : undefined;
-    const made = Deno.makeTempDirSync({ dir: base, prefix: "dexp-config-" });
-    Deno.chmodSync(made, 0o700);
+    // Private, in memory where possible, and removed by a later program if this one is killed.
+    const made = makeControlDir();
     configDir = made;
     globalThis.addEventListener("unload", () => {
       try {

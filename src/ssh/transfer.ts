@@ -16,6 +16,7 @@
  */
 
 import {
+  basename,
   fillPlaceholders,
   type Launch,
   LaunchError,
@@ -69,8 +70,7 @@ function escapeGlob(path: string): string {
  * slashes ignored; `null` if it has none of its own (``, `/`, `.`, `..`, `~`).
  */
 function finalName(path: string): string | null {
-  const trimmed = path.replace(/\/+$/, "");
-  const name = trimmed.slice(trimmed.lastIndexOf("/") + 1);
+  const name = basename(path);
   return name === "" || name === "." || name === ".." || name === "~" ? null : name;
 }
 
