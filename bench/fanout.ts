@@ -2,7 +2,8 @@
  * Fan-out against the peers, whole-process times, all tools in the same run on the same
  * testbed (loopback sshd with OpenSSH's default key exchange): `true` on N cold hosts with a
  * raw `ssh` loop, a bare Deno program that starts the same `ssh` processes (no dexp: the floor
- * of any Deno program), pdsh, pssh (parallel-ssh), clush, dexp, dexp with `kex: "fast"`, and
+ * of any Deno program), the same program with dexp imported but unused (the floor of any program
+ * that loads dexp's code), pdsh, pssh (parallel-ssh), clush, dexp, dexp with `kex: "fast"`, and
  * a second dexp program that finds the connections the first one persisted. Median of R runs.
  * The dexp program reports its peak RSS (VmHWM), shown in the last column.
  *
@@ -136,13 +137,16 @@ console.log("VmHWM", Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\\
 
 /**
  * A Deno program with no library: the same `ssh -F CONFIG HOST true` as the raw loop, one
- * `Deno.Command` per host, all at once. What Deno's start and its process spawning cost.
+ * `Deno.Command` per host, all at once. What Deno's start and its process spawning cost. With
+ * `withDexp`, the same program imports dexp first and uses none of it: what loading dexp's code
+ * adds to that.
  */
-async function denoFloor(dir: string): Promise<string> {
-  const file = `${dir}/deno_floor.ts`;
+async function denoFloor(dir: string, withDexp: boolean): Promise<string> {
+  const file = `${dir}/deno_floor${withDexp ? "_dexp" : ""}.ts`;
+  const mod = new URL("../mod.ts", import.meta.url).href;
   await Deno.writeTextFile(
     file,
-    `const [cfg, ...names] = Deno.args;
+    `${withDexp ? `import ${JSON.stringify(mod)};\n` : ""}const [cfg, ...names] = Deno.args;
 const runs = names.map((h) =>
   new Deno.Command("ssh", { args: ["-F", cfg, h, "true"], stdin: "null", stdout: "piped", stderr: "piped" })
     .output()
@@ -150,6 +154,13 @@ const runs = names.map((h) =>
 for (const r of await Promise.all(runs)) if (r.code !== 0) Deno.exit(1);
 `,
   );
+  const config = new URL("../deno.json", import.meta.url).pathname;
+  // Fill the module cache (not timed).
+  await new Deno.Command(Deno.execPath(), {
+    args: ["cache", `--config=${config}`, file],
+    stdout: "null",
+    stderr: "null",
+  }).output();
   return file;
 }
 
@@ -159,7 +170,9 @@ await Deno.chmod(dir, 0o700);
 const persistDir = `${dir}/persist`;
 await Deno.mkdir(persistDir, { mode: 0o700 });
 const configs = { false: await config(tb, dir, false), true: await config(tb, dir, true) };
-const floor = await denoFloor(dir);
+const floor = await denoFloor(dir, false);
+const floorDexp = await denoFloor(dir, true);
+const denoConfig = `--config=${new URL("../deno.json", import.meta.url).pathname}`;
 const rows: string[] = [];
 const notes = new Set<string>();
 try {
@@ -177,6 +190,8 @@ try {
         ]),
       "Deno floor (no dexp)": () =>
         timed([Deno.execPath(), "run", "-A", "--no-check", floor, cfg, ...names]),
+      "floor + dexp imported": () =>
+        timed([Deno.execPath(), "run", "-A", "--no-check", denoConfig, floorDexp, cfg, ...names]),
     };
     if (has("pdsh")) {
       cells.pdsh = () =>
@@ -235,6 +250,8 @@ try {
     console.error(
       `N=${n} per-round ratios: dexp/raw ${ratio("dexp", "raw ssh loop")}, ` +
         `floor/raw ${ratio("Deno floor (no dexp)", "raw ssh loop")}, ` +
+        `floor+import/raw ${ratio("floor + dexp imported", "raw ssh loop")}, ` +
+        `pdsh/raw ${times.pdsh ? ratio("pdsh", "raw ssh loop") : "-"}, ` +
         `dexp/floor ${ratio("dexp", "Deno floor (no dexp)")}`,
     );
     const mark = [fastAll && n >= fastFrom && fastFrom > 1 ? "*" : "", reps !== runs ? "+" : ""]
