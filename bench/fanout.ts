@@ -18,7 +18,7 @@
  *   --fast-all    every tool with curve25519 first at every size
  *   --install     apt-get install -y pdsh pssh clustershell first (never in CI)
  *
- * The whole default run takes about 6 minutes on 2 idle cores.
+ * The whole default run takes about 10 minutes on 2 idle cores.
  *
  * Needs root (it starts sshd; see tests/harness/sshd.ts). A tool that is not installed is
  * reported as "-".
