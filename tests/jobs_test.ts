@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertMatch, assertRejects, waitFor } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
-import { isGone, readStat, sessionProcs } from "./harness/_proc.ts";
+import { isGone, readCmdline, readStat, sessionProcs } from "./harness/_proc.ts";
 import {
   attachJobs,
   detach,
@@ -261,7 +261,13 @@ await new Promise(() => {});`,
       const original = await Deno.readTextFile(file);
       const [pid, start, sup, supStart] = original.trim().split(" ").map(Number);
       assertEquals((await readStat(sup))?.starttime, supStart);
-      const procs = await sessionProcs(pid);
+      // The supervisor reports the start before its subshells have started the command and
+      // the heartbeat's sleep: once both run, the session's processes stay the same.
+      const procs = await waitFor("the command and the heartbeat's sleep", async () => {
+        const ps = await sessionProcs(pid);
+        const argv = await Promise.all(ps.map(readCmdline));
+        return argv.includes("sleep 1000") && argv.includes("sleep 3600") ? ps : undefined;
+      });
       assert(procs.length >= 2 && procs.includes(sup), `session ${pid}: ${procs}`);
       // As if the job had ended and the supervisor's pid been given to a new process.
       await Deno.writeTextFile(file, `${pid} ${start} ${sup} ${supStart + 1}\n`);
