@@ -73,6 +73,18 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+/** The repository's deno.json, for the programs that import dexp. */
+const DENO_CONFIG = `--config=${new URL("../deno.json", import.meta.url).pathname}`;
+
+/** Fills the module cache for a program (not timed), so no run pays for it. */
+async function fillCache(file: string): Promise<void> {
+  await new Deno.Command(Deno.execPath(), {
+    args: ["cache", DENO_CONFIG, file],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+}
+
 /** The peak RSS (VmHWM, kB) the last dexp program printed. */
 let lastRss = 0;
 
@@ -124,15 +136,8 @@ await n.run("true").quiet();
 console.log("VmHWM", Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\\s+(\\d+)/m)![1]);
 `,
   );
-  const config = new URL("../deno.json", import.meta.url).pathname;
-  const argv = [Deno.execPath(), "run", "-A", "--no-check", `--config=${config}`, file];
-  // Fill the module cache (not timed).
-  await new Deno.Command(Deno.execPath(), {
-    args: ["cache", `--config=${config}`, file],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  return argv;
+  await fillCache(file);
+  return [Deno.execPath(), "run", "-A", "--no-check", DENO_CONFIG, file];
 }
 
 /**
@@ -154,13 +159,7 @@ const runs = names.map((h) =>
 for (const r of await Promise.all(runs)) if (r.code !== 0) Deno.exit(1);
 `,
   );
-  const config = new URL("../deno.json", import.meta.url).pathname;
-  // Fill the module cache (not timed).
-  await new Deno.Command(Deno.execPath(), {
-    args: ["cache", `--config=${config}`, file],
-    stdout: "null",
-    stderr: "null",
-  }).output();
+  await fillCache(file);
   return file;
 }
 
@@ -172,7 +171,6 @@ await Deno.mkdir(persistDir, { mode: 0o700 });
 const configs = { false: await config(tb, dir, false), true: await config(tb, dir, true) };
 const floor = await denoFloor(dir, false);
 const floorDexp = await denoFloor(dir, true);
-const denoConfig = `--config=${new URL("../deno.json", import.meta.url).pathname}`;
 const rows: string[] = [];
 const notes = new Set<string>();
 try {
@@ -191,7 +189,7 @@ try {
       "Deno floor (no dexp)": () =>
         timed([Deno.execPath(), "run", "-A", "--no-check", floor, cfg, ...names]),
       "floor + dexp imported": () =>
-        timed([Deno.execPath(), "run", "-A", "--no-check", denoConfig, floorDexp, cfg, ...names]),
+        timed([Deno.execPath(), "run", "-A", "--no-check", DENO_CONFIG, floorDexp, cfg, ...names]),
     };
     if (has("pdsh")) {
       cells.pdsh = () =>
