@@ -130,16 +130,23 @@ slurmTest(
       assertMatch(node, /^n\d+$/);
       const rq = await sc.client("scontrol", ["requeue", requeued]);
       assertEquals(rq.code, 0, rq.out);
+      await waitFor(
+        "the requeued task to wait for its start",
+        async () => (await tasks(sc, [array])).get(requeued) === "PENDING",
+      );
       // Slurm holds a requeued job back for two minutes (BeginTime), the time its node refuses
-      // the revoked job id: let it start now, on another node.
-      await waitFor("the requeued task to wait for its start", async () => {
-        const u = await sc.client("scontrol", [
+      // the revoked job id: let it start now, on another node. Asked again until it leaves
+      // PENDING: an update made while the requeue settles may not stick, and one that sticks
+      // can start the task at once (so "still PENDING after the update" is no test of it).
+      await waitFor("the requeued task to start again", async () => {
+        await sc.client("scontrol", [
           "update",
           `JobId=${requeued}`,
           "StartTime=now",
           `ExcNodeList=${node}`,
         ]);
-        return u.code === 0 && (await tasks(sc, [array])).get(requeued) === "PENDING";
+        const s = (await tasks(sc, [array])).get(requeued);
+        return s !== undefined && s !== "PENDING";
       });
       const ca = await sc.client("scancel", [cancelled]);
       assertEquals(ca.code, 0, ca.out);

@@ -82,7 +82,8 @@ slurmTest(
           "StartTime=now",
           `ExcNodeList=${node}`,
         ]);
-        return (await stateOf(sc, task)) !== "PENDING";
+        const s = await stateOf(sc, task);
+        return s !== undefined && s !== "PENDING";
       }, { ...LONG, every: 500 });
       await waitFor("the task to end", async () => {
         const s = await stateOf(sc, task);
