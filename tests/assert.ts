@@ -90,6 +90,21 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * The non-empty lines of a text file, or none if it does not exist (yet).
+ *
+ * @param path The file.
+ * @returns Its lines.
+ */
+export async function readLines(path: string): Promise<string[]> {
+  try {
+    return (await Deno.readTextFile(path)).split("\n").filter((l) => l !== "");
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+}
+
 /** A temp folder removed with everything in it when disposed. */
 export interface TempDir extends AsyncDisposable {
   /** The folder's path. */

@@ -849,3 +849,47 @@ export async function startTestbed(options: TestbedOptions = {}): Promise<Testbe
     throw e;
   }
 }
+
+/**
+ * The home folder of a local user (from `/etc/passwd`): where a test user's `~/...` jobs root
+ * is on this machine.
+ *
+ * @param user The user name.
+ * @returns The home folder.
+ */
+export async function homeOf(user: string): Promise<string> {
+  const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
+    .find((l) => l.startsWith(user + ":"));
+  if (!line) throw new Error(`No user ${user} in /etc/passwd`);
+  return line.split(":")[5];
+}
+
+/**
+ * A testbed host as a dexp host spec: its alias, address and port, a test user, the testbed's
+ * key and known hosts, host key checking on.
+ *
+ * @param tb The testbed.
+ * @param i The host's index.
+ * @param user The login (default the dash user).
+ * @returns The spec, for `hosts()` or `new Host()`.
+ */
+export function hostSpec(tb: Testbed, i: number, user: string = USERS.dash): {
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  keyfile: string;
+  knownHosts: string;
+  strictHostKeyChecking: "yes";
+} {
+  const h = tb.hosts[i];
+  return {
+    name: h.name,
+    address: h.address,
+    port: h.port,
+    user,
+    keyfile: tb.keyfile,
+    knownHosts: tb.knownHosts,
+    strictHostKeyChecking: "yes",
+  };
+}
