@@ -210,6 +210,7 @@ export {
 
 // Detached jobs (attachJobs, which also knows Slurm nodes, is exported with Slurm below).
 export {
+  claimJobName,
   detach,
   type DetachOptions,
   type FollowOptions,
@@ -225,6 +226,8 @@ export {
   listJobs,
   type ListOptions,
   type LostReason,
+  type NameClaim,
+  type NameClaimOptions,
   type OutputChunk,
   type OutputOptions,
   type SlurmJobHost,

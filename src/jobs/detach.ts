@@ -41,6 +41,15 @@ export interface DetachOptions {
   /** Seconds between heartbeats (default 10). */
   readonly heartbeat?: number;
   /**
+   * At most one job of this name ever starts under the root on each host (default false).
+   * The start claims the name atomically before it runs anything, and fails ("its name is
+   * taken") if a job of that name claimed it first, or if {@linkcode claimJobName} fenced it
+   * off. This is what makes a start safe to give up on: a controller that died or lost its
+   * connection during a start calls `claimJobName` on the host, and either the job is there,
+   * or it never will be. Forgetting the job frees the name.
+   */
+  readonly unique?: boolean;
+  /**
    * FOR TESTS: the file on the host that holds the boot id (default
    * `/proc/sys/kernel/random/boot_id`). A test points it at a file it can change, to make
    * the host look rebooted.
@@ -139,6 +148,7 @@ export async function detach<T extends Target>(
       loginShell: t instanceof Host,
       created: at.getTime(),
       foreground: isJobHost(t),
+      unique: options.unique === true,
     });
   });
   const results = await startAll(targets, scripts, ids, command.group.concurrency);

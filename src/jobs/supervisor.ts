@@ -114,7 +114,7 @@ function supervisorScript(heartbeat: number, meta: string, foreground: boolean):
     "shift 19",
     'p="$sid $sst $sp $1"',
     `echo "$p" >"$d/pid"&&${meta}||{ rm -rf -- "$d";echo ${FAILED} pid;exit 126;}`,
-    '(DEXP_JOB_DIR=$d;export DEXP_JOB_DIR;unset l d p sp b bf r sid sst;set --;eval "unset x;$x") </dev/null >"$d/stdout" 2>"$d/stderr" &',
+    '(DEXP_JOB_DIR=$d;export DEXP_JOB_DIR;unset l d p sp b bf r n e sid sst;set --;eval "unset x;$x") </dev/null >"$d/stdout" 2>"$d/stderr" &',
     "c=$!",
     `echo "${STARTED} $p"`,
     "exec >/dev/null",
@@ -162,6 +162,11 @@ export interface StartSpec {
    * without `loginShell`.
    */
   readonly foreground?: boolean;
+  /**
+   * Claim the name first (see {@linkcode claimScript}): the start fails with `taken`, having
+   * run nothing, if a job of that name claimed it already or a controller fenced it off.
+   */
+  readonly unique?: boolean;
 }
 
 /**
@@ -173,7 +178,12 @@ export const START_FAILURES: Readonly<Record<string, string>> = {
   dir: "cannot create the job folder",
   leader: "the session leader is gone",
   pid: "the supervisor could not write its pid",
+  taken:
+    "its name is taken on the host: a job of that name started there, or a controller fenced the name off (claimJobName)",
 };
+
+/** The folder of name claims under a jobs root (a dot folder: listing skips it). */
+const CLAIMS = ".names";
 
 /**
  * The script that creates the job folder (`mkdir`, the only program it starts), writes the
@@ -197,6 +207,19 @@ export function startScript(s: StartSpec): string {
     `bf=${quote(s.bootIdFile)}`,
     "b=",
     '{ read -r b <"$bf";} 2>/dev/null',
+    // The name's claim: a file made with O_EXCL (noclobber), holding the job id. Only the
+    // first start of the name, or a fence, makes it; nothing has run before it.
+    ...(s.unique
+      ? [
+        `n="$r"/${CLAIMS}`,
+        `[ -d "$n" ]||mkdir -p -- "$n"||{ rm -rf -- "$d";echo ${FAILED} root;exit 1;}`,
+        "set -C",
+        `{ echo ${quote(s.id)} >"$n"/${quote(s.name)};} 2>/dev/null`,
+        "e=$?",
+        "set +C",
+        `[ $e = 0 ]||{ rm -rf -- "$d";echo ${FAILED} taken;exit 1;}`,
+      ]
+      : []),
     // The session: field 6 of this shell's stat, and the start time of its leader.
     "read -r l </proc/self/stat",
     'l=${l##*") "}',
@@ -425,13 +448,64 @@ done
 }
 
 /**
- * The script that removes job folders (the caller kills running jobs first).
+ * The script that claims a job name under a root, or says who holds it. The claim is the file
+ * `ROOT/.names/NAME`, made with `O_EXCL` (the shell's noclobber) and holding the id of the job
+ * whose start made it, or `-` for a fence that this script made. It prints one line:
+ * `claim fenced` (this script made the fence: no start of the name can run from now on),
+ * `claim fence` (an earlier fence), `claim job ID started|starting|failed AGE` (a start made
+ * it: its job runs or ran (meta written), is still starting, or failed and removed its
+ * folder), or `claim empty AGE` (a claim being written); AGE is the claim's age in seconds.
+ *
+ * @param root The checked jobs root.
+ * @param name The checked job name.
+ * @returns The script.
+ */
+export function claimScript(root: string, name: string): string {
+  return `umask 077
+r=${shellPath(root)}
+n="$r"/${CLAIMS}
+c="$n"/${quote(name)}
+[ -d "$n" ] || mkdir -p -- "$n" || exit 1
+set -C
+if { echo - >"$c"; } 2>/dev/null; then echo "claim fenced"; exit 0; fi
+set +C
+[ -f "$c" ] || exit 1
+x=
+read -r x <"$c"
+a=$(( $(date +%s) - $(date -r "$c" +%s) ))
+case $x in
+  "") echo "claim empty $a" ;;
+  -) echo "claim fence" ;;
+  *[!A-Za-z0-9._-]*) echo "claim fence" ;;
+  *)
+    if [ -s "$r/$x/meta" ]; then s=started; elif [ -d "$r/$x" ]; then s=starting; else s=failed; fi
+    echo "claim job $x $s $a" ;;
+esac
+`;
+}
+
+/**
+ * The script that removes job folders (the caller kills running jobs first), and the claim of
+ * each job's name if that job made it (a fence stays: a start of that name may still come).
  *
  * @param jobs The jobs (on the same host).
  * @returns The script.
  */
 export function forgetScript(jobs: readonly JobPlace[]): string {
-  return `${jobs.map((j) => `rm -rf -- ${dir(j)}`).join("\n")}
+  return `dexp_forget() {
+  d=$1
+  n=
+  if [ -f "$d/meta" ]; then
+    while IFS= read -r l; do case $l in name=*) n=\${l#name=} ;; esac; done < "$d/meta"
+  fi
+  case $n in ""|*[!A-Za-z0-9._-]*) ;; *)
+    c=$2/${CLAIMS}/$n
+    x=
+    [ -f "$c" ] && read -r x < "$c" && [ "$x" = "$3" ] && rm -f -- "$c"
+  ;; esac
+  rm -rf -- "$d"
+}
+${jobs.map((j) => `dexp_forget ${dir(j)} ${shellPath(j.root)} ${quote(j.id)}`).join("\n")}
 echo done
 `;
 }
