@@ -6,7 +6,7 @@
  * a second dispatcher is refused.
  */
 import { assert, assertEquals, assertMatch, assertRejects, tempDir, waitFor } from "./assert.ts";
-import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
+import { hostSpec, sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { Host, type HostSpec } from "../src/ssh/mod.ts";
 import { Hosts } from "../src/action/mod.ts";
 import { attachJobs } from "../src/jobs/mod.ts";
@@ -14,18 +14,7 @@ import { serve, type ServeOptions } from "../src/pool/dispatcher.ts";
 import { DispatcherBusyError } from "../src/pool/dispatch_lock.ts";
 import { TestStore } from "./pool_test_store.ts";
 
-function spec(tb: Testbed, i: number, user: string = USERS.dash): HostSpec {
-  const h = tb.hosts[i];
-  return {
-    address: h.address,
-    port: h.port,
-    name: h.name,
-    user,
-    keyfile: tb.keyfile,
-    knownHosts: tb.knownHosts,
-    strictHostKeyChecking: "yes",
-  };
-}
+const spec = (tb: Testbed, i: number, user: string = USERS.dash): HostSpec => hostSpec(tb, i, user);
 
 /** A folder every test user can write (the jobs write their records there). */
 async function shared(): Promise<string> {
@@ -320,6 +309,15 @@ await serve(new TestStore(${JSON.stringify(pool.path)}), ${
         // Let one job finish before the kill and two more while nobody watches.
         await Deno.writeTextFile(`${out}/go-k0`, "");
         await waitFor("k0 done", async () => (await store.state()).jobs[0].state === "done");
+        // The kill comes once k4's start on k0's slot is recorded, so that every job ends once
+        // and none starts twice. (A kill during a start is tests/pool_fence_test.ts's case:
+        // that attempt may end unstarted and the job run under a second one.)
+        await waitFor(
+          "k4 running on k0's slot, its reference recorded",
+          async () =>
+            (await store.state()).jobs.filter((j) => j.state === "running" && j.tries.at(-1)?.ref)
+              .length === 4,
+        );
       } finally {
         child.kill("SIGKILL");
         await child.status;

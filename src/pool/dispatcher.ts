@@ -12,14 +12,22 @@
  * meanwhile, and resumes copies. The store ignores a second end of one attempt, so every job
  * ends once.
  *
+ * A start the dispatcher cannot vouch for (it died while starting, or the start failed after
+ * reaching the host) may still land later: the killed dispatcher's ssh outlives it, and a
+ * remote start script runs on after its connection dropped. So every start claims its name on
+ * the host (`detach(..., { unique: true })`), and before giving such an attempt up the
+ * dispatcher claims the same name as a fence (`claimJobName`): either the job is there and is
+ * taken back, or it never will be, and only then does the job wait again.
+ *
  * @module
  */
 
-import { Hosts } from "../action/mod.ts";
+import { GroupError, Hosts } from "../action/mod.ts";
 import { fillPlaceholders } from "../process/mod.ts";
 import { Host } from "../ssh/mod.ts";
 import {
   attachJobs,
+  claimJobName,
   detach,
   Job,
   JobGroup,
@@ -76,6 +84,13 @@ interface Active {
 }
 
 const INFRA: readonly AttemptOutcome["kind"][] = ["infra", "lost"];
+
+/**
+ * Seconds after which a name claimed by a start whose job never got its meta data is taken
+ * for a start that died (its shell killed, the host rebooted): the start script writes the
+ * meta data a few statements after the claim.
+ */
+const STALE_START_S = 300;
 
 /** Ended attempts that use up one of the job's attempts. */
 function attemptsUsed(job: DispatchJob): number {
@@ -325,16 +340,51 @@ class Dispatcher {
     }
   }
 
+  #root(): { root?: string } {
+    return this.#o.jobsRoot ? { root: this.#o.jobsRoot } : {};
+  }
+
+  /**
+   * Settles a start that may or may not have reached the host, by the name's claim there:
+   * the job's reference if it started; `null` if it never will (the name is fenced off now,
+   * or its start failed); `undefined` if the dispatcher stopped first. A host that does not
+   * answer is asked again until it does: until then the job may run there, so it keeps its
+   * slot and does not wait again. A job of that name that made no claim (started by an older
+   * dexp) is looked for first.
+   */
+  async #settle(a: Active, host: Host, name: string): Promise<JobRef | null | undefined> {
+    let told = false;
+    while (!this.#o.signal?.aborted) {
+      let c;
+      try {
+        const found = (await listJobs([host], { name, ...this.#root() })).at(-1);
+        if (found) return found.job.ref;
+        c = await claimJobName(host, name, this.#root());
+      } catch (e) {
+        if (!told) this.#log(`${a.job.id}: cannot settle its start yet: ${(e as Error).message}`);
+        told = true;
+        await new Promise((r) => setTimeout(r, Math.max(this.#o.poll ?? 500, 1000)));
+        continue;
+      }
+      if (c.state === "started") return c.job.ref;
+      if (c.state === "starting" && c.age < STALE_START_S) {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      return null;
+    }
+    return undefined;
+  }
+
   async #reattach(a: Active, m: DispatchMachine, ref: JobRef | null, name: string): Promise<void> {
     const host = this.#host(m);
     if (ref === null) {
       // The last dispatcher died between recording the attempt and recording the job's
-      // reference: the job started if the host has a job of that name.
-      const found = (await listJobs([host], {
-        name,
-        ...(this.#o.jobsRoot ? { root: this.#o.jobsRoot } : {}),
-      })).at(-1);
-      if (!found) {
+      // reference: the job started if the host has a job of that name, or will if that
+      // dispatcher's start is still on its way, unless the name is fenced off first.
+      const settled = await this.#settle(a, host, name);
+      if (settled === undefined) return; // Stopped: the next dispatcher settles it.
+      if (settled === null) {
         this.#log(`${a.job.id}: its start was interrupted before it began; it waits again`);
         await this.#end(a, {
           kind: "infra",
@@ -343,7 +393,7 @@ class Dispatcher {
         }, true);
         return;
       }
-      ref = found.job.ref;
+      ref = settled;
       await this.#store.attemptStarted(a.job.id, ref);
     }
     a.handle = new Job(ref, host);
@@ -559,14 +609,26 @@ class Dispatcher {
     try {
       const group = await detach(
         new Hosts([host]).run(placed.command).env({ ...placed.env, DEXP_POOL_JOB: j.id }).quiet(),
-        { name, ...(this.#o.jobsRoot ? { root: this.#o.jobsRoot } : {}) },
+        { name, unique: true, ...this.#root() },
       );
       ref = group.refs[0];
     } catch (e) {
-      const reason = `could not start on ${m.name}: ${(e as Error).message.split("\n")[0]}`;
-      a.busy = false;
-      await this.#end(a, { kind: "infra", exitCode: null, reason }, false);
-      return;
+      // A start that failed after ssh reached the host's shell may still run there (its
+      // confirmation lost, or the script going on after the connection dropped): the name's
+      // claim says. One that never got there (ssh could not connect) did not run.
+      const r = e instanceof GroupError ? e.result.results[0] : undefined;
+      const settled = r?.failure === "connect" ? null : await this.#settle(a, host, name);
+      if (settled === undefined) return; // Stopped: the next dispatcher settles it.
+      if (!settled) {
+        const reason = `could not start on ${m.name}: ${
+          r?.reason ?? (e as Error).message.split("\n")[0]
+        }`;
+        a.busy = false;
+        await this.#end(a, { kind: "infra", exitCode: null, reason }, false);
+        return;
+      }
+      this.#log(`${j.id}: its start on ${m.name} was not confirmed, but it runs: taken back`);
+      ref = settled;
     }
     await this.#store.attemptStarted(j.id, ref);
     if (this.#faults.get(m.name) || m.faults) {

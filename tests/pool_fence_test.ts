@@ -1,0 +1,106 @@
+/**
+ * The dispatcher against a start that is still on its way: a dispatcher killed while starting
+ * a job leaves the attempt recorded without a reference, and its ssh (which outlives it) can
+ * still deliver the start after the next dispatcher looked for the job and found none. The
+ * test holds such a start back on the host (its boot-id read blocks on a FIFO) while a new
+ * dispatcher settles the attempt; the start, let go afterwards, must find its name fenced off
+ * and run nothing, so the job runs exactly once.
+ */
+import { assert, assertEquals, assertMatch, readLines as lines, tempDir } from "./assert.ts";
+import { homeOf, hostSpec, sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
+import { Host } from "../src/ssh/mod.ts";
+import { Hosts } from "../src/action/mod.ts";
+import { listJobs } from "../src/jobs/mod.ts";
+import { jobName, serve } from "../src/pool/dispatcher.ts";
+import { TestStore } from "./pool_test_store.ts";
+
+const spec = (tb: Testbed) => hostSpec(tb, 0);
+
+sshTest(
+  "dispatch: a start still on its way when the next dispatcher settles its attempt is fenced off; the job runs once",
+  async () => {
+    await using tb = await startTestbed({ hosts: 1 });
+    await using _c = { [Symbol.asyncDispose]: () => new Hosts([new Host(spec(tb))]).close() };
+    await using pool = await tempDir("dexp-pool-fence-");
+    const rootName = `.dexp-pool-fence-${crypto.randomUUID().slice(0, 8)}`;
+    const root = `~/${rootName}`;
+    const out = await Deno.makeTempDir({ prefix: "dexp-pool-fence-out-" });
+    await Deno.chmod(out, 0o777);
+    try {
+      const store = new TestStore(pool.path);
+      await store.addMachines({ name: "m1", host: spec(tb), slots: ["0"], state: "ready" });
+      const command = `echo {job} >> ${out}/runs; echo out-{job}`;
+      await store.addJobs({ id: "f1", command, attempts: 1 });
+      // What a dispatcher killed mid-start leaves: the attempt, under its name, no reference.
+      const name = jobName("test", { id: "f1" }, 1);
+      assert(await store.attemptStarting("f1", "m1", "0", name));
+      // ... and its start, still on its way: held on the host until the FIFO is written.
+      const fifo = `${out}/boot_id`;
+      const mk = await new Deno.Command("mkfifo", { args: ["-m", "0666", fifo] }).output();
+      assertEquals(mk.code, 0);
+      // (In a process of its own, as the killed dispatcher's ssh was: its own connection.)
+      const program = `${out}/held.ts`;
+      await Deno.writeTextFile(
+        program,
+        `import { detach } from ${
+          JSON.stringify(new URL("../src/jobs/mod.ts", import.meta.url).href)
+        };
+import { Host } from ${JSON.stringify(new URL("../src/ssh/mod.ts", import.meta.url).href)};
+import { Hosts } from ${JSON.stringify(new URL("../src/action/mod.ts", import.meta.url).href)};
+const nodes = new Hosts([new Host(${JSON.stringify(spec(tb))})]);
+const g = await detach(nodes.run(${
+          JSON.stringify(command.replaceAll("{job}", "f1"))
+        }).noThrow().quiet(), ${JSON.stringify({ name, root, unique: true, bootIdFile: fifo })});
+console.log(JSON.stringify({ started: g.jobs.length, reasons: g.failed.map((f) => f.reason) }));
+await nodes.close();
+`,
+      );
+      const held = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", program],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+
+      const events: string[] = [];
+      await serve(store, {
+        dir: pool.path,
+        jobsRoot: root,
+        poll: 100,
+        until: "idle",
+        onEvent: (l) => events.push(l),
+      });
+      const job = (await store.state()).jobs[0];
+      assertEquals(job.state, "done", events.join("\n"));
+      assertEquals(job.tries.length, 2, events.join("\n"));
+      assertEquals(job.tries[0].outcome?.reason, "the dispatcher stopped before the job started");
+      assertEquals(job.tries[1].outcome?.kind, "ok");
+      assertEquals(job.ends, 2);
+      assertEquals(await lines(`${out}/runs`), ["f1"]);
+
+      // Let the held start go on (writing blocks until it opens the FIFO: it did get there).
+      const bootId = await Deno.readTextFile("/proc/sys/kernel/random/boot_id");
+      const wrote = Deno.writeTextFile(fifo, bootId);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        wrote,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error("the held start never read the FIFO")), 60_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      const h = await held;
+      const dec = new TextDecoder();
+      assertEquals(h.code, 0, dec.decode(h.stderr));
+      const late = JSON.parse(dec.decode(h.stdout));
+      assertEquals(late.started, 0);
+      assertMatch(late.reasons[0] ?? "", /its name is taken/);
+      // It ran nothing, and left no job of that name.
+      assertEquals(await lines(`${out}/runs`), ["f1"]);
+      assertEquals((await listJobs([new Host(spec(tb))], { root, name })).length, 0);
+    } finally {
+      await Deno.remove(`${await homeOf(USERS.dash)}/${rootName}`, { recursive: true })
+        .catch(() => {});
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+);
