@@ -2,12 +2,13 @@
  * The supervisor of detached jobs on the sshd testbed, under both test users (dash and bash
  * login shells), each claim checked from outside on the host (/proc, ps): its own session,
  * the heartbeat, the login shell, files 0600/0700, the atomic exit record, output from an
- * offset, a folder removed behind dexp's back, and a start that fails.
+ * offset, a folder removed behind dexp's back, a start that fails, and a start that confirms
+ * after its controller and its connection are gone.
  */
-import { assert, assertEquals, assertRejects, waitFor } from "./assert.ts";
-import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
-import { isGone, readStat, sessionOf, sessionProcs } from "./harness/_proc.ts";
-import { detach, GroupError, type Hosts, hosts, type Job, sh } from "../mod.ts";
+import { assert, assertEquals, assertRejects, tempDir, waitFor } from "./assert.ts";
+import { hostSpec, sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
+import { isGone, listProcs, readStat, sessionOf, sessionProcs } from "./harness/_proc.ts";
+import { detach, GroupError, type Hosts, hosts, type Job, listJobs, sh } from "../mod.ts";
 
 const dec = new TextDecoder();
 
@@ -240,4 +241,94 @@ for (const shell of ["dash", "bash"] as const) {
       await Deno.remove(abs, { recursive: true }).catch(() => {});
     }
   });
+}
+
+for (const shell of ["dash", "bash"] as const) {
+  const user = USERS[shell];
+
+  sshTest(
+    `[${shell}] a start whose controller and connection are gone before it confirms still supervises its job`,
+    async () => {
+      await using tb = await startTestbed({ hosts: 1 });
+      const { root, abs } = await jobsRoot(user);
+      await using dir = await tempDir("dexp-sup-drop-");
+      await Deno.chmod(dir.path, 0o777);
+      try {
+        // The start is held on the host: its read of the boot-id file blocks on a FIFO.
+        const fifo = `${dir.path}/boot_id`;
+        const mk = await new Deno.Command("mkfifo", { args: ["-m", "0666", fifo] }).output();
+        assertEquals(mk.code, 0);
+        const program = `${dir.path}/start.ts`;
+        await Deno.writeTextFile(
+          program,
+          `import { detach, hosts } from ${
+            JSON.stringify(new URL("../mod.ts", import.meta.url).href)
+          };
+await detach(hosts(${JSON.stringify(hostSpec(tb, 0, user))}).run("sleep 1; echo hi; exit 3"), ${
+            JSON.stringify({ name: "dropped", root, bootIdFile: fifo })
+          });
+`,
+        );
+        const child = new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", program],
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        // The held start: blocked opening the FIFO, under this testbed's sshd.
+        const daemon = Number((await Deno.readTextFile(tb.daemons[0].pidFile)).trim());
+        const underDaemon = async (pid: number): Promise<boolean> => {
+          for (let p = pid, i = 0; p > 1 && i < 8; i++) {
+            const st = await readStat(p);
+            if (!st) return false;
+            if (st.ppid === daemon) return true;
+            p = st.ppid;
+          }
+          return false;
+        };
+        const shellPid = await waitFor("the start to block on the FIFO", async () => {
+          for (const p of await listProcs()) {
+            const wchan = await Deno.readTextFile(`/proc/${p.pid}/wchan`).catch(() => "");
+            if (wchan === "wait_for_partner" && await underDaemon(p.pid)) return p.pid;
+          }
+          return undefined;
+        });
+        // The controller dies (no cleanup), then the connection: its sshd session process.
+        child.kill("SIGKILL");
+        await child.status;
+        // (The start script runs in a subshell of the login shell, the session leader, whose
+        // parent is sshd's process for the connection.)
+        const leader = (await readStat(shellPid))!.session;
+        const sessionProc = (await readStat(leader))!.ppid;
+        Deno.kill(sessionProc, "SIGKILL");
+        await waitFor("the session process to end", async () => await isGone(sessionProc));
+        // Let the start go on: it confirms into a closed channel.
+        const bootId = await Deno.readTextFile("/proc/sys/kernel/random/boot_id");
+        await Deno.writeTextFile(`${dir.path}/boot_id.real`, bootId);
+        const w = new Deno.Command("sh", {
+          args: [
+            "-c",
+            `timeout 60 sh -c 'cat "$1" > "$2"' sh "$1" "$2"`,
+            "sh",
+            `${dir.path}/boot_id.real`,
+            fifo,
+          ],
+        }).output();
+        assertEquals((await w).code, 0, "the held start read the FIFO");
+        // Later reads of the boot id see a plain file (the job's status reads it).
+        await Deno.rename(`${dir.path}/boot_id.real`, fifo);
+        await using n = hosts(hostSpec(tb, 0, user));
+        const job = await waitFor("the job to be listed", async () => {
+          const l = await listJobs(n, { root, name: "dropped" });
+          return l.length === 1 ? l[0].job : undefined;
+        });
+        await waitFor("the job to end", async () => (await job.status()).state !== "running");
+        const st = await job.status();
+        assertEquals(st.state === "exited" && st.code, 3, JSON.stringify(st));
+        assertEquals(await text(job), "hi\n");
+      } finally {
+        await Deno.remove(abs, { recursive: true }).catch(() => {});
+      }
+    },
+  );
 }

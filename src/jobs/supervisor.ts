@@ -116,6 +116,10 @@ function supervisorScript(heartbeat: number, meta: string, foreground: boolean):
     `echo "$p" >"$d/pid"&&${meta}||{ rm -rf -- "$d";echo ${FAILED} pid;exit 126;}`,
     '(DEXP_JOB_DIR=$d;export DEXP_JOB_DIR;unset l d p sp b bf r n e sid sst;set --;eval "unset x;$x") </dev/null >"$d/stdout" 2>"$d/stderr" &',
     "c=$!",
+    // The confirmation may find its channel gone (the controller's connection dropped): the
+    // supervisor must not die of SIGPIPE there, or the job would run on unsupervised. The
+    // command, forked before, keeps the default.
+    "trap '' PIPE",
     `echo "${STARTED} $p"`,
     "exec >/dev/null",
     "h=",
