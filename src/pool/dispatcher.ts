@@ -349,17 +349,19 @@ class Dispatcher {
    * the job's reference if it started; `null` if it never will (the name is fenced off now,
    * or its start failed); `undefined` if the dispatcher stopped first. A host that does not
    * answer is asked again until it does: until then the job may run there, so it keeps its
-   * slot and does not wait again. A job of that name that made no claim (started by an older
-   * dexp) is looked for first.
+   * slot and does not wait again. Once the name is fenced, a job of that name that made no
+   * claim (started without `unique`, by an older dexp) is still looked for.
    */
   async #settle(a: Active, host: Host, name: string): Promise<JobRef | null | undefined> {
     let told = false;
     while (!this.#o.signal?.aborted) {
       let c;
       try {
-        const found = (await listJobs([host], { name, ...this.#root() })).at(-1);
-        if (found) return found.job.ref;
         c = await claimJobName(host, name, this.#root());
+        if (c.state === "fenced" || c.state === "fence") {
+          const found = (await listJobs([host], { name, ...this.#root() })).at(-1);
+          if (found) return found.job.ref;
+        }
       } catch (e) {
         if (!told) this.#log(`${a.job.id}: cannot settle its start yet: ${(e as Error).message}`);
         told = true;
