@@ -1,14 +1,15 @@
 /**
  * The pool's setup runner against real sshd hosts: commands run in order on the machine, a
  * failure names the command and keeps the log, the fingerprint on the machine makes a second
- * run a no-op until the commands change, machines start staggered, and a setup past its
- * timeout is killed.
+ * run a no-op until the commands change, machines start staggered, a setup past its
+ * timeout is killed, and a second start of a running setup takes it back.
  */
-import { assert, assertEquals, assertMatch, tempDir } from "./assert.ts";
+import { assert, assertEquals, assertMatch, readLines, tempDir } from "./assert.ts";
 import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { Host } from "../src/ssh/mod.ts";
 import { Hosts } from "../src/action/mod.ts";
-import { runSetups, type SetupMachine } from "../src/pool/setup_runner.ts";
+import { attachJobs, listJobs } from "../src/jobs/mod.ts";
+import { finishSetup, runSetups, type SetupMachine, startSetup } from "../src/pool/setup_runner.ts";
 
 /** Host i of the testbed; the second logs in as the bash user (its own home, own fingerprints). */
 function host(tb: Testbed, i: number): Host {
@@ -180,6 +181,50 @@ sshTest(
       for (const u of [USERS.dash, USERS.bash]) {
         await Deno.remove(`${await homeOf(u)}/.dexp/setup/${key}`).catch(() => {});
       }
+    }
+  },
+);
+
+sshTest(
+  "setup: a second start while one runs takes it back (it runs once); one that ended uncollected is started anew",
+  async () => {
+    await using tb = await startTestbed({ hosts: 1 });
+    await using dir = await tempDir("dexp-pool-setup-twice-");
+    await Deno.chmod(dir.path, 0o777);
+    const tag = crypto.randomUUID().slice(0, 8);
+    const key = `t-${tag}`;
+    const home = await homeOf(USERS.dash);
+    const gate = `${dir.path}/gate`;
+    const m: SetupMachine = {
+      name: "m0",
+      host: host(tb, 0),
+      class: "cpu",
+      commands: [`echo ran >> ${dir.path}/runs; while [ ! -e ${gate} ]; do sleep 0.05; done`],
+    };
+    try {
+      const first = await startSetup(m, { key });
+      assert(!first.skipped);
+      assertEquals(first.adopted, undefined);
+      // What a dispatcher restarted before it recorded the first start does: start again.
+      const second = await startSetup(m, { key, force: true });
+      assert(!second.skipped);
+      assertEquals([second.adopted, second.ref.id], [true, first.ref.id]);
+      await Deno.writeTextFile(gate, "");
+      const out = await finishSetup("m0", second.ref, second.fingerprint, { logDir: dir.path });
+      assertEquals(out.status, "ok", out.reason ?? "");
+      assertEquals(await readLines(`${dir.path}/runs`), ["ran"], "the setup ran once");
+      // Not forgotten (its program died after it ended): a forced setup starts a new one.
+      const third = await startSetup(m, { key, force: true });
+      assert(!third.skipped);
+      assert(third.ref.id !== first.ref.id && third.adopted === undefined, third.ref.id);
+      await finishSetup("m0", third.ref, third.fingerprint, { logDir: dir.path });
+      assertEquals(await readLines(`${dir.path}/runs`), ["ran", "ran"]);
+      await attachJobs(third.ref).forget();
+      const left = await listJobs([host(tb, 0)]);
+      assertEquals(left.filter((j) => [first.ref.id, third.ref.id].includes(j.job.id)), []);
+    } finally {
+      await new Hosts([host(tb, 0)]).close();
+      await Deno.remove(`${home}/.dexp/setup/${key}`).catch(() => {});
     }
   },
 );

@@ -218,6 +218,17 @@ async function startAll(
   return out;
 }
 
+/**
+ * Whether a start of `detach(..., { unique: true })` failed because its name is taken on the
+ * host (a job of that name started there, or the name was fenced off).
+ *
+ * @param r The start's result (from `GroupError.result` or `group.failed`).
+ * @returns `true` for that failure.
+ */
+export function isNameTaken(r: ProcessResult): boolean {
+  return r.failure === "spawn" && (r.reason ?? "").endsWith(START_FAILURES.taken);
+}
+
 function fieldsOf(r: ProcessResult): ConstructorParameters<typeof ProcessResult>[0] {
   return {
     target: r.target,

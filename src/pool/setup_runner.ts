@@ -14,7 +14,15 @@
 import { Hosts } from "../action/mod.ts";
 import { fillPlaceholders, quote } from "../process/mod.ts";
 import type { Host } from "../ssh/mod.ts";
-import { attachJobs, detach, type Job, type JobRef } from "../jobs/mod.ts";
+import {
+  attachJobs,
+  DEFAULT_JOBS_ROOT,
+  detach,
+  isNameTaken,
+  type Job,
+  type JobRef,
+  listJobs,
+} from "../jobs/mod.ts";
 import { writeTextAtomic } from "./dispatch_lock.ts";
 
 /** A machine to set up. */
@@ -70,7 +78,13 @@ export interface SetupOutcome {
 /** A setup job that started (or a setup that needs no run). */
 export type StartedSetup =
   | { readonly skipped: true; readonly fingerprint: string }
-  | { readonly skipped: false; readonly fingerprint: string; readonly ref: JobRef };
+  | {
+    readonly skipped: false;
+    readonly fingerprint: string;
+    readonly ref: JobRef;
+    /** A setup of the same commands was running there already: this is it, not started again. */
+    readonly adopted?: boolean;
+  };
 
 const MARK = "## dexp setup";
 
@@ -160,11 +174,37 @@ export async function startSetup(
     }
     if (res.stdout.trim() === fp) return { skipped: true, fingerprint: fp };
   }
-  const jobs = await detach(node.run(setupScript(commands, key, fp)).quiet(), {
-    name: "setup",
-    ...(options.jobsRoot ? { root: options.jobsRoot } : {}),
-  });
-  return { skipped: false, fingerprint: fp, ref: jobs.refs[0] };
+  // One setup of these commands for this key at a time on the machine: the name is claimed
+  // on it until the job is forgotten. A second start (a dispatcher restarted before it
+  // recorded the first, a second `dexp machine setup`) takes the running one back.
+  const root = options.jobsRoot ? { root: options.jobsRoot } : {};
+  const name = `setup-${(await setupFingerprint([key, fp])).slice(0, 24)}`;
+  for (let tries = 0;; tries++) {
+    const g = await detach(
+      node.run(setupScript(commands, key, fp)).quiet().noThrow(),
+      { name, unique: true, ...root },
+    );
+    if (g.jobs.length) return { skipped: false, fingerprint: fp, ref: g.refs[0] };
+    const f = g.failed[0];
+    if (!isNameTaken(f) || tries >= 50) {
+      throw new Error(
+        `Cannot start the setup of machine "${m.name}": ${f.reason ?? f.failure}${
+          isNameTaken(f)
+            ? ` (no job of that name shows on the host: remove the claim file ${
+              options.jobsRoot ?? DEFAULT_JOBS_ROOT
+            }/.names/${name} there if no setup runs)`
+            : ""
+        }`,
+      );
+    }
+    const [other] = await listJobs(node, { name, ...root });
+    if (other?.status.state === "running") {
+      return { skipped: false, fingerprint: fp, ref: other.job.ref, adopted: true };
+    }
+    // Ended and never collected (its program died after it): its name is freed, start anew.
+    if (other) await other.job.forget();
+    else await new Promise((r) => setTimeout(r, 100)); // Its start has not written its meta yet.
+  }
 }
 
 /**
