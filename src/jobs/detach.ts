@@ -50,6 +50,12 @@ export interface DetachOptions {
    */
   readonly unique?: boolean;
   /**
+   * Like `unique`, with a claim key of your own (a word like a job name) instead of the name:
+   * for jobs of one name that must be told apart by who started them (an attempt, say).
+   * `claimJobName(host, key)` settles such a start.
+   */
+  readonly claim?: string;
+  /**
    * FOR TESTS: the file on the host that holds the boot id (default
    * `/proc/sys/kernel/random/boot_id`). A test points it at a file it can change, to make
    * the host look rebooted.
@@ -113,6 +119,14 @@ export async function detach<T extends Target>(
   options: DetachOptions = {},
 ): Promise<JobGroup> {
   const name = checkJobName(options.name ?? "job");
+  let claim: string | undefined;
+  if (options.claim !== undefined) {
+    try {
+      claim = checkJobName(options.claim);
+    } catch (e) {
+      throw new TypeError(`'claim': ${(e as Error).message.replace(/^Job name/, "the key")}`);
+    }
+  } else if (options.unique === true) claim = name;
   const root = checkRemotePath(options.root ?? DEFAULT_JOBS_ROOT, "'root'");
   const bootIdFile = checkRemotePath(options.bootIdFile ?? DEFAULT_BOOT_ID_FILE, "'bootIdFile'");
   if (bootIdFile.startsWith("~")) {
@@ -148,7 +162,7 @@ export async function detach<T extends Target>(
       loginShell: t instanceof Host,
       created: at.getTime(),
       foreground: isJobHost(t),
-      unique: options.unique === true,
+      claim,
     });
   });
   const results = await startAll(targets, scripts, ids, command.group.concurrency);

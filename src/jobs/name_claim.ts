@@ -45,7 +45,7 @@ export interface NameClaimOptions {
  * `claim.job`); after `starting`, ask again shortly.
  *
  * @param on The host (or local target), or a group of one.
- * @param name The job name.
+ * @param name The job name (for `unique` starts), or the claim key given to `detach`.
  * @param options Another jobs root.
  * @returns Who holds the name.
  * @throws {TypeError} For a bad name or root.

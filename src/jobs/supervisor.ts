@@ -167,10 +167,11 @@ export interface StartSpec {
    */
   readonly foreground?: boolean;
   /**
-   * Claim the name first (see {@linkcode claimScript}): the start fails with `taken`, having
-   * run nothing, if a job of that name claimed it already or a controller fenced it off.
+   * A claim key (a checked word, often the name) to claim first (see
+   * {@linkcode claimScript}): the start fails with `taken`, having run nothing, if a start
+   * claimed it already or a controller fenced it off.
    */
-  readonly unique?: boolean;
+  readonly claim?: string;
 }
 
 /**
@@ -213,12 +214,12 @@ export function startScript(s: StartSpec): string {
     '{ read -r b <"$bf";} 2>/dev/null',
     // The name's claim: a file made with O_EXCL (noclobber), holding the job id. Only the
     // first start of the name, or a fence, makes it; nothing has run before it.
-    ...(s.unique
+    ...(s.claim !== undefined
       ? [
         `n="$r"/${CLAIMS}`,
         `[ -d "$n" ]||mkdir -p -- "$n"||{ rm -rf -- "$d";echo ${FAILED} root;exit 1;}`,
         "set -C",
-        `{ echo ${quote(s.id)} >"$n"/${quote(s.name)};} 2>/dev/null`,
+        `{ echo ${quote(s.id)} >"$n"/${quote(s.claim)};} 2>/dev/null`,
         "e=$?",
         "set +C",
         `[ $e = 0 ]||{ rm -rf -- "$d";echo ${FAILED} taken;exit 1;}`,
@@ -239,9 +240,11 @@ export function startScript(s: StartSpec): string {
     supervisorScript(
       s.heartbeat,
       // The meta data, in one printf (one write).
-      `printf 'v=2\\nid=%s\\nname=%s\\nboot=%s\\nbootfile=%s\\nshell=%s\\nheartbeat=%s\\ncreated=%s\\n' ${
-        quote(s.id)
-      } ${quote(s.name)} "$b" "$bf" ${shell} ${s.heartbeat} ${s.created} >"$d/meta"`,
+      `printf 'v=2\\nid=%s\\nname=%s\\nboot=%s\\nbootfile=%s\\nshell=%s\\nheartbeat=%s\\ncreated=%s\\n${
+        s.claim !== undefined ? "claim=%s\\n" : ""
+      }' ${quote(s.id)} ${quote(s.name)} "$b" "$bf" ${shell} ${s.heartbeat} ${s.created}${
+        s.claim !== undefined ? ` ${quote(s.claim)}` : ""
+      } >"$d/meta"`,
       s.foreground === true,
     ),
   ]);
@@ -489,8 +492,9 @@ esac
 }
 
 /**
- * The script that removes job folders (the caller kills running jobs first), and the claim of
- * each job's name if that job made it (a fence stays: a start of that name may still come).
+ * The script that removes job folders (the caller kills running jobs first), and each job's
+ * claim if that job made it (its meta data names the key; a fence stays: a start of that key
+ * may still come).
  *
  * @param jobs The jobs (on the same host).
  * @returns The script.
@@ -500,7 +504,7 @@ export function forgetScript(jobs: readonly JobPlace[]): string {
   d=$1
   n=
   if [ -f "$d/meta" ]; then
-    while IFS= read -r l; do case $l in name=*) n=\${l#name=} ;; esac; done < "$d/meta"
+    while IFS= read -r l; do case $l in claim=*) n=\${l#claim=} ;; esac; done < "$d/meta"
   fi
   case $n in ""|*[!A-Za-z0-9._-]*) ;; *)
     c=$2/${CLAIMS}/$n
