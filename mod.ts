@@ -332,6 +332,7 @@ export {
   notify,
   type NotifyPayload,
   type ParamsOf,
+  type PendingStart,
   planExperiments,
   type PlannedCombination,
   type PoolPlace,

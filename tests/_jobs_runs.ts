@@ -57,6 +57,9 @@ export interface ExpOptions {
   wait?: boolean;
 }
 
+/** The env variable whose value, when set, is the job's `bootIdFile` (a FIFO holds a start). */
+export const BOOT_ENV = "DEXP_T_BOOT_ID_FILE";
+
 /**
  * Makes a scratch folder and writes an experiment whose one combination runs a short
  * command, then detaches `job` on its hosts, appends the runner's pid to `marks` once
@@ -103,9 +106,10 @@ const n = ${hostsExpr};
 experiment("dj", { params: { k: [1] }, ...(n ? { hosts: n } : {}) }, async (ctx) => {
   // An attached command first: its owner record makes --resume run the take-back.
   await ctx.spawn("true");
+  const boot = Deno.env.get(${JSON.stringify(BOOT_ENV)});
   const g = await ctx.detach(${JSON.stringify(job)}, { name: "dj", root: ${
       JSON.stringify(s.root)
-    } });
+    }, ...(boot ? { bootIdFile: boot } : {}) });
   await Deno.writeTextFile(${JSON.stringify(s.marks)}, Deno.pid + "\\n", { append: true });
   const r = await g.${o.wait ? "wait" : "result"}({ interval: 100 });
   await ctx.writeJson("seen.json", { code: r.results[0].exitCode, out: r.results[0].stdout });
@@ -141,7 +145,11 @@ export async function reap(child: Deno.ChildProcess): Promise<void> {
   await child.output().catch(() => {});
 }
 
-export function spawn(s: Setup, args: string[]): Deno.ChildProcess {
+export function spawn(
+  s: Setup,
+  args: string[],
+  env: Record<string, string> = {},
+): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -155,7 +163,7 @@ export function spawn(s: Setup, args: string[]): Deno.ChildProcess {
       ...args,
       s.file,
     ],
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

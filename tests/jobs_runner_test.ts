@@ -1,13 +1,16 @@
 /**
  * Detached jobs inside experiments (`ctx.detach()`), on the sshd testbed: `dexp run` is
  * SIGKILLed while a combination's detached job runs, `dexp run --resume` takes the job back
- * (it runs exactly once, checked on the host) and records its result; Ctrl-C kills the job;
- * `dexp jobs` works on a results folder.
+ * (it runs exactly once, checked on the host) and records its result; a start still on its
+ * way when the runner was killed is fenced off; Ctrl-C kills the job; `dexp jobs` works on a
+ * results folder.
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes, waitFor } from "./assert.ts";
 import { sshTest, startTestbed, USERS } from "./harness/sshd.ts";
+import { isGone, listProcs, readCmdline } from "./harness/_proc.ts";
 import {
+  BOOT_ENV,
   cleanup,
   CONFIG,
   dec,
@@ -234,8 +237,10 @@ Deno.test("a resumed body whose ctx.detach() call differs ends the dead runner's
     assertEquals(result.jobs[0].reattached, false);
     assertEquals(result.jobs[0].exitCode, 0);
     assertEquals(result.jobs[0].stdout, "fresh\n");
-    // Both job folders are gone: the new one forgotten after the attempt, the old one killed.
-    assertEquals([...Deno.readDirSync(s.abs)].map((e) => e.name), []);
+    // Both job folders are gone: the new one forgotten after the attempt, the old one killed;
+    // and so are their name claims (only the claims' folder stays).
+    assertEquals([...Deno.readDirSync(s.abs)].map((e) => e.name), [".names"]);
+    assertEquals([...Deno.readDirSync(join(s.abs, ".names"))].map((e) => e.name), []);
     assertStringIncludes(text, "ended 1 detached job(s) of an earlier attempt");
   } finally {
     if (sid) await killSession(sid).catch(() => {});
@@ -303,6 +308,57 @@ Deno.test("dexp jobs kill and forget on a results folder end and remove its reco
     assertStringIncludes(bad.err, "neither a run folder");
   } finally {
     if (sid) await killSession(sid).catch(() => {});
+    await cleanup(s);
+  }
+});
+
+Deno.test("dexp run SIGKILLed while a detached start is on its way: --resume fences it off and runs the job once", async () => {
+  const s = await setup((s) => `echo run >> ${s.counter}; echo out`);
+  try {
+    // The first runner's start is held on the host: its boot-id read blocks on a FIFO.
+    const fifo = join(s.dir, "boot_id");
+    const mk = await new Deno.Command("mkfifo", { args: ["-m", "0666", fifo] }).output();
+    assertEquals(mk.code, 0);
+    const first = spawn(s, [], { [BOOT_ENV]: fifo });
+    let held: { pid: number; starttime: number } | undefined;
+    try {
+      held = await waitFor("the start to block on the FIFO", async () => {
+        for (const p of await listProcs()) {
+          const wchan = await Deno.readTextFile(`/proc/${p.pid}/wchan`).catch(() => "");
+          if (wchan !== "wait_for_partner") continue;
+          if ((await readCmdline(p.pid))?.includes(s.root)) return p;
+        }
+        return undefined;
+      });
+    } finally {
+      await reap(first);
+    }
+    // What the killed runner left: the entry written before the start, pending.
+    const combo = join(await runDirOf(s), "k=1");
+    const before = JSON.parse(await Deno.readTextFile(join(combo, "jobs.json")));
+    assertEquals(before.entries.length, 1);
+    assert(before.entries[0].pending?.claim, JSON.stringify(before));
+    assertEquals(before.entries[0].jobs, []);
+
+    const real = join(s.dir, "boot_id.real");
+    await Deno.writeTextFile(real, await Deno.readTextFile("/proc/sys/kernel/random/boot_id"));
+    const out = await spawn(s, ["--resume"], { [BOOT_ENV]: real }).output();
+    const text = dec.decode(out.stdout) + dec.decode(out.stderr);
+    assertEquals(out.code, 0, text);
+    assertEquals(await lines(s.counter), ["run"]);
+
+    // Let the held start go on: its key is fenced off, it runs nothing and removes its folder.
+    const w = await new Deno.Command("sh", {
+      args: ["-c", 'timeout 60 sh -c \'cat "$1" > "$2"\' sh "$1" "$2"', "sh", real, fifo],
+    }).output();
+    assertEquals(w.code, 0, "the held start read the FIFO");
+    await waitFor("the held start to end", async () => await isGone(held.pid, held.starttime));
+    assertEquals(await lines(s.counter), ["run"], "the job ran once");
+    const result = JSON.parse(await Deno.readTextFile(join(combo, "result.json")));
+    assertEquals(result.outcome, "ok");
+    assertEquals(result.jobs.map((j: { reattached: boolean }) => j.reattached), [false]);
+    assertEquals([...Deno.readDirSync(s.abs)].filter((e) => !e.name.startsWith(".")), []);
+  } finally {
     await cleanup(s);
   }
 });

@@ -22,8 +22,11 @@ import {
 } from "../process/mod.ts";
 import { attachJobs } from "../slurm/mod.ts";
 import {
+  checkRemotePath,
+  DEFAULT_JOBS_ROOT,
   detach,
   type DetachOptions,
+  hostOfTarget,
   Job,
   JobGroup,
   type JobStatus,
@@ -410,6 +413,12 @@ export class ExperimentContext<H extends Group = Group> {
    * resolves; the attempt owns the jobs: they are killed when it ends, times out or the run
    * is interrupted, and their results go to `result.json`.
    *
+   * The call's entry is written before the start as well, with the claim key that each
+   * host's start claims first (see `DetachOptions.claim`, which this sets): a runner killed
+   * during the start leaves it, and the next attempt, before its body runs, finds the jobs that
+   * started by their claims and fences the key off where none did, so that a start still on
+   * its way runs nothing.
+   *
    * If the runner dies (even by SIGKILL), the jobs run on. When the run is resumed, the
    * combination's new attempt takes them back: its calls to `ctx.detach()` whose job name,
    * hosts and commands are those of the dead runner's call at the same place (the first
@@ -446,7 +455,7 @@ export class ExperimentContext<H extends Group = Group> {
       old.runner.host === Deno.hostname();
     if (
       old !== undefined && !mine && old.name === name && same(old.targets, targets) &&
-      same(old.commands, commands)
+      same(old.commands, commands) && !old.partial && old.pending === undefined
     ) {
       const byLabel = new Map(gc.targets.map((t) => [t.label, t]));
       const group = new JobGroup(
@@ -489,10 +498,7 @@ export class ExperimentContext<H extends Group = Group> {
     const commands = gc.targets.map((t, i) =>
       JSON.stringify(typeof gc.input === "function" ? gc.input(t, i) : gc.input)
     );
-    const group = await detach(gc, rest);
-    this.#groups.set(call, { group, reattached: false });
-    const labelOf = new Map(group.jobs.map((j) => [j, j.target.label]));
-    const entry: DetachedEntry = {
+    const base = {
       call,
       name,
       commands,
@@ -500,8 +506,34 @@ export class ExperimentContext<H extends Group = Group> {
       attempt: this.attempt,
       runner: { host: Deno.hostname(), pid: Deno.pid },
       started: new Date().toISOString(),
-      jobs: group.jobs.map((j): DetachedJob => ({ target: labelOf.get(j)!, ref: j.ref })),
       ...(keep ? { keep: true } : {}),
+    };
+    // Written ahead: a runner killed during the start leaves the claim key that each target's
+    // start claims, so the next attempt finds the jobs that started, and fences off the
+    // starts still on their way, instead of starting the jobs again beside them.
+    const claim = `a${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
+    const pending = {
+      claim,
+      root: checkRemotePath(rest.root ?? DEFAULT_JOBS_ROOT, "'root'"),
+      hosts: gc.targets.map(hostOfTarget),
+    };
+    this.#slots[call] = { ...base, jobs: [], pending };
+    await writeJobsFile(this.dir, this.#slots.filter((e) => e !== undefined));
+    let group: JobGroup;
+    try {
+      group = await detach(gc, { ...rest, claim });
+    } catch (e) {
+      // Nothing runs (detach ended what did start): no entry. Should the file keep it, the
+      // next attempt settles it like any pending start, which is harmless.
+      delete this.#slots[call];
+      await writeJobsFile(this.dir, this.#slots.filter((x) => x !== undefined)).catch(() => {});
+      throw e;
+    }
+    this.#groups.set(call, { group, reattached: false });
+    const labelOf = new Map(group.jobs.map((j) => [j, j.target.label]));
+    const entry: DetachedEntry = {
+      ...base,
+      jobs: group.jobs.map((j): DetachedJob => ({ target: labelOf.get(j)!, ref: j.ref })),
     };
     this.#slots[call] = entry;
     if (this.#stopReason !== null) {

@@ -7,11 +7,17 @@
  * still run, and the body's calls to `ctx.detach()` take them back instead of starting
  * them again.
  *
+ * An entry is written before its start too, `pending` with the claim key that every target's
+ * start claims on its host: a runner killed during a start leaves it, and the next attempt
+ * settles it ({@linkcode settleEntries}) before its body runs: on each target the job is found
+ * by its claim, or the key is fenced off so that a start still on its way runs nothing.
+ *
  * @module
  */
 
 import { resolveRunDir, RunFolderError } from "./run_folder.ts";
-import { checkJobRef, type JobRef } from "../jobs/mod.ts";
+import { checkJobRef, claimJobName, type JobRef } from "../jobs/mod.ts";
+import type { Target } from "../process/mod.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
 import { join } from "../process/mod.ts";
 
@@ -46,6 +52,20 @@ export interface DetachedEntry {
   jobs: DetachedJob[];
   /** Keep the job folders on the hosts after the attempt (default: they are removed). */
   keep?: boolean;
+  /** Written before the start: settled by the claims on the hosts (`jobs` is empty). */
+  pending?: PendingStart;
+  /** Settled from a pending start that did not start on every target. */
+  partial?: boolean;
+}
+
+/** A start under way when its entry was written. */
+export interface PendingStart {
+  /** The claim key of every target's start (see `claimJobName`). */
+  claim: string;
+  /** The jobs root on the hosts. */
+  root: string;
+  /** Each target's host, as in a job reference, in `targets` order. */
+  hosts: JobRef["host"][];
 }
 
 /** The content of `jobs.json`. */
@@ -73,11 +93,53 @@ export async function readJobsFile(dir: string): Promise<DetachedEntry[]> {
   return f.entries.filter((e) => {
     try {
       for (const j of e.jobs) checkJobRef(j.ref);
+      const p = e.pending;
+      if (
+        p !== undefined &&
+        (typeof p.claim !== "string" || typeof p.root !== "string" || !Array.isArray(p.hosts) ||
+          p.hosts.length !== e.targets.length)
+      ) return false;
       return typeof e.call === "number" && Array.isArray(e.commands) && Array.isArray(e.targets);
     } catch {
       return false;
     }
   });
+}
+
+/** Seconds after which a claim whose job never got its meta data is a start that died. */
+const STALE_START_S = 300;
+
+/**
+ * Settles the entries whose start was under way when their runner died: on each target, the
+ * claim says whether the job started (its reference goes into the entry) or never will (the
+ * key is fenced off now, so a start still on its way fails and runs nothing). An entry that
+ * did not start on every target is marked `partial`. Other entries are returned unchanged.
+ *
+ * @param entries The entries of `jobs.json`.
+ * @param targetOf The target of an entry's target (by label, and host as in a job reference).
+ * @returns The entries, none pending.
+ * @throws {Error} If a host cannot be asked (the caller keeps `jobs.json` as it is).
+ */
+export async function settleEntries(
+  entries: readonly DetachedEntry[],
+  targetOf: (label: string, host: JobRef["host"], root: string) => Target,
+): Promise<DetachedEntry[]> {
+  return await Promise.all(entries.map(async (e) => {
+    const p = e.pending;
+    if (p === undefined) return e;
+    const found = await Promise.all(e.targets.map(async (label, i) => {
+      const t = targetOf(label, p.hosts[i], p.root);
+      for (;;) {
+        const c = await claimJobName(t, p.claim, { root: p.root });
+        if (c.state === "started") return { target: label, ref: c.job.ref } as DetachedJob;
+        if (c.state !== "starting" || c.age >= STALE_START_S) return null;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }));
+    const jobs = found.filter((j): j is DetachedJob => j !== null);
+    const { pending: _, ...rest } = e;
+    return { ...rest, jobs, ...(jobs.length < e.targets.length ? { partial: true } : {}) };
+  }));
 }
 
 /**

@@ -79,6 +79,7 @@ export {
   type DetachedJob,
   JOBS_JSON,
   type JobsFile,
+  type PendingStart,
   type RecordedJobs,
   recordedJobs,
 } from "./detached.ts";

@@ -26,7 +26,8 @@ import {
   ExperimentContext,
   RestartRequest,
 } from "./context.ts";
-import { readJobsFile } from "./detached.ts";
+import { readJobsFile, settleEntries, writeJobsFile } from "./detached.ts";
+import { attachJobs } from "../slurm/mod.ts";
 import {
   type ComboOutcome,
   describeDetails,
@@ -832,12 +833,29 @@ async function runCombination(
     }
     const token = crypto.randomUUID();
     // Detached jobs recorded by a runner that died: the body's ctx.detach() takes them back.
-    const inherited = await readJobsFile(dir);
+    let inherited = await readJobsFile(dir);
     const place = run.places?.[w] ?? null;
+    const ctxHosts = place ? new Hosts([place.host]) : run.hosts;
+    if (detail === undefined && inherited.some((x) => x.pending !== undefined)) {
+      // Its starts that were under way: each job is found by its claim, or fenced off.
+      try {
+        inherited = await settleEntries(
+          inherited,
+          (label, host, root) =>
+            ctxHosts.targets.find((t) => t.label === label) ??
+              attachJobs({ v: 1, host, id: "x", root }).jobs[0].target,
+        );
+        await writeJobsFile(dir, inherited);
+      } catch (err) {
+        detail = {
+          error: `could not settle the detached starts of a previous attempt: ${errorText(err)}`,
+        };
+      }
+    }
     const ctx = new ExperimentContext({
       inherited,
       experiment: e.name,
-      hosts: place ? new Hosts([place.host]) : run.hosts,
+      hosts: ctxHosts,
       host: place?.machine ?? null,
       slot: place?.slot ?? null,
       params,
