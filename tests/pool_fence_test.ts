@@ -104,3 +104,41 @@ await nodes.close();
     }
   },
 );
+
+sshTest(
+  "dispatch: a start the host says ran nothing (no jobs folder) is not settled: the machine is quarantined, the job waits",
+  async () => {
+    await using tb = await startTestbed({ hosts: 1 });
+    await using _c = { [Symbol.asyncDispose]: () => new Hosts([new Host(spec(tb))]).close() };
+    await using pool = await tempDir("dexp-pool-fence-");
+    const rootName = `.dexp-pool-fence-${crypto.randomUUID().slice(0, 8)}`;
+    const abs = `${await homeOf(USERS.dash)}/${rootName}`;
+    try {
+      // The jobs root is a file on the host: every start fails before running anything.
+      await Deno.writeTextFile(abs, "not a folder");
+      const store = new TestStore(pool.path);
+      await store.addMachines({ name: "m1", host: spec(tb), slots: ["0"], state: "ready" });
+      await store.addJobs({ id: "f1", command: "true" });
+      const stop = new AbortController();
+      const served = serve(store, {
+        dir: pool.path,
+        jobsRoot: `~/${rootName}`,
+        poll: 100,
+        until: "idle",
+        signal: stop.signal,
+      });
+      // A safety net only: a dispatcher settling such a start would never become idle.
+      const timer = setTimeout(() => stop.abort(), 120_000);
+      await served.finally(() => clearTimeout(timer));
+      assert(!stop.signal.aborted, "the dispatcher did not become idle");
+      const st = await store.state();
+      const m = st.machines[0] as { state: string; reason?: string };
+      assertEquals(m.state, "quarantined");
+      assertMatch(m.reason ?? "", /cannot create the jobs folder/);
+      assertEquals(st.jobs[0].state, "waiting");
+      assertEquals(st.jobs[0].tries.length, 3);
+    } finally {
+      await Deno.remove(abs).catch(() => {});
+    }
+  },
+);

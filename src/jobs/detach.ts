@@ -243,6 +243,19 @@ export function isNameTaken(r: ProcessResult): boolean {
   return r.failure === "spawn" && (r.reason ?? "").endsWith(START_FAILURES.taken);
 }
 
+/**
+ * Whether a failed start reported, from the host, that it stopped before running anything
+ * (no jobs folder, a name taken, ...): unlike a start whose confirmation was lost, nothing of
+ * it can still run.
+ *
+ * @param r The start's result (from `GroupError.result` or `group.failed`).
+ * @returns `true` if the host said why the start failed.
+ */
+export function startRanNothing(r: ProcessResult): boolean {
+  const reason = r.reason ?? "";
+  return r.failure === "spawn" && Object.values(START_FAILURES).some((w) => reason.endsWith(w));
+}
+
 function fieldsOf(r: ProcessResult): ConstructorParameters<typeof ProcessResult>[0] {
   return {
     target: r.target,

@@ -7,7 +7,7 @@
  * @module
  */
 
-export { detach, type DetachOptions, isNameTaken } from "./detach.ts";
+export { detach, type DetachOptions, isNameTaken, startRanNothing } from "./detach.ts";
 export {
   type FollowOptions,
   type FollowRead,

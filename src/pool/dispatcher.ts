@@ -34,6 +34,7 @@ import {
   type JobRef,
   type JobStatus,
   listJobs,
+  startRanNothing,
 } from "../jobs/mod.ts";
 import { copyBack, resultsPaths } from "./copy_back.ts";
 import { DispatchLock } from "./dispatch_lock.ts";
@@ -617,9 +618,12 @@ class Dispatcher {
     } catch (e) {
       // A start that failed after ssh reached the host's shell may still run there (its
       // confirmation lost, or the script going on after the connection dropped): the name's
-      // claim says. One that never got there (ssh could not connect) did not run.
+      // claim says. One that never got there (ssh could not connect), or that the host said
+      // stopped before running anything, did not run.
       const r = e instanceof GroupError ? e.result.results[0] : undefined;
-      const settled = r?.failure === "connect" ? null : await this.#settle(a, host, name);
+      const settled = r && (r.failure === "connect" || startRanNothing(r))
+        ? null
+        : await this.#settle(a, host, name);
       if (settled === undefined) return; // Stopped: the next dispatcher settles it.
       if (!settled) {
         const reason = `could not start on ${m.name}: ${
