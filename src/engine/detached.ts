@@ -16,7 +16,7 @@
  */
 
 import { resolveRunDir, RunFolderError } from "./run_folder.ts";
-import { checkJobRef, claimJobName, type JobRef } from "../jobs/mod.ts";
+import { checkJobRef, type JobRef, settleJobName } from "../jobs/mod.ts";
 import type { Target } from "../process/mod.ts";
 import { readJsonMaybe, writeJsonAtomic } from "./atomic.ts";
 import { join } from "../process/mod.ts";
@@ -106,9 +106,6 @@ export async function readJobsFile(dir: string): Promise<DetachedEntry[]> {
   });
 }
 
-/** Seconds after which a claim whose job never got its meta data is a start that died. */
-const STALE_START_S = 300;
-
 /**
  * Settles the entries whose start was under way when their runner died: on each target, the
  * claim says whether the job started (its reference goes into the entry) or never will (the
@@ -128,13 +125,10 @@ export async function settleEntries(
     const p = e.pending;
     if (p === undefined) return e;
     const found = await Promise.all(e.targets.map(async (label, i) => {
-      const t = targetOf(label, p.hosts[i], p.root);
-      for (;;) {
-        const c = await claimJobName(t, p.claim, { root: p.root });
-        if (c.state === "started") return { target: label, ref: c.job.ref } as DetachedJob;
-        if (c.state !== "starting" || c.age >= STALE_START_S) return null;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const job = await settleJobName(targetOf(label, p.hosts[i], p.root), p.claim, {
+        root: p.root,
+      });
+      return job ? { target: label, ref: job.ref } : null;
     }));
     const jobs = found.filter((j): j is DetachedJob => j !== null);
     const { pending: _, ...rest } = e;

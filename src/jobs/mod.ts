@@ -29,7 +29,12 @@ export {
   type ListOptions,
 } from "./job_group.ts";
 export { checkJobRef, hostOfTarget, type JobRef } from "./job_ref.ts";
-export { claimJobName, type NameClaim, type NameClaimOptions } from "./name_claim.ts";
+export {
+  claimJobName,
+  type NameClaim,
+  type NameClaimOptions,
+  settleJobName,
+} from "./name_claim.ts";
 export { isJobHost, type JobHost, type SlurmJobHost } from "./job_host.ts";
 export { FAILED as JOB_FAILED_LINE, STARTED as JOB_STARTED_LINE } from "./supervisor.ts";
 export { type JobStatus, type LostReason, signalOfStatus } from "./job_status.ts";

@@ -100,3 +100,37 @@ export async function claimJobName(
   }
   throw new Error(`Cannot claim the job name '${name}' on ${target.label}: unexpected '${line}'`);
 }
+
+/**
+ * Seconds after which a claim whose job never wrote its meta data is a start that died (its
+ * shell killed, its host rebooted): the start script writes the meta data a few statements
+ * after the claim.
+ */
+const STALE_START_S = 300;
+
+/**
+ * Settles a start that may or may not have reached a host: claims the name (or key) with
+ * {@linkcode claimJobName}, asking again while a start of it is under way, and gives the job
+ * if one started, or `null` if none will (the name is fenced off now, or its start failed or
+ * died).
+ *
+ * @param on The host (or local target), or a group of one.
+ * @param name The job name (for `unique` starts), or the claim key given to `detach`.
+ * @param options Another jobs root; `signal` stops the waiting (the call rejects).
+ * @returns The job, or `null`.
+ * @throws {Error} If the host cannot be reached, or `signal` aborts.
+ */
+export async function settleJobName(
+  on: Target | Iterable<Target>,
+  name: string,
+  options: NameClaimOptions & { readonly signal?: AbortSignal } = {},
+): Promise<Job | null> {
+  const { signal, ...o } = options;
+  for (;;) {
+    signal?.throwIfAborted();
+    const c = await claimJobName(on, name, o);
+    if (c.state === "started") return c.job;
+    if (c.state !== "starting" || c.age >= STALE_START_S) return null;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -27,13 +27,13 @@ import { fillPlaceholders } from "../process/mod.ts";
 import { Host } from "../ssh/mod.ts";
 import {
   attachJobs,
-  claimJobName,
   detach,
   Job,
   JobGroup,
   type JobRef,
   type JobStatus,
   listJobs,
+  settleJobName,
   startRanNothing,
 } from "../jobs/mod.ts";
 import { copyBack, resultsPaths } from "./copy_back.ts";
@@ -85,13 +85,6 @@ interface Active {
 }
 
 const INFRA: readonly AttemptOutcome["kind"][] = ["infra", "lost"];
-
-/**
- * Seconds after which a name claimed by a start whose job never got its meta data is taken
- * for a start that died (its shell killed, the host rebooted): the start script writes the
- * meta data a few statements after the claim.
- */
-const STALE_START_S = 300;
 
 /** Ended attempts that use up one of the job's attempts. */
 function attemptsUsed(job: DispatchJob): number {
@@ -356,25 +349,16 @@ class Dispatcher {
   async #settle(a: Active, host: Host, name: string): Promise<JobRef | null | undefined> {
     let told = false;
     while (!this.#o.signal?.aborted) {
-      let c;
       try {
-        c = await claimJobName(host, name, this.#root());
-        if (c.state === "fenced" || c.state === "fence") {
-          const found = (await listJobs([host], { name, ...this.#root() })).at(-1);
-          if (found) return found.job.ref;
-        }
+        const job = await settleJobName(host, name, { ...this.#root(), signal: this.#o.signal });
+        if (job) return job.ref;
+        return (await listJobs([host], { name, ...this.#root() })).at(-1)?.job.ref ?? null;
       } catch (e) {
+        if (this.#o.signal?.aborted) break;
         if (!told) this.#log(`${a.job.id}: cannot settle its start yet: ${(e as Error).message}`);
         told = true;
         await new Promise((r) => setTimeout(r, Math.max(this.#o.poll ?? 500, 1000)));
-        continue;
       }
-      if (c.state === "started") return c.job.ref;
-      if (c.state === "starting" && c.age < STALE_START_S) {
-        await new Promise((r) => setTimeout(r, 100));
-        continue;
-      }
-      return null;
     }
     return undefined;
   }
