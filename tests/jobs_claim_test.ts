@@ -68,6 +68,19 @@ for (const shell of ["dash", "bash"] as const) {
         const c2 = await claimJobName(n, "gone", { root });
         assertEquals(c2.state === "failed" && c2.id, gone.jobs[0].id);
 
+        // A claim that cannot be written (here the claims folder is read-only; a full disk does
+        // the same) is said so, not taken for a name in use, and runs nothing.
+        await Deno.chmod(`${abs}/.names`, 0o500);
+        const unwritable = await detach(cmd("unwritable").noThrow(), {
+          name: "unwritable",
+          root,
+          unique: true,
+        });
+        await Deno.chmod(`${abs}/.names`, 0o700);
+        assertMatch(unwritable.failed[0].reason ?? "", /cannot write the name's claim/);
+        assertEquals(await lines(runs), ["first", "again"]);
+        assertEquals((await listJobs(n, { root, name: "unwritable" })).length, 0);
+
         // Plain starts claim nothing: the same name twice is two jobs.
         const plain = await detach(n.run("true"), { name: "plain", root });
         const plain2 = await detach(n.run("true"), { name: "plain", root });

@@ -185,6 +185,7 @@ export const START_FAILURES: Readonly<Record<string, string>> = {
   pid: "the supervisor could not write its pid",
   taken:
     "its name is taken on the host: a job of that name started there, or a controller fenced the name off (claimJobName)",
+  claim: "cannot write the name's claim in ROOT/.names on the host (is the disk full?)",
 };
 
 /** The folder of name claims under a jobs root (a dot folder: listing skips it). */
@@ -222,7 +223,11 @@ export function startScript(s: StartSpec): string {
         `{ echo ${quote(s.id)} >"$n"/${quote(s.claim)};} 2>/dev/null`,
         "e=$?",
         "set +C",
-        `[ $e = 0 ]||{ rm -rf -- "$d";echo ${FAILED} taken;exit 1;}`,
+        // Taken only if someone else's claim is there: else the write failed (disk full, no
+        // permission), which says so.
+        `[ $e = 0 ]||{ rm -rf -- "$d";[ -s "$n"/${
+          quote(s.claim)
+        } ]&&echo ${FAILED} taken||echo ${FAILED} claim;exit 1;}`,
       ]
       : []),
     // The session: field 6 of this shell's stat, and the start time of its leader.
