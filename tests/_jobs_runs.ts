@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { assertEquals, waitFor } from "./assert.ts";
-import type { Testbed } from "./harness/sshd.ts";
+import { homeOf, type Testbed } from "./harness/sshd.ts";
 export { sessionProcs } from "./harness/_proc.ts";
 
 export const MAIN = new URL("../src/cli/main.ts", import.meta.url).pathname;
@@ -15,19 +15,7 @@ export const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 export const MOD = new URL("../mod.ts", import.meta.url).href;
 export const dec = new TextDecoder();
 
-export async function homeOf(user: string): Promise<string> {
-  const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
-    .find((l) => l.startsWith(user + ":"))!;
-  return line.split(":")[5];
-}
-
-export async function lines(path: string): Promise<string[]> {
-  try {
-    return (await Deno.readTextFile(path)).split("\n").filter((l) => l !== "");
-  } catch {
-    return [];
-  }
-}
+export { readLines as lines } from "./assert.ts";
 
 export async function exists(path: string): Promise<boolean> {
   try {

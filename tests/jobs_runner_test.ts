@@ -8,7 +8,8 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertStringIncludes, waitFor } from "./assert.ts";
 import { sshTest, startTestbed, USERS } from "./harness/sshd.ts";
-import { isGone, listProcs, readCmdline } from "./harness/_proc.ts";
+import { isGone, readCmdline } from "./harness/_proc.ts";
+import { bootId, heldOnFifo, makeFifo, releaseFifo } from "./harness/fifo.ts";
 import {
   BOOT_ENV,
   cleanup,
@@ -317,19 +318,11 @@ Deno.test("dexp run SIGKILLed while a detached start is on its way: --resume fen
   try {
     // The first runner's start is held on the host: its boot-id read blocks on a FIFO.
     const fifo = join(s.dir, "boot_id");
-    const mk = await new Deno.Command("mkfifo", { args: ["-m", "0666", fifo] }).output();
-    assertEquals(mk.code, 0);
+    await makeFifo(fifo);
     const first = spawn(s, [], { [BOOT_ENV]: fifo });
     let held: { pid: number; starttime: number } | undefined;
     try {
-      held = await waitFor("the start to block on the FIFO", async () => {
-        for (const p of await listProcs()) {
-          const wchan = await Deno.readTextFile(`/proc/${p.pid}/wchan`).catch(() => "");
-          if (wchan !== "wait_for_partner") continue;
-          if ((await readCmdline(p.pid))?.includes(s.root)) return p;
-        }
-        return undefined;
-      });
+      held = await heldOnFifo(async (p) => (await readCmdline(p.pid))?.includes(s.root) ?? false);
     } finally {
       await reap(first);
     }
@@ -341,17 +334,14 @@ Deno.test("dexp run SIGKILLed while a detached start is on its way: --resume fen
     assertEquals(before.entries[0].jobs, []);
 
     const real = join(s.dir, "boot_id.real");
-    await Deno.writeTextFile(real, await Deno.readTextFile("/proc/sys/kernel/random/boot_id"));
+    await Deno.writeTextFile(real, await bootId());
     const out = await spawn(s, ["--resume"], { [BOOT_ENV]: real }).output();
     const text = dec.decode(out.stdout) + dec.decode(out.stderr);
     assertEquals(out.code, 0, text);
     assertEquals(await lines(s.counter), ["run"]);
 
     // Let the held start go on: its key is fenced off, it runs nothing and removes its folder.
-    const w = await new Deno.Command("sh", {
-      args: ["-c", 'timeout 60 sh -c \'cat "$1" > "$2"\' sh "$1" "$2"', "sh", real, fifo],
-    }).output();
-    assertEquals(w.code, 0, "the held start read the FIFO");
+    await releaseFifo(fifo, await bootId());
     await waitFor("the held start to end", async () => await isGone(held.pid, held.starttime));
     assertEquals(await lines(s.counter), ["run"], "the job ran once");
     const result = JSON.parse(await Deno.readTextFile(join(combo, "result.json")));

@@ -6,8 +6,9 @@
  * after its controller and its connection are gone.
  */
 import { assert, assertEquals, assertRejects, tempDir, waitFor } from "./assert.ts";
-import { hostSpec, sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
-import { isGone, listProcs, readStat, sessionOf, sessionProcs } from "./harness/_proc.ts";
+import { homeOf, hostSpec, sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
+import { isGone, readStat, sessionOf, sessionProcs } from "./harness/_proc.ts";
+import { bootId, heldOnFifo, makeFifo, releaseFifo } from "./harness/fifo.ts";
 import { detach, GroupError, type Hosts, hosts, type Job, listJobs, sh } from "../mod.ts";
 
 const dec = new TextDecoder();
@@ -19,12 +20,6 @@ function nodes(tb: Testbed, user: string): Hosts {
     knownHosts: tb.knownHosts,
     strictHostKeyChecking: "yes",
   });
-}
-
-async function homeOf(user: string): Promise<string> {
-  const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
-    .find((l) => l.startsWith(user + ":"))!;
-  return line.split(":")[5];
 }
 
 async function jobsRoot(user: string): Promise<{ root: string; abs: string }> {
@@ -256,8 +251,7 @@ for (const shell of ["dash", "bash"] as const) {
       try {
         // The start is held on the host: its read of the boot-id file blocks on a FIFO.
         const fifo = `${dir.path}/boot_id`;
-        const mk = await new Deno.Command("mkfifo", { args: ["-m", "0666", fifo] }).output();
-        assertEquals(mk.code, 0);
+        await makeFifo(fifo);
         const program = `${dir.path}/start.ts`;
         await Deno.writeTextFile(
           program,
@@ -286,13 +280,7 @@ await detach(hosts(${JSON.stringify(hostSpec(tb, 0, user))}).run("sleep 1; echo 
           }
           return false;
         };
-        const shellPid = await waitFor("the start to block on the FIFO", async () => {
-          for (const p of await listProcs()) {
-            const wchan = await Deno.readTextFile(`/proc/${p.pid}/wchan`).catch(() => "");
-            if (wchan === "wait_for_partner" && await underDaemon(p.pid)) return p.pid;
-          }
-          return undefined;
-        });
+        const shellPid = (await heldOnFifo((p) => underDaemon(p.pid))).pid;
         // The controller dies (no cleanup), then the connection: its sshd session process.
         child.kill("SIGKILL");
         await child.status;
@@ -303,19 +291,10 @@ await detach(hosts(${JSON.stringify(hostSpec(tb, 0, user))}).run("sleep 1; echo 
         Deno.kill(sessionProc, "SIGKILL");
         await waitFor("the session process to end", async () => await isGone(sessionProc));
         // Let the start go on: it confirms into a closed channel.
-        const bootId = await Deno.readTextFile("/proc/sys/kernel/random/boot_id");
-        await Deno.writeTextFile(`${dir.path}/boot_id.real`, bootId);
-        const w = new Deno.Command("sh", {
-          args: [
-            "-c",
-            `timeout 60 sh -c 'cat "$1" > "$2"' sh "$1" "$2"`,
-            "sh",
-            `${dir.path}/boot_id.real`,
-            fifo,
-          ],
-        }).output();
-        assertEquals((await w).code, 0, "the held start read the FIFO");
+        const id = await bootId();
+        await releaseFifo(fifo, id);
         // Later reads of the boot id see a plain file (the job's status reads it).
+        await Deno.writeTextFile(`${dir.path}/boot_id.real`, id);
         await Deno.rename(`${dir.path}/boot_id.real`, fifo);
         await using n = hosts(hostSpec(tb, 0, user));
         const job = await waitFor("the job to be listed", async () => {

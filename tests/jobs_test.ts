@@ -3,7 +3,7 @@
  * claim is checked from outside, on the host, with ps and /proc.
  */
 import { assert, assertEquals, assertMatch, assertRejects, waitFor } from "./assert.ts";
-import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
+import { homeOf, sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { isGone, readCmdline, readStat, sessionProcs } from "./harness/_proc.ts";
 import {
   attachJobs,
@@ -25,12 +25,6 @@ function nodes(tb: Testbed, user: string): Hosts {
     knownHosts: tb.knownHosts,
     strictHostKeyChecking: "yes",
   });
-}
-
-async function homeOf(user: string): Promise<string> {
-  const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
-    .find((l) => l.startsWith(user + ":"))!;
-  return line.split(":")[5];
 }
 
 /** A fresh jobs root under the user's home, and its absolute path on this machine. */

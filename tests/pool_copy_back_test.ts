@@ -4,7 +4,7 @@
  * tried again, without the job running again.
  */
 import { assert, assertEquals, assertMatch, assertRejects, tempDir } from "./assert.ts";
-import { sshTest, startTestbed, USERS } from "./harness/sshd.ts";
+import { homeOf, sshTest, startTestbed, USERS } from "./harness/sshd.ts";
 import { Host } from "../src/ssh/mod.ts";
 import { Hosts } from "../src/action/mod.ts";
 import { detach } from "../src/jobs/mod.ts";
@@ -13,12 +13,6 @@ import { copyBack, CopyBackError, resultsPaths } from "../src/pool/copy_back.ts"
 Deno.test("resultsPaths: RESULTS lines only, in order, once each", () => {
   assertEquals(resultsPaths("x\nRESULTS: a\nRESULTS: b/c\nRESULTS: a\nRESULTS:\n"), ["a", "b/c"]);
 });
-
-async function homeOf(user: string): Promise<string> {
-  const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
-    .find((l) => l.startsWith(user + ":"))!;
-  return line.split(":")[5];
-}
 
 sshTest(
   "copy-back: RESULTS paths of a detached job land checked in <results>/<job>/; a failed copy is retried",

@@ -6,7 +6,7 @@
  * a second dispatcher is refused.
  */
 import { assert, assertEquals, assertMatch, assertRejects, tempDir, waitFor } from "./assert.ts";
-import { hostSpec, sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
+import { homeOf, hostSpec, sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { Host, type HostSpec } from "../src/ssh/mod.ts";
 import { Hosts } from "../src/action/mod.ts";
 import { attachJobs } from "../src/jobs/mod.ts";
@@ -21,12 +21,6 @@ async function shared(): Promise<string> {
   const d = await Deno.makeTempDir({ prefix: "dexp-pool-shared-" });
   await Deno.chmod(d, 0o777);
   return d;
-}
-
-async function homeOf(user: string): Promise<string> {
-  const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
-    .find((l) => l.startsWith(user + ":"))!;
-  return line.split(":")[5];
 }
 
 /** A jobs root of its own under both users' homes, removed at the end. */

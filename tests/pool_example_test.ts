@@ -1,6 +1,6 @@
 /** examples/pool_matrix.ts on the sshd testbed: two classes, a setup, a 3x3 matrix, a CSV. */
 import { assertEquals, assertMatch, tempDir } from "./assert.ts";
-import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
+import { homeOf, sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { Host, type HostSpec } from "../src/ssh/mod.ts";
 import { Hosts } from "../src/action/mod.ts";
 import { poolMatrix } from "../examples/pool_matrix.ts";
@@ -18,12 +18,6 @@ function spec(tb: Testbed, i: number): HostSpec {
     knownHosts: tb.knownHosts,
     strictHostKeyChecking: "yes",
   };
-}
-
-async function homeOf(user: string): Promise<string> {
-  const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
-    .find((l) => l.startsWith(user + ":"))!;
-  return line.split(":")[5];
 }
 
 sshTest(

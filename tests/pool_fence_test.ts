@@ -13,6 +13,7 @@ import { Hosts } from "../src/action/mod.ts";
 import { listJobs } from "../src/jobs/mod.ts";
 import { jobName, serve } from "../src/pool/dispatcher.ts";
 import { TestStore } from "./pool_test_store.ts";
+import { bootId, makeFifo, releaseFifo } from "./harness/fifo.ts";
 
 const spec = (tb: Testbed) => hostSpec(tb, 0);
 
@@ -36,8 +37,7 @@ sshTest(
       assert(await store.attemptStarting("f1", "m1", "0", name));
       // ... and its start, still on its way: held on the host until the FIFO is written.
       const fifo = `${out}/boot_id`;
-      const mk = await new Deno.Command("mkfifo", { args: ["-m", "0666", fifo] }).output();
-      assertEquals(mk.code, 0);
+      await makeFifo(fifo);
       // (In a process of its own, as the killed dispatcher's ssh was: its own connection.)
       const program = `${out}/held.ts`;
       await Deno.writeTextFile(
@@ -79,15 +79,7 @@ await nodes.close();
       assertEquals(await lines(`${out}/runs`), ["f1"]);
 
       // Let the held start go on (writing blocks until it opens the FIFO: it did get there).
-      const bootId = await Deno.readTextFile("/proc/sys/kernel/random/boot_id");
-      const wrote = Deno.writeTextFile(fifo, bootId);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        wrote,
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error("the held start never read the FIFO")), 60_000);
-        }),
-      ]).finally(() => clearTimeout(timer));
+      await releaseFifo(fifo, await bootId());
       const h = await held;
       const dec = new TextDecoder();
       assertEquals(h.code, 0, dec.decode(h.stderr));

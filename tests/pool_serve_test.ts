@@ -5,7 +5,7 @@
  * canceled while it runs (a canceled running job is killed on its host); `dexp job log`.
  */
 import { assert, assertEquals, assertMatch, tempDir, waitFor } from "./assert.ts";
-import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
+import { homeOf, sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { resolve } from "node:path";
 import { Host, type HostSpec } from "../src/ssh/mod.ts";
 import { Hosts } from "../src/action/mod.ts";
@@ -43,12 +43,6 @@ async function forgetAll(pdir: string): Promise<void> {
   );
   const { attachJobs } = await import("../src/jobs/mod.ts");
   if (refs.length) await attachJobs(refs).forget().catch(() => {});
-}
-
-async function homeOf(user: string): Promise<string> {
-  const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
-    .find((l) => l.startsWith(user + ":"))!;
-  return line.split(":")[5];
 }
 
 sshTest(

@@ -5,7 +5,7 @@
  * timeout is killed, and a second start of a running setup takes it back.
  */
 import { assert, assertEquals, assertMatch, readLines, tempDir } from "./assert.ts";
-import { sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
+import { homeOf, sshTest, startTestbed, type Testbed, USERS } from "./harness/sshd.ts";
 import { Host } from "../src/ssh/mod.ts";
 import { Hosts } from "../src/action/mod.ts";
 import { attachJobs, listJobs } from "../src/jobs/mod.ts";
@@ -23,12 +23,6 @@ function host(tb: Testbed, i: number): Host {
     knownHosts: tb.knownHosts,
     strictHostKeyChecking: "yes",
   });
-}
-
-async function homeOf(user: string): Promise<string> {
-  const line = (await Deno.readTextFile("/etc/passwd")).split("\n")
-    .find((l) => l.startsWith(user + ":"))!;
-  return line.split(":")[5];
 }
 
 sshTest(
